@@ -1,0 +1,63 @@
+"""The one place where the app loads and caches models and tables.
+
+Models are loaded once per process with ``st.cache_resource`` and shared by every session;
+they are only ever *read* (no hooks, no mode changes), which is what makes sharing safe.
+Tables are loaded with ``st.cache_data``. Nothing here trains, downloads or evaluates the
+whole test set: every artifact is a committed file under ``model/artifacts/``.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+import torch
+
+from model import paths
+
+# One intra-op thread per forward pass: on 2 shared cores, sessions each using 2 threads
+# slowed a forward pass by hundreds of times in a measurement here.
+torch.set_num_threads(1)
+
+
+@st.cache_resource(show_spinner="Loading the transformer...")
+def load_vit():
+    from model.vit import load_vit as _load
+
+    return _load(paths.VIT_WEIGHTS)
+
+
+@st.cache_resource(show_spinner="Loading the random forest...")
+def load_forest():
+    from model.forest import load_forest as _load
+
+    return _load(paths.FOREST)
+
+
+@st.cache_data(show_spinner=False)
+def load_json(name: str) -> dict:
+    """A JSON artifact by file name (``evaluation.json``, ``vit_metrics.json``...)."""
+    path = paths.ARTIFACTS / name
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+@st.cache_data(show_spinner=False)
+def load_experiments() -> list[dict]:
+    if not paths.EXPERIMENTS.is_file():
+        return []
+    return [json.loads(line) for line in paths.EXPERIMENTS.read_text().splitlines() if line.strip()]
+
+
+@st.cache_data(show_spinner=False)
+def load_test_eval() -> dict[str, np.ndarray]:
+    """The stored test-set evaluation: labels and each model's probabilities."""
+    with np.load(paths.TEST_EVAL) as z:
+        return {k: z[k] for k in z.files}
+
+
+@st.cache_resource(show_spinner=False)
+def load_test_images() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST test images (uint8, read-only, shared) and labels."""
+    from data.mnist import load_mnist
+
+    return load_mnist("test")

@@ -1,0 +1,249 @@
+"""Turn anything a person draws or uploads into an MNIST-style 28x28 input.
+
+MNIST itself was made this way (LeCun et al., 1998; the database's own description): the
+writer's digit was size-normalised to fit a 20x20 box keeping its aspect ratio, with
+anti-aliasing giving grey levels, then placed in a 28x28 field so that its centre of mass
+sits at the centre. We repeat those steps, after making the input look like MNIST's ink:
+
+1. **Grayscale** from RGB(A), 16-bit or palette input, as floats in [0, 1].
+2. **Alpha**: transparent pixels are composited over a background that contrasts with the
+   opaque pixels (ink drawn on a transparent layer keeps its shape whatever colour it is).
+3. **Polarity**: the border decides the background; dark ink on light paper is inverted so
+   that ink is bright, like MNIST. The background level is subtracted and the ink stretched
+   to full intensity, which removes paper grey and faint sensor noise.
+4. **Crop** to the ink; reject blank input, specks and full-canvas scribbles with a message.
+5. **Stroke width**: a very thin pen would shrink to faint sub-pixel lines at 20 px, far
+   from anything MNIST contains, so thin strokes are thickened to MNIST's typical width.
+6. **Scale** the longest side to 20 px (anti-aliased) and **centre** by centre of mass.
+
+The result keeps every intermediate image so the app can show what preprocessing did.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+BOX = 20          # MNIST's size-normalisation box
+FIELD = 28        # MNIST's field
+WORK_SIDE = 560   # larger inputs are first reduced to this (keeps huge photos fast)
+INK_THRESHOLD = 0.2       # ink level that counts as "ink" for cropping and shape checks
+TARGET_STROKE_PX = 2.4    # typical MNIST stroke width at 28x28, in pixels
+MIN_STROKE_PX = 1.6       # thinner strokes (in the 28x28 frame) are thickened
+
+
+@dataclass
+class Preprocessed:
+    """Outcome of :func:`preprocess`: ``image`` is float32 (28, 28) in [0, 1] or None with
+    ``message`` saying why there is no digit. ``steps`` holds named intermediate images."""
+
+    image: np.ndarray | None
+    message: str | None = None
+    steps: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.image is not None
+
+
+def to_float_array(image: Image.Image | np.ndarray) -> np.ndarray:
+    """Return float32 in [0, 1] shaped (H, W) or (H, W, C) with C in {3, 4} (RGB[A])."""
+    if isinstance(image, Image.Image):
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(image, dtype=np.float64)
+            top = 65535.0 if arr.max() > 255 else 255.0
+            return (arr / top).astype(np.float32)
+        if image.mode == "F":
+            arr = np.asarray(image, dtype=np.float32)
+            return arr / max(float(arr.max()), 1.0)
+        if image.mode in ("LA", "PA", "RGBA", "P") or "transparency" in image.info:
+            image = image.convert("RGBA")
+        elif image.mode != "L":
+            image = image.convert("RGB")      # CMYK, YCbCr, 1-bit, ...
+        return np.asarray(image, dtype=np.float32) / 255.0
+    arr = np.asarray(image)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[2] == 2:   # gray + alpha
+        arr = np.concatenate([np.repeat(arr[:, :, :1], 3, axis=2), arr[:, :, 1:]], axis=2)
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
+        raise ValueError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError("image contains NaN or infinite values")
+    return np.clip(arr / 255.0 if arr.max() > 1.0 else arr, 0.0, 1.0)
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def to_gray(arr: np.ndarray) -> np.ndarray:
+    """(H, W[, C]) floats -> (H, W) luminance, alpha composited over a contrasting background."""
+    if arr.ndim == 2:
+        return arr
+    lum = _luminance(arr[..., :3])
+    if arr.shape[2] == 3:
+        return lum
+    alpha = arr[..., 3]
+    if alpha.min() > 0.98:
+        return lum
+    opaque = alpha > 0.5
+    if not opaque.any():
+        return np.zeros_like(lum)           # fully transparent: nothing drawn
+    background = 1.0 if float(np.median(lum[opaque])) < 0.5 else 0.0
+    return lum * alpha + background * (1.0 - alpha)
+
+
+def _border(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    b = max(1, min(h, w) // 20)
+    return np.concatenate([gray[:b].ravel(), gray[-b:].ravel(), gray[:, :b].ravel(), gray[:, -b:].ravel()])
+
+
+def to_ink(gray: np.ndarray) -> np.ndarray:
+    """Luminance -> ink in [0, 1] (1 = full ink, like MNIST), whatever the polarity."""
+    bg = float(np.median(_border(gray)))
+    ink = gray if bg < 0.5 else 1.0 - gray
+    bg_level = bg if bg < 0.5 else 1.0 - bg
+    ink = ink - bg_level
+    peak = float(np.percentile(ink, 99.9)) if ink.size > 2000 else float(ink.max())
+    if peak < 0.15:                         # no contrast with the background: nothing drawn
+        return np.zeros_like(ink)
+    ink = np.clip(ink / peak, 0.0, 1.0)
+    ink[ink < 0.1] = 0.0                    # paper texture, JPEG noise
+    return ink
+
+
+def _reduce(ink: np.ndarray) -> np.ndarray:
+    h, w = ink.shape
+    if max(h, w) <= WORK_SIDE:
+        return ink
+    s = WORK_SIDE / max(h, w)
+    img = Image.fromarray(ink.astype(np.float32), mode="F")
+    out = np.asarray(img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BOX))
+    peak = float(out.max())
+    return np.clip(out / peak, 0, 1) if peak > 0 else out
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary mask in pixels: 2 * area / perimeter (a long stroke of
+    width w and length l has area w*l and perimeter about 2l)."""
+    m = mask.astype(bool)
+    area = m.sum()
+    if area == 0:
+        return 0.0
+    p = np.pad(m, 1)
+    perim = (p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()
+    return float(2.0 * area / max(perim, 1))
+
+
+def _dilate(ink: np.ndarray, size: int) -> np.ndarray:
+    img = Image.fromarray(ink.astype(np.float32), mode="F")
+    return np.asarray(img.filter(ImageFilter.MaxFilter(size)))
+
+
+def _centre_of_mass(img: np.ndarray) -> tuple[float, float]:
+    total = img.sum()
+    ys, xs = np.indices(img.shape)
+    return float((ys * img).sum() / total), float((xs * img).sum() / total)
+
+
+def _shift(img: np.ndarray, dy: float, dx: float) -> np.ndarray:
+    """Shift by a subpixel amount with bilinear interpolation (zeros enter at the edges)."""
+    img_pil = Image.fromarray(img.astype(np.float32), mode="F")
+    out = img_pil.transform(img.shape[::-1], Image.Transform.AFFINE, (1, 0, -dx, 0, 1, -dy), Image.Resampling.BILINEAR)
+    return np.asarray(out)
+
+
+def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
+    """Make an MNIST-style (28, 28) float32 image in [0, 1] from any drawing or picture."""
+    arr = to_float_array(image)
+    gray = to_gray(arr)
+    steps: dict[str, np.ndarray] = {"input (grayscale)": gray}
+    ink = _reduce(to_ink(gray))
+    steps["ink (polarity, background removed)"] = ink
+    mask = ink > INK_THRESHOLD
+    if mask.sum() < 4:
+        return Preprocessed(None, "No digit found: the canvas or image is blank. Draw a digit 0-9.", steps)
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    h, w = y1 - y0, x1 - x0
+    side = max(ink.shape)
+    coverage = mask.mean()
+    if coverage > 0.55:
+        return Preprocessed(None, "That covers most of the picture: it looks like a scribble or a filled area, not a digit.", steps)
+    crop = ink[y0:y1, x0:x1]
+    fill = mask[y0:y1, x0:x1].mean()
+    if max(h, w) < 0.02 * side or (max(h, w) < 0.2 * side and max(h, w) < 1.6 * min(h, w) and fill > 0.8):
+        return Preprocessed(None, "That looks like a dot, not a digit. Draw a digit 0-9, larger.", steps)
+    steps["cropped to the ink"] = crop
+    scale = BOX / max(h, w)
+    width28 = stroke_width(mask[y0:y1, x0:x1]) * scale
+    if width28 < MIN_STROKE_PX:
+        grow = int(round((TARGET_STROKE_PX - width28) / scale))
+        size = grow + 1 if grow % 2 == 0 else grow
+        if size >= 3:
+            crop = _dilate(np.pad(crop, size // 2), size)
+            h, w = crop.shape
+            scale = BOX / max(h, w)
+            steps["thin strokes thickened"] = crop
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize((nw, nh), Image.Resampling.LANCZOS))
+    small = np.clip(small, 0.0, None)
+    peak = float(small.max())
+    small = np.clip(small / peak, 0.0, 1.0) if peak > 0 else small
+    steps[f"scaled to fit {BOX}x{BOX}"] = small
+    canvas = np.zeros((FIELD, FIELD), np.float32)
+    top, left = (FIELD - nh) // 2, (FIELD - nw) // 2
+    canvas[top:top + nh, left:left + nw] = small
+    cy, cx = _centre_of_mass(canvas)
+    centred = np.clip(_shift(canvas, (FIELD - 1) / 2 - cy, (FIELD - 1) / 2 - cx), 0.0, 1.0).astype(np.float32)
+    steps[f"centred by mass in {FIELD}x{FIELD}"] = centred
+    return Preprocessed(centred, None, steps)
+
+
+# ---------------------------------------------------------------------------------------
+# Files: safe decoding of uploads and command-line inputs
+# ---------------------------------------------------------------------------------------
+MAX_FILE_BYTES = 10 * 1024 * 1024   # larger files are refused before decoding
+MAX_PIXELS = 40_000_000             # e.g. a 20000x20000 "decompression bomb" is refused
+
+
+class ImageInputError(ValueError):
+    """An upload or file that cannot be used as a digit image; the message is for the user."""
+
+
+def decode_image(data: bytes) -> Image.Image:
+    """Decode image bytes safely: size limits, no animation, fully loaded, or ImageInputError."""
+    import io
+    import warnings
+
+    if len(data) == 0:
+        raise ImageInputError("The file is empty.")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageInputError(f"The file is too large ({len(data) / 1e6:.1f} MB); the limit is {MAX_FILE_BYTES // 2**20} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageInputError(f"The image is too large ({w}x{h} pixels); the limit is {MAX_PIXELS // 1_000_000} megapixels.")
+            if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
+                raise ImageInputError("Animated images are not supported: upload a single still image.")
+            img.load()
+    except ImageInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageInputError("The image is too large to decode safely (a decompression bomb?).")
+    except Exception as exc:  # PIL raises many types for bad data
+        raise ImageInputError(f"This is not a readable image file ({type(exc).__name__}).") from None
+    if img.size[0] < 1 or img.size[1] < 1:
+        raise ImageInputError("The image has no pixels.")
+    return img

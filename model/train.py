@@ -1,0 +1,252 @@
+"""Train the digit ViT: ``python -m model.train`` (CPU-first; a GPU is used if present).
+
+What gets a small ViT to >= 99.3 % on MNIST in minutes on two CPU cores:
+
+* a **convolutional stem** for the patch embedding (see ``model/vit.py``), which gives the
+  transformer locality for free instead of learning it from 60k images;
+* **random affine augmentation** (rotation, scale, shear, shift) plus random stroke
+  thickening/thinning, applied on the fly to whole batches with ``affine_grid``/``grid_sample``:
+  it prepares the model for drawn digits, which are slanted, fat or thin in ways MNIST's
+  writers rarely were;
+* **label smoothing** 0.1 (Szegedy et al., 2016), **AdamW** with linear **warm-up** and
+  **cosine decay** (Loshchilov & Hutter, 2019), gradient clipping at 1.0.
+
+Each run writes the weights (safetensors, config in the header), a metrics file with the
+per-epoch log that the dashboard's Model page plots, and appends one line to an experiments
+log, so every variant tried is recorded by the command that trained it.
+
+``--tiny`` trains a toy configuration on a slice of the data in seconds (the CI smoke test).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data.mnist import load_mnist
+from model.vit import ViT, ViTConfig, count_params, save_vit
+
+from model.paths import ARTIFACTS
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random affine + stroke-width jitter for a batch (B, 1, 28, 28) in [0, 1]."""
+    B = x.shape[0]
+    dev = x.device
+
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return (torch.rand(B, generator=gen) * (hi - lo) + lo).to(dev)
+
+    angle = u(-15, 15) * math.pi / 180
+    scale = u(0.85, 1.15)
+    shear = u(-0.25, 0.25)
+    tx, ty = u(-0.12, 0.12), u(-0.12, 0.12)   # fraction of the half-width: about +-1.7 px
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # inverse map (output -> input coordinates) of rotate * shear * scale
+    a = torch.stack([
+        torch.stack([cos, -sin + shear * cos, tx], 1),
+        torch.stack([sin, cos + shear * sin, ty], 1),
+    ], 1) / scale.view(B, 1, 1)
+    a[:, :, 2] = torch.stack([tx, ty], 1)
+    grid = F.affine_grid(a, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    # stroke width: a third of the batch thicker, a sixth thinner (soft morphology)
+    r = torch.rand(B, generator=gen).to(dev).view(B, 1, 1, 1)
+    dil = F.max_pool2d(x, 3, 1, 1)
+    ero = -F.max_pool2d(-x, 3, 1, 1)
+    x = torch.where(r < 1 / 3, 0.5 * (x + dil), torch.where(r > 5 / 6, 0.5 * (x + ero), x))
+    return x.clamp(0, 1)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(images, dtype=np.float32) / 255.0).unsqueeze(1)  # (N, 1, 28, 28)
+
+
+@torch.no_grad()
+def evaluate_model(model: ViT, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> tuple[float, float]:
+    model.eval()
+    dev = next(model.parameters()).device
+    loss, correct = 0.0, 0
+    for i in range(0, len(x), batch):
+        xb, yb = x[i:i + batch].to(dev), y[i:i + batch].to(dev)
+        logits = model(xb)
+        loss += F.cross_entropy(logits, yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
+    return loss / len(x), correct / len(x)
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def train(
+    cfg: ViTConfig,
+    epochs: int = 15,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    weight_decay: float = 0.05,
+    label_smoothing: float = 0.1,
+    warmup_epochs: float = 1.0,
+    seed: int = 0,
+    train_limit: int | None = None,
+    test_limit: int | None = None,
+    out: Path = ARTIFACTS,
+    name: str = "vit",
+    experiments_log: Path | None = None,
+    progress: bool = True,
+) -> dict:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    xtr_np, ytr_np = load_mnist("train")
+    xte_np, yte_np = load_mnist("test")
+    xtr, ytr = to_tensor(xtr_np[:train_limit]), torch.from_numpy(ytr_np[:train_limit].copy())
+    xte, yte = to_tensor(xte_np[:test_limit]), torch.from_numpy(yte_np[:test_limit].copy())
+
+    model = ViT(cfg).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos_embed" not in n and "cls_token" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos_embed" not in n and "cls_token" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+    steps_per_epoch = math.ceil(len(xtr) / batch_size)
+    total = epochs * steps_per_epoch
+    warmup = int(warmup_epochs * steps_per_epoch)
+    history: list[dict] = []
+    step = 0
+    t_start = time.time()
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    for epoch in range(1, epochs + 1):
+        model.train()
+        t0 = time.time()
+        perm = torch.randperm(len(xtr), generator=gen)
+        run_loss, run_correct, seen = 0.0, 0, 0
+        batches = range(steps_per_epoch)
+        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr) if (progress and tqdm) else batches
+        for b in bar:
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            xb = augment(xtr[idx], gen).to(device)
+            yb = ytr[idx].to(device)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total, warmup, lr)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            run_loss += loss.item() * len(idx)
+            run_correct += (logits.argmax(1) == yb).sum().item()
+            seen += len(idx)
+            if progress and tqdm and b % 20 == 0:
+                bar.set_postfix(loss=f"{run_loss / seen:.3f}")
+        test_loss, test_acc = evaluate_model(model, xte, yte)
+        row = {
+            "epoch": epoch,
+            "train_loss": run_loss / seen,
+            "train_accuracy": run_correct / seen,
+            "test_loss": test_loss,
+            "test_accuracy": test_acc,
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": time.time() - t0,
+        }
+        history.append(row)
+        print(f"epoch {epoch:2d}/{epochs}  train loss {row['train_loss']:.4f}  acc {row['train_accuracy']:.4f}  "
+              f"test loss {test_loss:.4f}  acc {test_acc:.4f}  ({row['seconds']:.0f} s)", flush=True)
+
+    seconds = time.time() - t_start
+    out.mkdir(parents=True, exist_ok=True)
+    model = model.cpu().eval()
+    save_vit(model, out / f"{name}.safetensors")
+    summary = {
+        "name": name,
+        "config": asdict(cfg),
+        "params": count_params(model),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "label_smoothing": label_smoothing,
+        "seed": seed,
+        "train_size": len(xtr),
+        "test_size": len(xte),
+        "final_test_accuracy": history[-1]["test_accuracy"],
+        "train_seconds": seconds,
+        "device": device if device == "cpu" else torch.cuda.get_device_name(0),
+        "cpu_threads": torch.get_num_threads(),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "torch": torch.__version__,
+        "command": "python -m model.train " + " ".join(sys.argv[1:]),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "history": history,
+    }
+    (out / f"{name}_metrics.json").write_text(json.dumps(summary, indent=1))
+    log = experiments_log or (out / "experiments.jsonl")
+    entry = {k: v for k, v in summary.items() if k != "history"}
+    with open(log, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+    print(f"trained {count_params(model):,} parameters in {seconds / 60:.1f} min; "
+          f"test accuracy {history[-1]['test_accuracy']:.4f}; wrote {out / (name + '.safetensors')}")
+    return summary
+
+
+TINY = dict(dim=16, depth=1, heads=2, stem_channels=4, mlp_ratio=1.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = ViTConfig()
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.05)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dim", type=int, default=d.dim)
+    p.add_argument("--depth", type=int, default=d.depth)
+    p.add_argument("--heads", type=int, default=d.heads)
+    p.add_argument("--mlp-ratio", type=float, default=d.mlp_ratio)
+    p.add_argument("--patch-size", type=int, default=d.patch_size)
+    p.add_argument("--stem", choices=["conv", "linear"], default=d.stem)
+    p.add_argument("--stem-channels", type=int, default=d.stem_channels)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--train-limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--test-limit", type=int, default=None, help="evaluate on the first N test images only")
+    p.add_argument("--out", type=Path, default=ARTIFACTS, help="folder for weights and metrics")
+    p.add_argument("--name", default="vit", help="file stem of the weights and metrics")
+    p.add_argument("--experiments-log", type=Path, default=None, help="JSON-lines log (default OUT/experiments.jsonl)")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
+    p.add_argument("--tiny", action="store_true", help="toy model on 2,000 images for 1 epoch (smoke test)")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    if a.tiny:
+        cfg = ViTConfig(**TINY)
+        a.epochs, a.train_limit, a.test_limit = 1, a.train_limit or 2000, a.test_limit or 1000
+    else:
+        cfg = ViTConfig(patch_size=a.patch_size, stem=a.stem, stem_channels=a.stem_channels, dim=a.dim,
+                        depth=a.depth, heads=a.heads, mlp_ratio=a.mlp_ratio, dropout=a.dropout)
+    train(cfg, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
+          label_smoothing=a.label_smoothing, seed=a.seed, train_limit=a.train_limit, test_limit=a.test_limit,
+          out=a.out, name=a.name, experiments_log=a.experiments_log, progress=not a.no_progress)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""A small, inspectable Vision Transformer for 28x28 digits.
+
+Architecture (Dosovitskiy et al., 2021, "An Image is Worth 16x16 Words"), kept nanoGPT-small:
+
+* **Patch embedding.** The 28x28 image is cut into a 7x7 grid of 4x4-pixel patches, each
+  turned into a ``dim``-vector. With ``stem="conv"`` (the shipped model) the patchify step
+  is a two-layer convolutional stem (Xiao et al., 2021, "Early Convolutions Help
+  Transformers See Better"): two stride-2 3x3 convolutions, so each token still stands for
+  one 4x4 patch but sees a 7x7-pixel neighbourhood. It trains several times faster on a
+  CPU than the plain linear patchify (``stem="linear"``), which the experiments log compares.
+* **Class token and learned position embeddings**, 50 tokens in all.
+* **Pre-norm transformer blocks**: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))``.
+* **Head**: LayerNorm then a linear layer on the class token.
+
+Attention is exposed as a return value, never through hooks, because one model instance is
+shared by every user session of the app::
+
+    logits, attn = vit(x, return_attn=True)   # attn: (B, layers, heads, 50, 50)
+
+A ``head_mask`` argument (layers, heads) of 0/1 switches heads off for one call only
+(head knockout, Michel et al., 2019, "Are Sixteen Heads Really Better than One?").
+
+Pixels enter in [0, 1] (ink = 1, like MNIST) and are normalised inside the model, so an
+all-zero image is the natural "black" baseline for attribution methods.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+@dataclass
+class ViTConfig:
+    image_size: int = 28      # input side in pixels
+    patch_size: int = 4       # side of one patch: 28/4 = 7x7 = 49 patch tokens
+    stem: str = "conv"        # "conv": 2 stride-2 convolutions (patch 4 only); "linear": plain ViT patchify
+    stem_channels: int = 32   # width of the first convolution of the conv stem
+    dim: int = 64             # token width
+    depth: int = 4            # transformer blocks
+    heads: int = 4            # attention heads per block (head size dim // heads)
+    mlp_ratio: float = 2.0    # MLP hidden width = mlp_ratio * dim
+    dropout: float = 0.1      # dropout in MLP and residual branches (training only)
+    num_classes: int = 10
+
+    @property
+    def grid(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def num_tokens(self) -> int:
+        return self.grid * self.grid + 1
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ViTConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        if cfg.image_size % cfg.patch_size:
+            raise ValueError("image_size must be a multiple of patch_size")
+        if cfg.stem == "conv":
+            if cfg.patch_size != 4:
+                raise ValueError("the conv stem makes 4x4 patches (two stride-2 convolutions)")
+            c = cfg.stem_channels
+            self.proj = nn.Sequential(
+                nn.Conv2d(1, c, 3, stride=2, padding=1, bias=False),       # (B, c, 14, 14)
+                nn.BatchNorm2d(c),
+                nn.GELU(),
+                nn.Conv2d(c, 2 * c, 3, stride=2, padding=1, bias=False),   # (B, 2c, 7, 7)
+                nn.BatchNorm2d(2 * c),
+                nn.GELU(),
+                nn.Conv2d(2 * c, cfg.dim, 1),                              # (B, dim, 7, 7)
+            )
+        elif cfg.stem == "linear":
+            self.proj = nn.Conv2d(1, cfg.dim, cfg.patch_size, stride=cfg.patch_size)
+        else:
+            raise ValueError(f"unknown stem {cfg.stem!r}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.proj(x)                      # (B, dim, g, g)
+        return x.flatten(2).transpose(1, 2)   # (B, g*g, dim)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.heads = cfg.heads
+        self.head_dim = cfg.dim // cfg.heads
+        self.qkv = nn.Linear(cfg.dim, 3 * cfg.dim)
+        self.proj = nn.Linear(cfg.dim, cfg.dim)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(
+        self, x: torch.Tensor, head_mask: torch.Tensor | None = None, need_weights: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]                              # (B, H, N, hd)
+        if need_weights or head_mask is not None:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, H, N, N)
+            att = att.softmax(dim=-1)
+            y = att @ v                                               # (B, H, N, hd)
+            if head_mask is not None:
+                y = y * head_mask.view(1, -1, 1, 1).to(y.dtype)
+        else:
+            att = None
+            y = F.scaled_dot_product_attention(q, k, v)               # (B, H, N, hd)
+        y = y.transpose(1, 2).reshape(B, N, C)                        # (B, N, C)
+        return self.drop(self.proj(y)), att
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        hidden = int(cfg.dim * cfg.mlp_ratio)
+        self.fc1 = nn.Linear(cfg.dim, hidden)
+        self.fc2 = nn.Linear(hidden, cfg.dim)
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(F.gelu(self.fc1(x)))))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ViTConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.dim)
+        self.attn = Attention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.dim)
+        self.mlp = MLP(cfg)
+
+    def forward(self, x, head_mask=None, need_weights=False):
+        y, att = self.attn(self.ln1(x), head_mask, need_weights)
+        x = x + y
+        x = x + self.mlp(self.ln2(x))
+        return x, att
+
+
+class ViT(nn.Module):
+    def __init__(self, cfg: ViTConfig | None = None):
+        super().__init__()
+        self.cfg = cfg = cfg or ViTConfig()
+        self.patch_embed = PatchEmbed(cfg)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_tokens, cfg.dim))
+        self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
+        self.ln_f = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.num_classes)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def forward_features(
+        self, x: torch.Tensor, head_mask: torch.Tensor | None = None, need_weights: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Return the final class-token features (B, dim) and each layer's attention (B, H, N, N).
+
+        The attention tensors are the very ones used in the computation, so gradients with
+        respect to them can be taken (gradient-weighted rollout needs that).
+        """
+        x = (x - MNIST_MEAN) / MNIST_STD                    # (B, 1, 28, 28)
+        x = self.patch_embed(x)                             # (B, 49, dim)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)     # (B, 1, dim)
+        x = torch.cat([cls, x], dim=1) + self.pos_embed     # (B, 50, dim)
+        attns: list[torch.Tensor] = []
+        for i, block in enumerate(self.blocks):
+            x, att = block(x, None if head_mask is None else head_mask[i], need_weights)
+            if att is not None:
+                attns.append(att)
+        return self.ln_f(x[:, 0]), attns
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        return_attn: bool = False,
+        head_mask: torch.Tensor | None = None,
+    ):
+        """``x`` (B, 1, 28, 28) in [0, 1] -> logits (B, 10); with ``return_attn`` also
+        attention (B, layers, heads, tokens, tokens). ``head_mask`` (layers, heads) of 0/1."""
+        feats, attns = self.forward_features(x, head_mask, need_weights=return_attn)
+        logits = self.head(feats)                           # (B, 10)
+        if return_attn:
+            return logits, torch.stack(attns, dim=1)        # (B, L, H, N, N)
+        return logits
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def params_by_part(model: ViT) -> dict[str, int]:
+    parts = {
+        "patch embedding": count_params(model.patch_embed),
+        "class token + positions": model.cls_token.numel() + model.pos_embed.numel(),
+        "attention (all blocks)": sum(count_params(b.attn) + count_params(b.ln1) for b in model.blocks),
+        "MLP (all blocks)": sum(count_params(b.mlp) + count_params(b.ln2) for b in model.blocks),
+        "final norm + head": count_params(model.ln_f) + count_params(model.head),
+    }
+    return parts
+
+
+def save_vit(model: ViT, path: Path | str, extra: dict | None = None) -> None:
+    """Save weights as safetensors with the config JSON in the header (loading runs no code)."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = {"config": model.cfg.to_json()}
+    if extra:
+        meta.update({k: json.dumps(v) for k, v in extra.items()})
+    save_file(state, str(path), metadata=meta)
+
+
+def load_vit(path: Path | str, map_location: str = "cpu") -> ViT:
+    """Load a model written by :func:`save_vit`, in eval mode."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "config" not in meta:
+        raise ValueError(f"{path} has no ViT config in its header")
+    model = ViT(ViTConfig.from_json(meta["config"]))
+    model.load_state_dict(load_file(str(path), device=map_location))
+    return model.eval()
