@@ -1,0 +1,43 @@
+"""Shared plotly figures. Pages call these so every heatmap and probability chart in the app
+looks and reads the same. Pure functions of numpy arrays; no Streamlit calls here."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+DIGITS = [str(d) for d in range(10)]
+# diverging scale for signed attributions: blue = against the class, red = for it
+DIVERGING = "RdBu_r"
+SEQUENTIAL = "Viridis"
+
+
+def probability_chart(probs: np.ndarray, log: bool = False, title: str | None = None,
+                      highlight: int | None = None, height: int = 260) -> go.Figure:
+    """Bar chart of ten class probabilities; the predicted (or ``highlight``) digit in red."""
+    probs = np.asarray(probs, dtype=float).reshape(10)
+    top = int(probs.argmax()) if highlight is None else highlight
+    colors = ["#d62728" if i == top else "#7f7f7f" for i in range(10)]
+    fig = go.Figure(go.Bar(x=DIGITS, y=probs, marker_color=colors,
+                           text=[f"{p:.1%}" if p >= 0.001 else f"{p:.0e}" for p in probs],
+                           textposition="outside", cliponaxis=False,
+                           hovertemplate="digit %{x}: %{y:.4%}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30 if title else 10, b=10), title=title,
+                      xaxis=dict(title="digit", type="category"), showlegend=False)
+    if log:
+        fig.update_yaxes(type="log", title="probability (log scale)", range=[np.log10(max(probs.min(), 1e-8)) - 0.5, 0.3])
+    else:
+        fig.update_yaxes(title="probability", range=[0, 1.15])
+    return fig
+
+
+def image_figure(img: np.ndarray, title: str | None = None, height: int = 220,
+                 colorscale: str = "gray", zmin: float | None = 0.0, zmax: float | None = 1.0,
+                 hover: str = "value") -> go.Figure:
+    """A 2-D array as a square heatmap with pixel values on hover (row 0 at the top)."""
+    img = np.asarray(img, dtype=float)
+    fig = go.Figure(go.Heatmap(z=img, colorscale=colorscale, zmin=zmin, zmax=zmax, showscale=False,
+                               hovertemplate=f"row %{{y}}, col %{{x}}: {hover} %{{z:.3f}}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=28 if title else 0, b=0), title=title)
+    return fig
