@@ -106,6 +106,7 @@ def train(
     name: str = "vit",
     experiments_log: Path | None = None,
     progress: bool = True,
+    augmentation: bool = True,
 ) -> dict:
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -140,7 +141,7 @@ def train(
         bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr) if (progress and tqdm) else batches
         for b in bar:
             idx = perm[b * batch_size:(b + 1) * batch_size]
-            xb = augment(xtr[idx], gen).to(device)
+            xb = (augment(xtr[idx], gen) if augmentation else xtr[idx]).to(device)
             yb = ytr[idx].to(device)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total, warmup, lr)
@@ -183,6 +184,7 @@ def train(
         "lr": lr,
         "weight_decay": weight_decay,
         "label_smoothing": label_smoothing,
+        "augmentation": augmentation,
         "seed": seed,
         "train_size": len(xtr),
         "test_size": len(xte),
@@ -234,6 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
     p.add_argument("--tiny", action="store_true", help="toy model on 2,000 images for 1 epoch (smoke test)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-augment", action="store_true", help="train on the raw images (an ablation for the experiments log)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -245,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
                         depth=a.depth, heads=a.heads, mlp_ratio=a.mlp_ratio, dropout=a.dropout)
     train(cfg, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
           label_smoothing=a.label_smoothing, seed=a.seed, train_limit=a.train_limit, test_limit=a.test_limit,
-          out=a.out, name=a.name, experiments_log=a.experiments_log, progress=not a.no_progress)
+          out=a.out, name=a.name, experiments_log=a.experiments_log, progress=not a.no_progress,
+          augmentation=not a.no_augment)
 
 
 if __name__ == "__main__":
