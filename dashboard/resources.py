@@ -61,3 +61,24 @@ def load_test_images() -> tuple[np.ndarray, np.ndarray]:
     from data.mnist import load_mnist
 
     return load_mnist("test")
+
+
+@st.cache_data(show_spinner=False)
+def load_npz(name: str) -> dict[str, np.ndarray]:
+    """An .npz artifact by file name (``mean_attribution.npz``...) as a dict; {} when missing."""
+    path = paths.ARTIFACTS / name
+    if not path.is_file():
+        return {}
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+@st.cache_resource(show_spinner=False)
+def load_interpretation():
+    """:class:`model.interpret.Interpretation` of the stored test-set table (shared, read-only);
+    None when ``test_eval.npz`` is missing (``python -m model.evaluate --write``)."""
+    from model.interpret import Interpretation
+
+    if not paths.TEST_EVAL.is_file():
+        return None
+    return Interpretation.from_table(load_test_eval())
