@@ -12,3 +12,16 @@ PAGES: dict[str, str] = {
     "misclassified": "../pages/misclassified.py",
     "model": "../pages/model_card.py",
 }
+
+
+def page_link(name: str, label: str, icon: str | None = None) -> None:
+    """``st.page_link`` to the page called ``name``. When that page is not registered (a page
+    script run on its own, as ``AppTest.from_file("pages/x.py")`` does) it shows the label as
+    plain text instead of raising ``StreamlitPageNotFoundError``."""
+    import streamlit as st
+    from streamlit.errors import StreamlitPageNotFoundError
+
+    try:
+        st.page_link(PAGES[name], label=label, icon=icon)
+    except StreamlitPageNotFoundError:
+        st.caption(f"{label} (open it from the menu)")

@@ -1,5 +1,168 @@
-"""Draw page (placeholder until its issue lands)."""
+"""Draw page: draw (or upload) a digit and see what the Vision Transformer reads.
+
+The canvas is streamlit-drawable-canvas (Fabric.js freedraw, white ink on black like MNIST).
+On every stroke release the drawing is turned into an MNIST-style 28x28 image
+(:mod:`data.preprocess`, after LeCun et al., 1998) and classified by the shipped ViT; the
+canvas and its result live in an ``st.fragment`` so a stroke reruns only them. The digit
+becomes the app's *current digit* (:mod:`dashboard.state`), which the other pages explain.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
 import streamlit as st
 
-st.title("Draw")
-st.info("This page is being built.")
+from dashboard.drawing import Prediction, canvas_to_digit, has_strokes, predict_digit, upload_to_digit
+from dashboard.nav import page_link
+from dashboard.plots import image_figure, probability_chart
+from dashboard.resources import load_vit
+from dashboard.state import CurrentDigit, get_current, set_current
+
+CANVAS_SIDE = 280        # px: fits a 390 px phone screen with Streamlit's margins
+SOURCE_KEY = "draw_source"          # "drawing" or "upload": what the user touched last
+SUBMITTED_KEY = "draw_submitted"    # hash of the canvas image last submitted (Submit mode)
+UPLOAD_MEMO_KEY = "draw_upload_memo"  # (file_id, UploadResult): decode each upload once
+
+st.title("Draw a digit")
+st.caption("Draw a digit 0-9 with the mouse or a finger, as big as the box. The transformer "
+           "reads it when you lift the pen; the other pages then explain *this* digit.")
+
+try:
+    MODEL = load_vit()
+except (FileNotFoundError, OSError) as exc:
+    st.error(f"The model weights are missing ({exc}). Train them with `python -m model.train`.")
+    st.stop()
+
+
+def _touch(source: str) -> None:
+    st.session_state[SOURCE_KEY] = source
+
+
+def _page_links() -> None:
+    st.markdown("**Explain this digit:**")
+    cols = st.columns(3)
+    with cols[0]:
+        page_link("attention", "Attention", ":material/visibility:")
+    with cols[1]:
+        page_link("attributions", "Attributions", ":material/insights:")
+    with cols[2]:
+        page_link("baseline", "Baseline", ":material/forest:")
+
+
+def _show_prediction(image: np.ndarray, tta: bool, log: bool) -> Prediction:
+    """The Prediction metric, confidence, TTA comparison, probability chart and 28x28 input."""
+    pred = predict_digit(MODEL, image, tta=tta)
+    m1, m2 = st.columns(2)
+    m1.metric("Prediction", str(pred.digit))
+    m2.metric("Confidence", f"{pred.confidence:.1%}")
+    if tta:
+        if pred.tta_changes_answer:
+            st.warning(f"TTA changes the answer: a single pass reads **{pred.plain_digit}** "
+                       f"({pred.plain.max():.1%}), the average over shifted copies reads **{pred.digit}**.")
+        else:
+            st.caption(f"TTA agrees: a single pass also reads {pred.plain_digit} "
+                       f"({pred.plain.max():.1%}); the TTA average gives {pred.confidence:.1%}.")
+    c1, c2 = st.columns([1, 2])
+    c1.plotly_chart(image_figure(image, title="What the model saw (28x28)", height=200),
+                    config={"displayModeBar": False}, key="draw_input_fig")
+    c2.plotly_chart(probability_chart(pred.probs, log=log, height=230),
+                    config={"displayModeBar": False}, key="draw_probs_fig")
+    st.caption("How to read this: the bars are the softmax probabilities of the ViT's ten outputs "
+               "(Dosovitskiy et al., 2021)" + (", averaged over 7 shifted/rotated copies (TTA)" if tta else "")
+               + "; the predicted digit is red. The grey square is the exact 28x28 image it classified, "
+               "after MNIST-style cropping, scaling to 20x20 and centring by mass (LeCun et al., 1998). "
+               "Turn on the log scale to see the runner-up doubts.")
+    return pred
+
+
+def _show_current(current: CurrentDigit, tta: bool, log: bool) -> None:
+    """The current digit when it did not come from this canvas (a test image, an earlier upload
+    or drawing): shown and classified, but left as it is until the user draws."""
+    what = current.source if current.source.startswith("test image") else f"your {current.source}"
+    label = f" (true label {current.label})" if current.label is not None else ""
+    st.info(f"Explaining {what}{label}. Draw on the canvas to replace it.")
+    _show_prediction(current.image, tta, log)
+
+
+@st.fragment
+def draw_and_predict() -> None:
+    t1, t2, t3 = st.columns(3)
+    live = t1.toggle("Live prediction", value=True, key="draw_live",
+                     help="Off: predict only when you press Submit.")
+    tta = t2.toggle("Test-time augmentation", value=False, key="draw_tta",
+                    help="Average the prediction over the image and 6 slightly shifted/rotated copies.")
+    log = t3.toggle("Log-scale probabilities", value=False, key="draw_log")
+
+    left, right = st.columns([1, 1.6], gap="large")
+    with left:
+        from streamlit_drawable_canvas import st_canvas  # needs a running Streamlit
+
+        stroke = st.slider("Pen width", 8, 40, 20, step=2, key="draw_stroke",
+                           help="MNIST strokes are about 1/10 of the digit's height.")
+        canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
+                           return_image_data=True, key="draw_canvas", on_change=lambda: _touch("drawing"))
+        st.caption("Clear and undo: the canvas toolbar (hover over the canvas's top edge).")
+        submit = False
+        if not live:
+            submit = st.button("Submit", key="draw_submit", type="primary")
+        upload = st.file_uploader("Or upload a picture of a digit",
+                                  type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
+                                  key="draw_upload", on_change=lambda: _touch("upload"))
+
+    with right:
+        source = st.session_state.get(SOURCE_KEY)
+        rgba = canvas.image_data
+        if source == "upload" and upload is not None:
+            _handle_upload(upload, tta, log)
+        elif source == "drawing" and rgba is not None:
+            _handle_drawing(canvas, rgba, live, submit, tta, log)
+        else:
+            current = get_current()
+            if current is not None:
+                _show_current(current, tta, log)
+            else:
+                st.info("Draw a digit 0-9 on the black canvas.")
+        if get_current() is not None:
+            _page_links()
+
+
+def _handle_drawing(canvas, rgba: np.ndarray, live: bool, submit: bool, tta: bool, log: bool) -> None:
+    if not has_strokes(canvas.json_data):
+        st.info("The canvas is empty: draw a digit 0-9.")
+        return
+    digest = hashlib.md5(np.ascontiguousarray(rgba).tobytes()).hexdigest()
+    if not live:
+        if submit:
+            st.session_state[SUBMITTED_KEY] = digest
+        if st.session_state.get(SUBMITTED_KEY) != digest:
+            st.info("Press **Submit** to read this drawing.")
+            return
+    digit = canvas_to_digit(rgba)
+    if not digit.ok:
+        st.warning(digit.message)
+        return
+    set_current(digit.image, "drawing", raw=rgba)
+    _show_prediction(digit.image, tta, log)
+
+
+def _handle_upload(upload, tta: bool, log: bool) -> None:
+    memo = st.session_state.get(UPLOAD_MEMO_KEY)
+    if memo is None or memo[0] != upload.file_id:
+        result = upload_to_digit(upload.getvalue())
+        if result.ok:
+            set_current(result.digit.image, "upload", raw=result.thumbnail)
+        st.session_state[UPLOAD_MEMO_KEY] = memo = (upload.file_id, result)
+    result = memo[1]
+    if result.error is not None:
+        st.error(result.error)
+        return
+    if not result.digit.ok:
+        st.warning(result.digit.message)
+        return
+    st.image(result.thumbnail, caption="Your upload", width=120)
+    _show_prediction(result.digit.image, tta, log)
+
+
+draw_and_predict()

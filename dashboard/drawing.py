@@ -1,0 +1,97 @@
+"""The Draw page's logic as plain functions (no Streamlit calls), so tests can drive it directly.
+
+* :func:`canvas_to_digit` - the canvas's RGBA pixels -> an MNIST-style 28x28 image (or a reason why not).
+* :func:`upload_to_digit` - uploaded bytes -> the same, with every bad file turned into a clear
+  message (:func:`data.preprocess.decode_image` enforces the size, pixel and animation limits).
+* :func:`predict_digit` - one forward pass and, optionally, the test-time-augmentation average
+  (:func:`model.inference.predict_proba`), so the page can say whether TTA changes the answer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from data.preprocess import ImageInputError, Preprocessed, decode_image, preprocess
+from model.inference import predict_proba
+
+RAW_SIDE = 280   # uploads are kept in session state as a thumbnail no larger than this
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Probabilities of one digit: ``plain`` from one forward pass, ``tta`` averaged over the
+    TTA views (None when TTA is off). ``probs`` is the one the page shows."""
+
+    plain: np.ndarray            # (10,) float32
+    tta: np.ndarray | None = None
+
+    @property
+    def probs(self) -> np.ndarray:
+        return self.tta if self.tta is not None else self.plain
+
+    @property
+    def digit(self) -> int:
+        return int(self.probs.argmax())
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probs.max())
+
+    @property
+    def plain_digit(self) -> int:
+        return int(self.plain.argmax())
+
+    @property
+    def tta_changes_answer(self) -> bool:
+        return self.tta is not None and int(self.tta.argmax()) != self.plain_digit
+
+
+def predict_digit(model, image: np.ndarray, tta: bool = False) -> Prediction:
+    """Predict one (28, 28) image in [0, 1]; with ``tta`` also the TTA average."""
+    plain = predict_proba(model, image)[0]                                   # (10,)
+    return Prediction(plain, predict_proba(model, image, tta=True)[0] if tta else None)
+
+
+def has_strokes(json_data: dict | None) -> bool:
+    """Whether the canvas's Fabric.js JSON holds any drawn object."""
+    return bool(json_data and json_data.get("objects"))
+
+
+def canvas_to_digit(rgba: np.ndarray) -> Preprocessed:
+    """The canvas's (H, W, 4) uint8 pixels (white ink on black) -> :class:`Preprocessed`."""
+    return preprocess(np.asarray(rgba))
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """Outcome of :func:`upload_to_digit`: ``error`` is a message for the user when the file
+    cannot be used at all; otherwise ``digit`` says what preprocessing made of it."""
+
+    digit: Preprocessed | None
+    error: str | None = None
+    thumbnail: np.ndarray | None = None   # the upload as RGB uint8, at most RAW_SIDE px a side
+
+    @property
+    def ok(self) -> bool:
+        return self.digit is not None and self.digit.ok
+
+
+def _thumbnail(img: Image.Image) -> np.ndarray:
+    thumb = img.convert("RGB")
+    thumb.thumbnail((RAW_SIDE, RAW_SIDE))
+    return np.asarray(thumb)
+
+
+def upload_to_digit(data: bytes) -> UploadResult:
+    """Decode and preprocess an uploaded file; never raises for bad input."""
+    try:
+        img = decode_image(data)
+        digit = preprocess(img)
+        thumb = _thumbnail(img)
+    except ImageInputError as exc:
+        return UploadResult(None, str(exc))
+    except (ValueError, OSError, MemoryError) as exc:
+        return UploadResult(None, f"This image could not be read as a digit ({type(exc).__name__}).")
+    return UploadResult(digit, None, thumb)
