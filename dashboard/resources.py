@@ -82,3 +82,18 @@ def load_interpretation():
     if not paths.TEST_EVAL.is_file():
         return None
     return Interpretation.from_table(load_test_eval())
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def test_thumbnail_png(index: int, scale: int = 3) -> bytes:
+    """MNIST test image ``index`` as a PNG ``scale`` times larger (crisp pixels), for grids.
+    Bounded cache: at most one entry per test image a session has shown."""
+    import io
+
+    from PIL import Image
+
+    images, _ = load_test_images()
+    img = np.repeat(np.repeat(images[int(index)], scale, axis=0), scale, axis=1)   # (28s, 28s) uint8
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
