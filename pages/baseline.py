@@ -1,5 +1,189 @@
-"""Baseline page (placeholder until its issue lands)."""
+"""Baseline page: the Vision Transformer beside a random forest on raw pixels.
+
+Answers "is the transformer worth it?": both models on the current digit (probabilities,
+agreement, time taken), both on the MNIST test set (accuracy, per-class accuracy, size and
+speed from ``model/artifacts/evaluation.json``), what each looks at (the forest's impurity-based
+pixel importances, Breiman 2001, beside the ViT's mean |Integrated Gradients|, Sundararajan
+et al. 2017, from ``mean_attribution.npz``), and the test images where they disagree (from
+``test_eval.npz`` through :class:`model.interpret.Interpretation`).
+
+Render only: every figure is read from stored artifacts or from one call into ``model/``.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("Baseline")
-st.info("This page is being built.")
+from dashboard import resources
+from dashboard.nav import page_link
+from dashboard.plots import SEQUENTIAL, image_figure, probability_chart
+from dashboard.state import get_current, set_test_image
+from model import paths
+
+EVALUATE_CMD = "python -m model.evaluate --write"
+GRID_COLS, GRID_ROWS = 6, 2
+
+st.title("Baseline: transformer vs random forest")
+st.caption("A random forest (Breiman, 2001) reads the 784 pixel values directly; the Vision Transformer "
+           "reads 4x4-pixel patches and relates them with attention. Same digits, two very different models.")
+
+
+def _pick(index: int) -> None:
+    set_test_image(index)
+
+
+# ---- the current digit -------------------------------------------------------------------
+st.subheader("On the current digit")
+cur = get_current()
+if cur is None:
+    st.info("No digit yet: draw one, or use an MNIST test image.")
+    c1, c2 = st.columns(2)
+    with c1:
+        page_link("draw", "Draw a digit", icon=":material/draw:")
+    with c2:
+        st.button("Use a test image", key="base_use_test", on_click=_pick, args=(0,))
+else:
+    st.caption(f"Current digit: {cur.source}" + (f" (true label {cur.label})" if cur.label is not None else ""))
+    results: dict[str, tuple[np.ndarray, float]] = {}
+    if paths.VIT_WEIGHTS.is_file():
+        from model.inference import predict_proba
+
+        vit = resources.load_vit()
+        t0 = time.perf_counter()
+        p = predict_proba(vit, cur.image)[0]                                  # (10,)
+        results["ViT"] = (p, (time.perf_counter() - t0) * 1000)
+    if paths.FOREST.is_file():
+        from model.forest import forest_predict_proba
+
+        forest = resources.load_forest()
+        t0 = time.perf_counter()
+        p = forest_predict_proba(forest, cur.image)[0]                        # (10,)
+        results["random forest"] = (p, (time.perf_counter() - t0) * 1000)
+    cols = st.columns(2)
+    for col, name, cmd in zip(cols, ("ViT", "random forest"), ("python -m model.train", "python -m model.forest")):
+        with col:
+            if name in results:
+                p, ms = results[name]
+                st.plotly_chart(probability_chart(p, title=f"{name}: {int(p.argmax())} ({p.max():.1%})"),
+                                key=f"base_probs_{name}")
+                st.caption(f"{name} took {ms:.1f} ms for this digit (wall clock, this request).")
+            else:
+                st.warning(f"No {name} model file yet: run `{cmd}`.")
+    if len(results) == 2:
+        (pv, _), (pf, _) = results["ViT"], results["random forest"]
+        if pv.argmax() == pf.argmax():
+            st.success(f"They agree: both say {int(pv.argmax())}.")
+        else:
+            st.warning(f"They disagree: the ViT says {int(pv.argmax())}, the forest says {int(pf.argmax())}.")
+    st.caption("How to read this: bar height is the model's probability for each digit; the red bar is its "
+               "answer. A confident model puts nearly all its probability on one bar.")
+
+# ---- the test set ------------------------------------------------------------------------
+st.subheader("On the 10,000 MNIST test images")
+evaluation = resources.load_json("evaluation.json")
+if not evaluation:
+    st.warning(f"No test-set evaluation yet: run `{EVALUATE_CMD}`.")
+else:
+    vit_e, rf = evaluation.get("vit", {}), evaluation.get("random_forest", {})
+
+    def _mb(n: int | None) -> float | None:
+        return None if n is None else n / 1e6
+
+    table = pd.DataFrame([
+        {"model": "ViT", "accuracy": vit_e.get("accuracy"), "size": f"{vit_e.get('params', 0):,} parameters",
+         "MB on disk": _mb(vit_e.get("size_bytes")), "ms / image (batched)": vit_e.get("ms_per_image_batched"),
+         "ms for one image": vit_e.get("ms_single_image")},
+        {"model": "ViT + TTA", "accuracy": vit_e.get("tta_accuracy"), "size": "same model, 7 views averaged",
+         "MB on disk": _mb(vit_e.get("size_bytes")), "ms / image (batched)": None,
+         "ms for one image": vit_e.get("ms_single_image_tta")},
+        {"model": "random forest", "accuracy": rf.get("accuracy"),
+         "size": f"{rf.get('n_estimators', 0):,} trees, {rf.get('total_nodes', 0):,} nodes",
+         "MB on disk": _mb(rf.get("size_bytes")), "ms / image (batched)": rf.get("ms_per_image_batched"),
+         "ms for one image": rf.get("ms_single_image")},
+    ])
+    st.dataframe(table, hide_index=True, key="base_table", column_config={
+        "accuracy": st.column_config.NumberColumn(format="percent"),
+        "MB on disk": st.column_config.NumberColumn(format="%.2f"),
+        "ms / image (batched)": st.column_config.NumberColumn(format="%.3f"),
+        "ms for one image": st.column_config.NumberColumn(format="%.2f"),
+    })
+    per_class = {"ViT": vit_e.get("per_class_accuracy"), "ViT + TTA": vit_e.get("tta_per_class_accuracy"),
+                 "random forest": rf.get("per_class_accuracy")}
+    per_class = {k: v for k, v in per_class.items() if v}
+    if per_class:
+        pc = pd.DataFrame(per_class, index=[str(d) for d in range(10)]).T
+        st.markdown("**Accuracy per true digit**")
+        st.dataframe(pc, key="base_per_class",
+                     column_config={c: st.column_config.NumberColumn(format="percent") for c in pc.columns})
+    st.caption(f"Source: `evaluation.json`, written by `{evaluation.get('command', EVALUATE_CMD)}`"
+               + (f" on {evaluation['generated']}" if evaluation.get("generated") else "")
+               + ". Times are measured on the machine that ran it; 'one image' includes the per-call overhead.")
+
+# ---- what each model looks at ------------------------------------------------------------
+st.subheader("What each model looks at")
+maps = resources.load_npz("mean_attribution.npz")
+if not maps:
+    st.warning("No attribution maps yet: run `python -m model.analyze`.")
+else:
+    c1, c2 = st.columns(2)
+    with c1:
+        if "forest_importance" in maps:
+            fi = maps["forest_importance"]
+            st.plotly_chart(image_figure(fi, title="Forest: pixel importance", colorscale=SEQUENTIAL,
+                                         zmin=0, zmax=float(fi.max()) or 1.0, height=300, hover="importance"),
+                            key="base_forest_imp")
+            st.caption("Mean decrease in impurity per pixel (scikit-learn `feature_importances_`): bright pixels "
+                       "are the ones the trees split on most. Dark = never used.")
+        else:
+            st.info("The attribution file has no forest importances; rerun `python -m model.analyze`.")
+    with c2:
+        if "integrated_gradients" in maps:
+            ig = maps["integrated_gradients"]
+            n = int(maps.get("n_images", np.array(0)))
+            st.plotly_chart(image_figure(ig, title="ViT: mean |Integrated Gradients|", colorscale=SEQUENTIAL,
+                                         zmin=0, zmax=float(ig.max()) or 1.0, height=300, hover="mean |IG|"),
+                            key="base_vit_ig")
+            st.caption(f"Mean absolute Integrated Gradients (Captum `IntegratedGradients`) over {n:,} test images: "
+                       "bright pixels changed the ViT's answer most. Dark = little effect.")
+        else:
+            st.info("The attribution file has no ViT attributions; rerun `python -m model.analyze`.")
+
+# ---- where they disagree -----------------------------------------------------------------
+st.subheader("Where they disagree")
+interp = resources.load_interpretation()
+if interp is None:
+    st.warning(f"No stored test-set predictions yet: run `{EVALUATE_CMD}`.")
+elif not {"vit", "forest"} <= set(interp.models):
+    st.warning(f"The stored table lacks the ViT or the forest; rerun `{EVALUATE_CMD}`.")
+else:
+    d = interp.disagreements("vit", "forest")
+    labels = {"a_only": "ViT right, forest wrong", "b_only": "forest right, ViT wrong",
+              "both_wrong": "both wrong", "both_right": "both right"}
+    for col, key in zip(st.columns(4), ("both_right", "a_only", "b_only", "both_wrong")):
+        col.metric(labels[key], f"{d.counts[key]:,}")
+    group = st.radio("Show", ["a_only", "b_only", "both_wrong"], format_func=labels.get, horizontal=True,
+                     key="base_group")
+    idx = d.indices[group]
+    if len(idx) == 0:
+        st.info("No test images in this group.")
+    else:
+        per_page = GRID_COLS * GRID_ROWS
+        n_pages = (len(idx) + per_page - 1) // per_page
+        if st.session_state.get("base_page", 1) > n_pages:
+            st.session_state["base_page"] = 1
+        page = st.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="base_page")
+        chunk = idx[(page - 1) * per_page: page * per_page]
+        pv, pf = interp.predictions("vit"), interp.predictions("forest")
+        for r in range(0, len(chunk), GRID_COLS):
+            for col, i in zip(st.columns(GRID_COLS), chunk[r:r + GRID_COLS]):
+                i = int(i)
+                with col:
+                    st.image(resources.test_thumbnail_png(i),
+                             caption=f"#{i} true {interp.labels[i]} · ViT {pv[i]} · forest {pf[i]}")
+                    st.button("Pick", key=f"base_pick_{i}", on_click=_pick, args=(i,),
+                              help="Make this the current digit")
+        st.caption("Picking an image makes it the current digit: the charts at the top, and every other page, "
+                   "then explain it.")
