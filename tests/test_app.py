@@ -1,0 +1,237 @@
+"""The app shell and the Draw page under Streamlit's AppTest (no browser): every page renders
+without an exception with and without a current digit, the Draw page reads a clear MNIST
+test image, and bad uploads give a clear message while the page keeps working.
+
+The real-browser checks (canvas strokes, phone viewport, concurrent sessions) are in tests/e2e/.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from dashboard.drawing import has_strokes, predict_digit, upload_to_digit
+from dashboard.nav import PAGES
+from dashboard.sidebar import MISSING_MESSAGE, headline_figures
+from dashboard.state import CurrentDigit
+from data.mnist import load_mnist
+from data.preprocess import MAX_FILE_BYTES
+from model import paths
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "dashboard" / "app.py")
+DRAW = str(ROOT / "pages" / "draw.py")
+TIMEOUT = 180
+
+needs_weights = pytest.mark.skipif(not paths.VIT_WEIGHTS.is_file(), reason="ViT weights not trained yet")
+
+
+@pytest.fixture(scope="module")
+def mnist_test() -> tuple[np.ndarray, np.ndarray]:
+    return load_mnist("test")
+
+
+def _digit(images: np.ndarray, labels: np.ndarray, index: int) -> CurrentDigit:
+    img = (images[index].astype(np.float32) / 255.0)
+    img.setflags(write=False)
+    return CurrentDigit(img, f"test image #{index}", label=int(labels[index]), test_index=index)
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------
+# App shell
+# ---------------------------------------------------------------------------------------
+@needs_weights
+def test_entry_renders_draw_page_by_default():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title][:1] == ["Draw a digit"]
+    # fresh session, blank canvas: a prompt and no prediction
+    assert "Prediction" not in _metrics(at)
+    assert any("Draw a digit" in i.value for i in at.info)
+
+
+@needs_weights
+@pytest.mark.parametrize("name", list(PAGES))
+@pytest.mark.parametrize("with_digit", [False, True], ids=["no-digit", "digit"])
+def test_every_page_renders_through_the_entry(name, with_digit, mnist_test):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if with_digit:
+        at.session_state["current_digit"] = _digit(*mnist_test, 3)
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page(PAGES[name]).run()
+    assert not at.exception, (name, at.exception)
+    assert len(at.title) >= 1, f"page {name} rendered no title"
+
+
+def test_sidebar_headline_figures_come_from_the_file_only():
+    assert headline_figures({}) == []
+    figures = headline_figures({"test_size": 10000,
+                                "vit": {"accuracy": 0.9931, "tta_accuracy": 0.9942, "params": 123456},
+                                "random_forest": {"accuracy": 0.9701}})
+    assert [(label, value) for label, value, _ in figures] == [
+        ("ViT accuracy", "99.31%"), ("ViT + TTA", "99.42%"), ("Random forest", "97.01%"), ("ViT parameters", "123,456")]
+    # a partial file shows only what it has
+    assert [f[0] for f in headline_figures({"vit": {"accuracy": 0.5}})] == ["ViT accuracy"]
+
+
+@needs_weights
+def test_sidebar_shows_figures_or_says_how_to_make_them():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    sidebar_metrics = {m.label for m in at.sidebar.metric}
+    sidebar_infos = [i.value for i in at.sidebar.info]
+    if paths.EVALUATION.is_file():
+        assert "ViT accuracy" in sidebar_metrics
+    else:
+        assert sidebar_metrics == set()
+        assert MISSING_MESSAGE in sidebar_infos
+
+
+# ---------------------------------------------------------------------------------------
+# Draw page
+# ---------------------------------------------------------------------------------------
+@needs_weights
+@pytest.mark.parametrize("index", [0, 1, 2, 3, 4])
+def test_draw_page_reads_an_injected_test_image(index, mnist_test):
+    digit = _digit(*mnist_test, index)
+    at = AppTest.from_file(DRAW, default_timeout=TIMEOUT)
+    at.session_state["current_digit"] = digit
+    at.run()
+    assert not at.exception, at.exception
+    assert _metrics(at)["Prediction"] == str(digit.label)
+    assert any(f"test image #{index}" in i.value for i in at.info)
+    # the page shows the test image but does not replace it
+    assert at.session_state["current_digit"] is digit
+
+
+@needs_weights
+def test_draw_page_toggles_keep_a_prediction(mnist_test):
+    digit = _digit(*mnist_test, 0)
+    at = AppTest.from_file(DRAW, default_timeout=TIMEOUT)
+    at.session_state["current_digit"] = digit
+    at.run()
+    at.toggle(key="draw_tta").set_value(True).run()
+    assert not at.exception, at.exception
+    assert _metrics(at)["Prediction"] == str(digit.label)
+    # TTA says whether it changes the answer, one way or the other
+    said = [c.value for c in at.caption] + [w.value for w in at.warning]
+    assert any("TTA agrees" in s or "TTA changes the answer" in s for s in said)
+    at.toggle(key="draw_log").set_value(True).run()
+    at.toggle(key="draw_live").set_value(False).run()
+    assert not at.exception, at.exception
+    assert at.button(key="draw_submit").label == "Submit"   # Submit mode has its button
+    assert _metrics(at)["Prediction"] == str(digit.label)
+
+
+@needs_weights
+def test_draw_page_without_a_digit_prompts_and_predicts_nothing():
+    at = AppTest.from_file(DRAW, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    assert "Prediction" not in _metrics(at)
+    assert any("Draw a digit" in i.value for i in at.info)
+
+
+@needs_weights
+def test_upload_in_the_page_predicts_and_becomes_the_current_digit(mnist_test):
+    images, labels = mnist_test
+    at = AppTest.from_file(DRAW, default_timeout=TIMEOUT).run()
+    # dark ink on white paper, 4x larger, like a photo of a written digit
+    photo = Image.fromarray(255 - images[0]).resize((112, 112), Image.Resampling.BILINEAR)
+    at.file_uploader(key="draw_upload").upload("seven.png", _png(photo), "image/png").run()
+    assert not at.exception, at.exception
+    assert _metrics(at)["Prediction"] == str(labels[0])
+    assert at.session_state["current_digit"].source == "upload"
+
+
+@needs_weights
+def test_bad_upload_in_the_page_shows_an_error_and_the_page_still_works(mnist_test):
+    images, labels = mnist_test
+    at = AppTest.from_file(DRAW, default_timeout=TIMEOUT).run()
+    at.file_uploader(key="draw_upload").upload("digit.png", b"this is not an image", "image/png").run()
+    assert not at.exception, at.exception
+    assert any("not a readable image" in e.value for e in at.error)
+    assert "Prediction" not in _metrics(at)
+    # the same session keeps working: a good upload replaces the bad one
+    at.file_uploader(key="draw_upload").set_value(("one.png", _png(Image.fromarray(images[2])), "image/png")).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert _metrics(at)["Prediction"] == str(labels[2])
+
+
+# ---------------------------------------------------------------------------------------
+# Upload handling as a plain function: every bad file gets a clear message, never an exception
+# ---------------------------------------------------------------------------------------
+def _png_with_size(width: int, height: int) -> bytes:
+    """A small valid PNG whose header claims ``width`` x ``height`` (a decompression bomb's header)."""
+    raw = bytearray(_png(Image.new("L", (8, 8))))
+    ihdr = 8 + 8    # signature, then length + b"IHDR"
+    raw[ihdr:ihdr + 8] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(raw[ihdr - 4:ihdr + 13])) & 0xFFFFFFFF
+    raw[ihdr + 13:ihdr + 17] = struct.pack(">I", crc)
+    return bytes(raw)
+
+
+def _animated_gif() -> bytes:
+    frames = [Image.new("L", (28, 28), c) for c in (0, 255)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b"", "empty"),
+    (b"this is not an image", "not a readable image"),
+    (_png(Image.new("L", (64, 64), 255))[:60], "not a readable image"),          # truncated PNG
+    (_png_with_size(20000, 20000), "too large"),                                    # decompression bomb
+    (b"\x89PNG" + bytes(MAX_FILE_BYTES + 1), "too large"),                          # over the byte limit
+    (_animated_gif(), "Animated"),
+], ids=["empty", "not-an-image", "truncated-png", "bomb", "huge-file", "animated-gif"])
+def test_bad_uploads_give_a_clear_message(data, expected):
+    result = upload_to_digit(data)
+    assert not result.ok
+    assert result.digit is None
+    assert result.error is not None and expected.lower() in result.error.lower(), result.error
+
+
+@pytest.mark.parametrize("fill", [0, 255], ids=["all-black", "all-white"])
+def test_blank_uploads_are_read_but_say_there_is_no_digit(fill):
+    result = upload_to_digit(_png(Image.new("L", (100, 100), fill)))
+    assert result.error is None
+    assert not result.ok and result.digit is not None and result.digit.message
+
+
+@needs_weights
+def test_good_upload_is_read_as_its_digit(mnist_test):
+    from dashboard.resources import load_vit
+
+    images, labels = mnist_test
+    result = upload_to_digit(_png(Image.fromarray(images[1]).resize((280, 280))))
+    assert result.ok and result.error is None
+    assert result.digit.image.shape == (28, 28)
+    assert result.thumbnail.shape[0] <= 280 and result.thumbnail.shape[1] <= 280
+    pred = predict_digit(load_vit(), result.digit.image, tta=True)
+    assert pred.digit == labels[1]
+    assert pred.tta is not None and pred.plain.shape == (10,)
+    assert abs(float(pred.probs.sum()) - 1.0) < 1e-4
+
+
+def test_has_strokes():
+    assert not has_strokes(None)
+    assert not has_strokes({"objects": []})
+    assert has_strokes({"objects": [{"type": "path"}]})
