@@ -1,5 +1,184 @@
-"""Misclassified page (placeholder until its issue lands)."""
+"""Misclassified page: browse the MNIST test images a model gets wrong.
+
+fastai-style error analysis (Howard & Gugger, 2020: ``top_losses``, ``most_confused``) on the
+stored test-set table ``model/artifacts/test_eval.npz`` via :class:`model.interpret.Interpretation`:
+a paginated grid and a sortable table of mistakes, filters by true and predicted digit, a
+confusion matrix whose cells filter the grid (Streamlit's plotly selection events), and the
+most confused pairs. Picking an image makes it the current digit, puts it in the URL
+(``?image=1234``, shareable) and links to the pages that explain it.
+
+Render only: every number comes from the stored table.
+"""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-st.title("Misclassified")
-st.info("This page is being built.")
+from dashboard import resources
+from dashboard.nav import page_link
+from dashboard.state import get_current, set_test_image
+from model.interpret import MODEL_LABELS, parse_image_param, selection_to_filter
+
+EVALUATE_CMD = "python -m model.evaluate --write"
+GRID_COLS, GRID_ROWS = 6, 3
+ANY = "any"
+
+st.title("Misclassified test images")
+st.caption("Where the models go wrong on the 10,000 MNIST test images, fastai-style (Howard & Gugger, 2020): "
+           "the largest losses first, the most confused pairs, and a confusion matrix to filter by.")
+
+interp = resources.load_interpretation()
+if interp is None:
+    st.warning(f"No stored test-set predictions yet: run `{EVALUATE_CMD}` (writes model/artifacts/test_eval.npz).")
+    st.stop()
+
+# ---- the shareable URL: ?image=1234 ------------------------------------------------------
+index, message = parse_image_param(st.query_params.get_all("image"), len(interp))
+if message:
+    st.warning(message)
+elif index is not None:
+    cur = get_current()
+    if cur is None or cur.test_index != index:
+        set_test_image(index)
+
+
+def _pick(i: int) -> None:
+    set_test_image(i)
+    st.query_params["image"] = str(i)
+
+
+def _on_cell() -> None:
+    """Confusion-matrix selection -> the true/predicted filters (runs before the rerun)."""
+    event = st.session_state.get("misc_cm") or {}
+    cell = selection_to_filter((event.get("selection") or {}).get("points"))
+    st.session_state["misc_true"], st.session_state["misc_pred"] = cell if cell else (ANY, ANY)
+    st.session_state["misc_page"] = 1
+
+
+def _on_row() -> None:
+    """Table row selection -> the current digit."""
+    event = st.session_state.get("misc_table") or {}
+    rows = (event.get("selection") or {}).get("rows") or []
+    shown = st.session_state.get("misc_rows", [])
+    if rows and 0 <= rows[0] < len(shown):
+        _pick(int(shown[rows[0]]))
+
+
+# ---- controls ----------------------------------------------------------------------------
+models = [m for m in ("vit", "vit_tta", "forest") if m in interp.models]
+if {"vit", "forest"} <= set(interp.models):
+    models.append("both")
+c1, c2, c3, c4 = st.columns([3, 1, 1, 2])
+model = c1.radio("Model", models, format_func=MODEL_LABELS.get, horizontal=True, key="misc_model")
+choices = [ANY, *range(10)]
+true = c2.selectbox("True digit", choices, key="misc_true")
+pred = c3.selectbox("Predicted digit", choices, key="misc_pred",
+                    help="For 'both wrong', the ViT's prediction.")
+sort = c4.radio("Sort by", ["loss", "confidence"], horizontal=True, key="misc_sort",
+                format_func={"loss": "loss (top losses)", "confidence": "confidence"}.get)
+true = None if true == ANY else int(true)
+pred = None if pred == ANY else int(pred)
+df = interp.misclassified(model, true=true, pred=pred, sort=sort)
+st.session_state["misc_rows"] = df["index"].tolist()
+
+# ---- the selected image ------------------------------------------------------------------
+cur = get_current()
+if cur is not None and cur.test_index is not None:
+    i = cur.test_index
+    with st.container(border=True):
+        a, b = st.columns([1, 4])
+        a.image(resources.test_thumbnail_png(i), caption=f"test image #{i}")
+        with b:
+            preds = ", ".join(f"{MODEL_LABELS[m]} says {interp.predictions(m)[i]} "
+                              f"({interp.confidences(m)[i]:.1%})" for m in interp.models)
+            st.markdown(f"**Selected: test image #{i}**, true label {interp.labels[i]}. {preds}.")
+            l1, l2 = st.columns(2)
+            with l1:
+                page_link("attention", "Open it on Attention", icon=":material/visibility:")
+            with l2:
+                page_link("attributions", "Open it on Attributions", icon=":material/insights:")
+            st.caption("It is now the current digit of every page. Share this view: the link in the address bar "
+                       f"ends in ?image={i}.")
+
+# ---- grid --------------------------------------------------------------------------------
+what = MODEL_LABELS[model]
+filt = "".join([f", true {true}" if true is not None else "", f", predicted {pred}" if pred is not None else ""])
+st.subheader(f"{len(df):,} test images {what} gets wrong{filt}")
+if df.empty:
+    st.info("No test images match these filters." + (" The diagonal of the confusion matrix counts correct answers."
+                                                     if true is not None and true == pred else ""))
+else:
+    per_page = GRID_COLS * GRID_ROWS
+    n_pages = (len(df) + per_page - 1) // per_page
+    if st.session_state.get("misc_page", 1) > n_pages:
+        st.session_state["misc_page"] = 1
+    page = st.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="misc_page")
+    chunk = df.iloc[(page - 1) * per_page: page * per_page]
+    for r in range(0, len(chunk), GRID_COLS):
+        for col, row in zip(st.columns(GRID_COLS), chunk.iloc[r:r + GRID_COLS].itertuples()):
+            i = int(row.index)
+            with col:
+                st.image(resources.test_thumbnail_png(i),
+                         caption=f"#{i}: true {row.true}, said {row.pred} ({row.confidence:.0%})")
+                st.button("Pick", key=f"misc_pick_{i}", on_click=_pick, args=(i,),
+                          help="Make this the current digit and put it in the URL")
+    st.caption("Caption: test-image number, true label, the model's answer and its probability. Loss is the "
+               "cross-entropy -log p(true digit): a large loss is a confident mistake.")
+
+st.markdown("**The same images as a table** (click a column header to sort, a row to pick it)")
+st.dataframe(df, key="misc_table", on_select=_on_row, selection_mode="single-row", hide_index=True,
+             height=280, column_config={
+                 "index": st.column_config.NumberColumn("test image", format="%d"),
+                 "confidence": st.column_config.NumberColumn(format="percent"),
+                 "p_true": st.column_config.NumberColumn("p(true)", format="percent"),
+                 "loss": st.column_config.NumberColumn(format="%.3f"),
+                 "forest_confidence": st.column_config.NumberColumn(format="percent")})
+
+# ---- confusion matrix and most confused pairs --------------------------------------------
+cm_model = "vit" if model == "both" else model
+cm = interp.confusion_matrix(cm_model)
+st.subheader(f"Confusion matrix: {MODEL_LABELS[cm_model]}")
+
+
+def _confusion_figure(cm: np.ndarray) -> go.Figure:
+    """Cells as square markers (plotly heatmaps send no selection events, streamlit#8760)."""
+    t, p = np.divmod(np.arange(100), 10)                     # true row, predicted column per cell
+    counts = cm.reshape(-1)
+    off = t != p
+    fig = go.Figure()
+    for mask, name, color in ((off, "mistakes", None), (~off, "correct", "#d9d9d9")):
+        marker = dict(symbol="square", size=34, line=dict(width=0))
+        if color:
+            marker["color"] = color
+        else:
+            marker.update(color=np.log1p(counts[mask]), colorscale="Reds", cmin=0,
+                          cmax=max(float(np.log1p(counts[off].max())), 1.0), showscale=False)
+        fig.add_trace(go.Scatter(
+            x=p[mask], y=t[mask], mode="markers+text", name=name, marker=marker,
+            text=[str(c) if c else "" for c in counts[mask]], textfont=dict(size=11),
+            customdata=np.stack([t[mask], p[mask]], axis=1),
+            hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{text} images<extra></extra>"))
+    axis = dict(tickmode="array", tickvals=list(range(10)), range=[-0.5, 9.5], showgrid=False, zeroline=False)
+    fig.update_xaxes(title="predicted digit", side="top", **axis)
+    fig.update_yaxes(title="true digit", autorange=None, **{**axis, "range": [9.5, -0.5]}, scaleanchor="x")
+    fig.update_layout(height=460, width=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+                      clickmode="event+select", dragmode=False)
+    return fig
+
+
+left, right = st.columns([3, 2])
+with left:
+    st.plotly_chart(_confusion_figure(cm), key="misc_cm", on_select=_on_cell, selection_mode="points",
+                    width="content")
+    st.caption("Rows: true digit; columns: the model's answer. Grey diagonal: correct; red: mistakes, darker = "
+               "more. Click a red cell to show only that pair above; double-click empty space to clear it.")
+with right:
+    pairs = interp.most_confused(cm_model, min_count=2)
+    st.markdown("**Most confused pairs** (at least twice)")
+    if pairs:
+        st.dataframe([{"true": a, "predicted": b, "images": n} for a, b, n in pairs[:15]], hide_index=True,
+                     key="misc_pairs")
+    else:
+        st.info("No pair is confused more than once.")
+    st.caption("fastai's `most_confused`: (true, predicted) pairs by how often the model mixes them up.")

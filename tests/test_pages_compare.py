@@ -200,7 +200,7 @@ def test_misclassified_grid_and_table(artifacts):
     df = _frame(at, "loss")
     assert sorted(df["index"]) == sorted(int(i) for i in artifacts["vit_wrong"])
     assert list(df["loss"]) == sorted(df["loss"], reverse=True)              # top losses first
-    assert len(at.get("imgs")) >= 1                                          # thumbnails rendered
+    assert len(at.get("image")) >= 1                                          # thumbnails rendered
     at.radio(key="misc_model").set_value("forest").run()
     df = _frame(at, "loss")
     assert len(df) == len(artifacts["forest_wrong"])
