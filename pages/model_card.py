@@ -1,5 +1,215 @@
-"""Model page (placeholder until its issue lands)."""
-import streamlit as st
+"""Model page: a model card (Mitchell et al., 2019, "Model Cards for Model Reporting") for the
+shipped Vision Transformer.
 
-st.title("Model")
-st.info("This page is being built.")
+Architecture from the loaded model itself (its config and parameter counts), training curves and
+the training command from ``model/artifacts/vit_metrics.json``, the architecture experiments from
+``experiments.jsonl`` (one line per training run, written by ``python -m model.train``),
+preprocessing shown step by step on the current digit (:func:`data.preprocess.preprocess`),
+test-set accuracy from ``evaluation.json``, known limitations and the MNIST licence credit.
+
+Render only; no number on this page is typed in: each comes from an artifact or the model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from dashboard import resources
+from dashboard.nav import page_link
+from dashboard.plots import image_figure
+from dashboard.state import get_current, set_test_image
+from model import paths
+
+TRAIN_CMD = "python -m model.train"
+EVALUATE_CMD = "python -m model.evaluate --write"
+
+st.title("Model card")
+st.caption("What the model is, how it was trained, how well it does and where it fails "
+           "(after Mitchell et al., 2019, \"Model Cards for Model Reporting\").")
+
+# ---- architecture ------------------------------------------------------------------------
+st.subheader("Architecture")
+if not paths.VIT_WEIGHTS.is_file():
+    st.warning(f"No trained transformer yet: run `{TRAIN_CMD}` (writes model/artifacts/vit.safetensors).")
+else:
+    from model.vit import count_params, params_by_part
+
+    vit = resources.load_vit()
+    cfg = vit.cfg
+    g = cfg.grid
+    st.markdown(
+        f"A Vision Transformer (Dosovitskiy et al., 2021) reads a 28x28 digit as a sequence of "
+        f"{g}x{g} = {g * g} patches of {cfg.patch_size}x{cfg.patch_size} pixels, like words in a sentence. "
+        f"Each patch becomes a vector of {cfg.dim} numbers, tagged with its position; one extra "
+        f"*class token* is added, so the transformer sees {cfg.num_tokens} tokens. "
+        f"In each of {cfg.depth} blocks, every token looks at every other token through {cfg.heads} attention "
+        f"heads (\"which other parts of the digit matter for me?\"), then each token is updated on its own. "
+        f"After the last block, the class token, which has gathered information from all patches, "
+        f"is turned into ten scores, one per digit.")
+    if cfg.stem == "conv":
+        st.caption("This model cuts patches with a small convolutional stem (Xiao et al., 2021, \"Early "
+                   "Convolutions Help Transformers See Better\"): each token still stands for one patch but has "
+                   "seen a little of its neighbours, which trains faster on a CPU.")
+    config_rows = [{"setting": k, "value": str(v)} for k, v in (
+        ("input", f"{cfg.image_size}x{cfg.image_size} grayscale, ink = 1"),
+        ("patch size", f"{cfg.patch_size}x{cfg.patch_size} px"),
+        ("patch embedding (stem)", cfg.stem),
+        ("tokens", f"{g * g} patches + 1 class token = {cfg.num_tokens}"),
+        ("token width (dim)", cfg.dim),
+        ("blocks (depth)", cfg.depth),
+        ("attention heads per block", f"{cfg.heads} (head size {cfg.dim // cfg.heads})"),
+        ("MLP hidden width", int(cfg.mlp_ratio * cfg.dim)),
+        ("dropout (training only)", cfg.dropout),
+        ("classes", cfg.num_classes),
+    )]
+    parts = params_by_part(vit)
+    total = count_params(vit)
+    part_rows = [{"part": k, "parameters": v, "share": v / total} for k, v in parts.items()]
+    part_rows.append({"part": "total", "parameters": total, "share": 1.0})
+    c1, c2 = st.columns(2)
+    c1.dataframe(pd.DataFrame(config_rows), hide_index=True, key="card_config")
+    c2.dataframe(pd.DataFrame(part_rows), hide_index=True, key="card_params", column_config={
+        "parameters": st.column_config.NumberColumn(format="localized"),
+        "share": st.column_config.NumberColumn(format="percent")})
+    st.caption("Source: the configuration stored in the weights file and parameter counts of the loaded model.")
+
+# ---- training ----------------------------------------------------------------------------
+st.subheader("Training")
+metrics = resources.load_json("vit_metrics.json")
+history = metrics.get("history") or []
+if not history:
+    st.warning(f"No training log yet: run `{TRAIN_CMD}` (writes model/artifacts/vit_metrics.json).")
+else:
+    hist = pd.DataFrame(history)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (cross-entropy)", "accuracy"))
+    for col, name, dash in (("train_loss", "train loss", "dot"), ("test_loss", "test loss", "solid")):
+        if col in hist:
+            fig.add_trace(go.Scatter(x=hist["epoch"], y=hist[col], name=name, mode="lines+markers",
+                                     line=dict(dash=dash)), row=1, col=1)
+    for col, name, dash in (("train_accuracy", "train accuracy", "dot"), ("test_accuracy", "test accuracy", "solid")):
+        if col in hist:
+            fig.add_trace(go.Scatter(x=hist["epoch"], y=hist[col], name=name, mode="lines+markers",
+                                     line=dict(dash=dash)), row=1, col=2)
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(tickformat=".1%", row=1, col=2)
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
+    st.plotly_chart(fig, key="card_curves")
+    st.caption("Per-epoch figures from `vit_metrics.json`. Training figures are measured on augmented images "
+               "with dropout and label smoothing, so they can sit below the test figures.")
+    secs = metrics.get("train_seconds")
+    facts = []
+    if isinstance(secs, (int, float)):
+        facts.append(f"training took {secs / 60:.1f} min")
+    if metrics.get("device"):
+        facts.append(f"on {metrics['device']}" + (f" with {metrics['cpu_threads']} CPU threads"
+                                                  if metrics.get("cpu_threads") else ""))
+    if metrics.get("train_size"):
+        facts.append(f"{metrics['train_size']:,} training images, {len(history)} epochs")
+    if facts:
+        st.markdown("Recorded by the training run: " + "; ".join(facts) + ".")
+    if metrics.get("command"):
+        st.code(metrics["command"], language="bash")
+
+# ---- preprocessing -----------------------------------------------------------------------
+st.subheader("Preprocessing, step by step")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _steps(raw: np.ndarray) -> dict[str, np.ndarray]:
+    from data.preprocess import preprocess
+
+    return preprocess(raw).steps
+
+
+cur = get_current()
+if cur is None:
+    st.info("No digit yet: draw one to see each preprocessing step applied to it.")
+    c1, c2 = st.columns(2)
+    with c1:
+        page_link("draw", "Draw a digit", icon=":material/draw:")
+    with c2:
+        st.button("Use a test image", key="card_use_test", on_click=set_test_image, args=(0,))
+elif cur.raw is None:
+    st.info(f"The current digit ({cur.source}) came from MNIST already normalised: it was size-normalised to "
+            "20x20 and centred by mass in 28x28 when the dataset was made, so it needs no preprocessing. "
+            "Draw or upload a digit to see each step.")
+    st.plotly_chart(image_figure(cur.image, title="what the model sees (28x28)"), key="card_mnist_image")
+else:
+    steps = _steps(cur.raw)
+    st.caption("A drawing is made to look like MNIST, the way MNIST itself was made (LeCun et al., 1998): ink "
+               "made bright on black, cropped, scaled to fit 20x20 and centred by mass in 28x28.")
+    names = list(steps)
+    for r in range(0, len(names), 3):
+        for col, name in zip(st.columns(3), names[r:r + 3]):
+            with col:
+                img = np.asarray(steps[name], dtype=float)
+                if img.ndim == 3:                                 # colour input: show its luminance
+                    img = img[..., :3].mean(-1)
+                h, w = img.shape[:2]
+                st.plotly_chart(image_figure(img, title=f"{name}", height=220), key=f"card_step_{r}_{name}")
+                st.caption(f"{name}: {w}x{h} px")
+
+# ---- experiments -------------------------------------------------------------------------
+st.subheader("Architecture experiments")
+runs = resources.load_experiments()
+if not runs:
+    st.warning(f"No experiments log yet: each `{TRAIN_CMD}` run appends a line to model/artifacts/experiments.jsonl.")
+else:
+    rows = []
+    for run in runs:
+        c = run.get("config") or {}
+        rows.append({
+            "name": run.get("name"), "patch": c.get("patch_size"), "stem": c.get("stem"), "dim": c.get("dim"),
+            "depth": c.get("depth"), "heads": c.get("heads"),
+            "augmentation": run.get("augmentation") if not isinstance(run.get("augmentation"), (dict, list))
+            else str(run.get("augmentation")),
+            "params": run.get("params"), "epochs": run.get("epochs"), "train images": run.get("train_size"),
+            "test accuracy": run.get("final_test_accuracy"),
+            "minutes": run["train_seconds"] / 60 if isinstance(run.get("train_seconds"), (int, float)) else None,
+            "device": run.get("device"), "command": run.get("command")})
+    exp = pd.DataFrame(rows).dropna(axis=1, how="all")
+    st.dataframe(exp, hide_index=True, key="card_experiments", column_config={
+        "test accuracy": st.column_config.NumberColumn(format="percent"),
+        "params": st.column_config.NumberColumn(format="localized"),
+        "minutes": st.column_config.NumberColumn(format="%.1f")})
+    st.caption("Every training run on the way to the shipped model, as logged by the training command itself "
+               "(model/artifacts/experiments.jsonl), in the order they ran.")
+
+# ---- accuracy ----------------------------------------------------------------------------
+st.subheader("Accuracy on the 10,000 MNIST test images")
+evaluation = resources.load_json("evaluation.json")
+if not evaluation:
+    st.warning(f"No test-set evaluation yet: run `{EVALUATE_CMD}`.")
+else:
+    v, rf = evaluation.get("vit", {}), evaluation.get("random_forest", {})
+    acc = pd.DataFrame([{"model": "ViT", "accuracy": v.get("accuracy")},
+                        {"model": "ViT + TTA (7 shifted/rotated views averaged)", "accuracy": v.get("tta_accuracy")},
+                        {"model": "random forest (baseline)", "accuracy": rf.get("accuracy")}])
+    st.dataframe(acc, hide_index=True, key="card_accuracy",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
+    st.caption(f"Source: `evaluation.json`, written by `{evaluation.get('command', EVALUATE_CMD)}`.")
+
+# ---- limitations and credit --------------------------------------------------------------
+st.subheader("Known limitations")
+st.markdown(
+    "- It only knows the ten digits: a letter, a symbol or a doodle still gets one of ten answers, often "
+    "with high confidence. Probabilities are not a measure of how digit-like the input is.\n"
+    "- MNIST digits are American handwriting from the early 1990s, written with a pen, centred and upright. "
+    "Styles that are rare there (a crossed 7, an open-top 4, a 1 with a long serif and base) are read less "
+    "reliably.\n"
+    "- Strongly rotated, slanted, very thin, very bold, or partly erased digits, two digits in one picture, "
+    "and digits touching the edge of the canvas are the drawings most often misread.\n"
+    "- Preprocessing assumes one dark-on-light or light-on-dark digit; photos with shadows, lines or "
+    "textured paper can leave marks that are read as ink.\n"
+    "- Test-set accuracy is measured on MNIST's own test images; drawings made with a mouse or finger differ "
+    "from them, so expect more mistakes in the app than the table above suggests.")
+st.caption("See the Misclassified page for the test images it gets wrong.")
+
+st.subheader("Data")
+st.markdown(
+    "Trained and tested on the MNIST database of handwritten digits by Yann LeCun, Corinna Cortes and "
+    "Christopher J. C. Burges, used under the Creative Commons Attribution-Share Alike 3.0 licence "
+    "(CC BY-SA 3.0). The original IDX files ship in `data/mnist/`, checked by their MD5 sums.")

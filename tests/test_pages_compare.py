@@ -130,7 +130,7 @@ def _test_digit(facts: dict, index: int) -> CurrentDigit:
 
 
 def _texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("info", "warning", "error", "success", "caption", "markdown")
+    parts = [e.value for kind in ("info", "warning", "error", "success", "caption", "markdown", "code")
              for e in getattr(at, kind)]
     return "\n".join(str(p) for p in parts)
 
@@ -270,7 +270,11 @@ def test_model_card_reads_artifacts(artifacts):
     assert "Creative Commons" in text and "LeCun" in text
     names = {str(v) for df in (d.value for d in at.dataframe) for v in df.get("name", [])}
     assert {"linear-patch4", "conv-stem"} <= names                           # every experiments line shown
-    assert "already normalised" in text or "MNIST" in text
+    assert "No digit yet" in text
+    at = _page("model_card.py", _test_digit(artifacts, 5))
+    assert not at.exception and "already normalised" in _texts(at)
+    params = _frame(at, "parameters")
+    assert params["parameters"].iloc[-1] == params["parameters"].iloc[:-1].sum()   # parts add up to the total
 
 
 def test_model_card_preprocessing_steps_of_drawing(artifacts):
