@@ -64,7 +64,7 @@ def _show_prediction(image: np.ndarray, tta: bool, log: bool) -> Prediction:
             st.caption(f"TTA agrees: a single pass also reads {pred.plain_digit} "
                        f"({pred.plain.max():.1%}); the TTA average gives {pred.confidence:.1%}.")
     c1, c2 = st.columns([1, 2])
-    c1.plotly_chart(image_figure(image, title="What the model saw (28x28)", height=200),
+    c1.plotly_chart(image_figure(image, title="Model input, 28x28", height=200),
                     config={"displayModeBar": False}, key="draw_input_fig")
     c2.plotly_chart(probability_chart(pred.probs, log=log, height=230),
                     config={"displayModeBar": False}, key="draw_probs_fig")
@@ -87,29 +87,37 @@ def _show_current(current: CurrentDigit, tta: bool, log: bool) -> None:
 
 @st.fragment
 def draw_and_predict() -> None:
-    t1, t2, t3 = st.columns(3)
-    live = t1.toggle("Live prediction", value=True, key="draw_live",
-                     help="Off: predict only when you press Submit.")
-    tta = t2.toggle("Test-time augmentation", value=False, key="draw_tta",
-                    help="Average the prediction over the image and 6 slightly shifted/rotated copies.")
-    log = t3.toggle("Log-scale probabilities", value=False, key="draw_log")
-
+    # Canvas and result side by side (stacked on a phone: canvas, then result), the controls
+    # and the upload below them. Containers fix the visual order; widgets are filled in the
+    # order their values are needed.
     left, right = st.columns([1, 1.6], gap="large")
     with left:
-        from streamlit_drawable_canvas import st_canvas  # needs a running Streamlit
-
+        canvas_area = st.container()
+        submit_area = st.container()
+        st.caption("Clear, undo, redo: the toolbar at the canvas's top edge (hover, or tap the canvas).")
+    controls, upload_area = st.columns([1, 1.6], gap="large")
+    with controls:
         stroke = st.slider("Pen width", 8, 40, 20, step=2, key="draw_stroke",
-                           help="MNIST strokes are about 1/10 of the digit's height.")
-        canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
-                           return_image_data=True, key="draw_canvas", on_change=lambda: _touch("drawing"))
-        st.caption("Clear and undo: the canvas toolbar (hover over the canvas's top edge).")
-        submit = False
-        if not live:
-            submit = st.button("Submit", key="draw_submit", type="primary")
+                           help="MNIST strokes are about a tenth of the digit's height.")
+        live = st.toggle("Live prediction", value=True, key="draw_live",
+                         help="Off: predict only when you press Submit.")
+        tta = st.toggle("Test-time augmentation (TTA)", value=False, key="draw_tta",
+                        help="Average the prediction over the image and 6 slightly shifted/rotated copies.")
+        log = st.toggle("Log-scale probabilities", value=False, key="draw_log",
+                        help="The small probabilities are where the model's doubts are.")
+    with upload_area:
         upload = st.file_uploader("Or upload a picture of a digit",
                                   type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
                                   key="draw_upload", on_change=lambda: _touch("upload"))
+    with canvas_area:
+        from streamlit_drawable_canvas import st_canvas  # imports only inside a running Streamlit
+
+        canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw",
+                           return_image_data=True, key="draw_canvas", on_change=lambda: _touch("drawing"))
+    submit = False
+    if not live:
+        submit = submit_area.button("Submit", key="draw_submit", type="primary")
 
     with right:
         source = st.session_state.get(SOURCE_KEY)
