@@ -67,9 +67,9 @@ IG_INTERNAL_BATCH = 64
 # position (169 of them for a 4x4 window with stride 2), which was 10-100x slower than
 # batching them here. We evaluate up to this many occluded copies per forward pass.
 OCCLUSION_PER_EVAL = 256
-# Faithfulness curves: this many images per forward pass (all methods' deletion and
-# insertion steps together usually fit in one or two batches).
-FAITHFULNESS_BATCH = 512
+# Faithfulness curves: this many images per forward pass. Larger batches were slower per
+# image on one thread here (activations of a few hundred images fall out of the CPU caches).
+FAITHFULNESS_BATCH = 128
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -650,7 +650,7 @@ def _unit_scores(amap: np.ndarray, unit: str, patch: int) -> np.ndarray:
 
 
 def faithfulness(model: ViT, image: np.ndarray, target: int, maps: dict[str, np.ndarray],
-                 unit: str = "pixel", steps: int = 28, baseline: str = "black",
+                 unit: str = "pixel", steps: int = 20, baseline: str = "black",
                  include_random: bool = True, seed: int = 0) -> Faithfulness:
     """Remove (deletion) or add (insertion) pixels or 4x4 patches in the order each map ranks
     them, most positive first, replacing them by / taking them from ``baseline``, and record
@@ -658,6 +658,8 @@ def faithfulness(model: ViT, image: np.ndarray, target: int, maps: dict[str, np.
     forward pass (a few at most). ``include_random`` adds a seeded random order as a yardstick."""
     if unit not in ("pixel", "patch"):
         raise ValueError("unit must be 'pixel' or 'patch'")
+    if int(steps) < 1:
+        raise ValueError("steps must be at least 1")
     x = _as_input(image)
     base = make_baseline(x, baseline, seed)
     patch = model.cfg.patch_size
@@ -678,16 +680,25 @@ def faithfulness(model: ViT, image: np.ndarray, target: int, maps: dict[str, np.
     if unit == "patch":
         g = IMAGE_SIDE // patch
         masks = upsample_patches(masks.reshape(len(names), len(counts), g, g))
-    masks_t = torch.as_tensor(masks.reshape(len(names), len(counts), 1, IMAGE_SIDE, IMAGE_SIDE),
-                              dtype=torch.float32)                        # (M, S+1, 1, 28, 28)
-    deleted = x * (1 - masks_t) + base * masks_t                          # (M, S+1, 1, 28, 28)
+    # Step 0 and the last step are the same two images (the digit, the baseline) for every
+    # method, so only the steps in between are evaluated per method.
+    inner = masks[:, 1:-1]                                                # (M, S-1, ...)
+    masks_t = torch.as_tensor(inner.reshape(len(names), len(counts) - 2, 1, IMAGE_SIDE, IMAGE_SIDE),
+                              dtype=torch.float32)                        # (M, S-1, 1, 28, 28)
+    deleted = x * (1 - masks_t) + base * masks_t                          # (M, S-1, 1, 28, 28)
     inserted = base * (1 - masks_t) + x * masks_t
-    batch = torch.cat([deleted, inserted]).reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)  # (2*M*(S+1), 1, 28, 28)
+    batch = torch.cat([x, base, deleted.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE),
+                       inserted.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)])  # (2 + 2*M*(S-1), 1, 28, 28)
     probs = []
     with torch.inference_mode():
         for i in range(0, batch.shape[0], FAITHFULNESS_BATCH):
             probs.append(F.softmax(model(batch[i:i + FAITHFULNESS_BATCH]), -1)[:, target])
-    p = torch.cat(probs).numpy().reshape(2, len(names), len(counts))
+    flat = torch.cat(probs).numpy()
+    p_x, p_base = flat[0], flat[1]
+    mid = flat[2:].reshape(2, len(names), len(counts) - 2)
+    p = np.empty((2, len(names), len(counts)), dtype=np.float32)
+    p[0, :, 0], p[0, :, -1], p[0, :, 1:-1] = p_x, p_base, mid[0]          # deletion: digit -> baseline
+    p[1, :, 0], p[1, :, -1], p[1, :, 1:-1] = p_base, p_x, mid[1]          # insertion: baseline -> digit
     deletion = {n: p[0, i].astype(np.float32) for i, n in enumerate(names)}
     insertion = {n: p[1, i].astype(np.float32) for i, n in enumerate(names)}
     auc = {}
@@ -706,7 +717,7 @@ class Comparison:
 
 def compare(model: ViT, image: np.ndarray, target: int | None = None,
             methods: Iterable[str] = DEFAULT_COMPARISON, settings: dict[str, dict] | None = None,
-            unit: str = "pixel", steps: int = 28, baseline: str = "black") -> Comparison:
+            unit: str = "pixel", steps: int = 20, baseline: str = "black") -> Comparison:
     """Several methods on one digit and their deletion/insertion curves in one go."""
     x = _as_input(image)
     t = _target(model, target, x)

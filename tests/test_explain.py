@@ -217,7 +217,7 @@ def test_head_knockout(model, digit):
     assert eff[1, 0] == pytest.approx(base[base.argmax()] - one[base.argmax()], abs=1e-5)
 
 
-@pytest.mark.parametrize("unit,steps", [("pixel", 28), ("pixel", 7), ("patch", 49), ("patch", 10)])
+@pytest.mark.parametrize("unit,steps", [("pixel", 20), ("pixel", 1), ("patch", 49), ("patch", 10)])
 @pytest.mark.parametrize("baseline", ["black", "blurred"])
 def test_deletion_insertion_curves(model, digit, unit, steps, baseline):
     target = 6

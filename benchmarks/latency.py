@@ -1,0 +1,188 @@
+"""Latency and memory of every interactive computation, for one drawn digit and the shipped models.
+
+    python benchmarks/latency.py            # table with the budget beside each figure
+    python benchmarks/latency.py --json     # one JSON object (keys below)
+
+Torch runs with one intra-op thread, as in the app (dashboard/resources.py). Each figure is
+the median over ``--runs`` (default 25) timed calls after ``--warmup`` untimed ones, in
+milliseconds. The digit is a synthetic pen drawing on a 280x280 canvas (white strokes on
+black, like the Draw page's canvas) sent through ``data.preprocess`` as a drawing would be.
+
+Keys: predict_ms (preprocessing + ViT), attention_ms (attention of all layers and heads,
+class-token maps, rollout and head statistics), gradient_rollout_ms, saliency_ms,
+integrated_gradients_ms (50 steps), gradient_shap_ms, occlusion_ms, noise_tunnel_ms
+(SmoothGrad of Saliency, default settings), input_x_gradient_ms, knockout_ms,
+faithfulness_ms (the full comparison: the default methods' maps plus their deletion and
+insertion curves), faithfulness_curves_ms (the curves alone), forest_predict_ms,
+load_ms (loading both models), rss_mb (process memory after loading and the first prediction),
+memory_growth_mb (RSS growth over ``--memory-iterations`` predictions, each with one
+explanation, cycling through every method, after a warm-up pass), plus ``device`` notes.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+from data.preprocess import preprocess  # noqa: E402
+from model import explain as E  # noqa: E402
+from model import paths  # noqa: E402
+from model.forest import forest_predict_proba, load_forest  # noqa: E402
+from model.inference import predict_proba  # noqa: E402
+from model.vit import load_vit  # noqa: E402
+
+# budgets on the 2-core CPU (issues 4 and 6), in ms (memory in MB)
+BUDGETS: dict[str, float] = {
+    "predict_ms": 15, "attention_ms": 30, "saliency_ms": 40, "integrated_gradients_ms": 250,
+    "gradient_shap_ms": 250, "occlusion_ms": 250, "noise_tunnel_ms": 400, "forest_predict_ms": 40,
+    "faithfulness_ms": 1000, "memory_growth_mb": 50,
+}
+
+
+def drawn_digit() -> np.ndarray:
+    """A '7' drawn with a round 18 px pen on a 280x280 black canvas, as RGBA like the canvas."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("RGBA", (280, 280), (0, 0, 0, 255))
+    d = ImageDraw.Draw(canvas)
+    pts = [(70, 60), (205, 62), (160, 140), (120, 225)]
+    d.line(pts, fill=(255, 255, 255, 255), width=18, joint="curve")
+    for p in (pts[0], pts[-1]):
+        d.ellipse([p[0] - 9, p[1] - 9, p[0] + 9, p[1] + 9], fill=(255, 255, 255, 255))
+    d.line([(115, 140), (195, 140)], fill=(255, 255, 255, 255), width=16)
+    return np.asarray(canvas)
+
+
+def median_ms(fn, runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process(os.getpid()).memory_info().rss / 2**20
+
+
+def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500) -> dict:
+    t0 = time.perf_counter()
+    vit = load_vit(paths.VIT_WEIGHTS)
+    forest = load_forest(paths.FOREST)
+    load_ms = (time.perf_counter() - t0) * 1000
+
+    raw = drawn_digit()
+    pre = preprocess(raw)
+    if not pre.ok:
+        raise SystemExit(f"the benchmark drawing was refused by preprocessing: {pre.message}")
+    img = pre.image
+    probs = predict_proba(vit, img)[0]
+    target = int(probs.argmax())
+    rss_first = rss_mb()
+
+    def predict():
+        p = preprocess(raw)
+        return predict_proba(vit, p.image)
+
+    def method(name, **kw):
+        return lambda: E.explain(vit, img, target, name, **kw)
+
+    maps = {m: E.attribute(vit, img, target, m) for m in E.DEFAULT_COMPARISON}
+    out: dict = {}
+    timed = {
+        "predict_ms": predict,
+        "attention_ms": lambda: E.attention_summary(vit, img),
+        "gradient_rollout_ms": lambda: E.gradient_rollout(vit, img, target),
+        "saliency_ms": method("saliency"),
+        "input_x_gradient_ms": method("input_x_gradient"),
+        "integrated_gradients_ms": method("integrated_gradients", steps=50),
+        "gradient_shap_ms": method("gradient_shap"),
+        "occlusion_ms": method("occlusion"),
+        "noise_tunnel_ms": method("noise_tunnel"),
+        "knockout_ms": lambda: E.knockout_proba(vit, img, [(0, 0), (1, 1)]),
+        "faithfulness_curves_ms": lambda: E.faithfulness(vit, img, target, maps),
+        "faithfulness_ms": lambda: E.compare(vit, img, target),
+        "forest_predict_ms": lambda: forest_predict_proba(forest, img),
+    }
+    for key, fn in timed.items():
+        n = max(20, runs // 2) if key == "faithfulness_ms" else runs
+        out[key] = round(median_ms(fn, n, warmup), 2)
+
+    # memory: many predictions, each with one explanation, cycling through the methods
+    rng = np.random.default_rng(0)
+    methods = list(E.METHODS)
+
+    def one(i: int) -> None:
+        jitter = np.clip(img + rng.normal(0, 0.02, img.shape).astype(np.float32), 0, 1)
+        predict_proba(vit, jitter)
+        E.explain(vit, jitter, i % 10, methods[i % len(methods)])
+
+    for i in range(len(methods) * 2):
+        one(i)
+    gc.collect()
+    start = rss_mb()
+    for i in range(memory_iterations):
+        one(i)
+    gc.collect()
+    out["memory_growth_mb"] = round(rss_mb() - start, 1)
+    out["memory_iterations"] = memory_iterations
+    out["rss_mb"] = round(rss_first, 1)
+    out["rss_after_mb"] = round(rss_mb(), 1)
+    out["load_ms"] = round(load_ms, 1)
+    out["runs"] = runs
+    out["target"] = target
+    out["probability"] = round(float(probs[target]), 4)
+    out["device"] = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                     f"torch {torch.__version__} with {torch.get_num_threads()} thread(s)")
+    return out
+
+
+def table(res: dict) -> str:
+    lines = [f"{'computation':<26}{'median':>12}{'budget':>12}  ok", "-" * 54]
+    for key, val in res.items():
+        if not (key.endswith("_ms") or key.endswith("_mb")):
+            continue
+        unit = "MB" if key.endswith("_mb") else "ms"
+        budget = BUDGETS.get(key)
+        ok = "" if budget is None else ("yes" if val <= budget else "OVER")
+        b = "" if budget is None else f"< {budget:g} {unit}"
+        lines.append(f"{key[:-3]:<26}{val:>9.1f} {unit}{b:>12}  {ok}")
+    lines.append(f"\n{res['device']}; median of {res['runs']} runs; memory growth over "
+                 f"{res['memory_iterations']} predictions with explanations")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--runs", type=int, default=25, help="timed runs per computation (>= 20)")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--memory-iterations", type=int, default=500)
+    a = p.parse_args(argv)
+    if a.runs < 20:
+        p.error("--runs must be at least 20")
+    res = run(a.runs, a.warmup, a.memory_iterations)
+    print(json.dumps(res) if a.json else table(res))
+
+
+if __name__ == "__main__":
+    main()
