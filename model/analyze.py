@@ -1,0 +1,127 @@
+"""Offline, test-set-wide explanations that the app only reads.
+
+    python -m model.analyze [--head-images 2000] [--ig-images 500] [--ig-steps 16]
+
+Writes two artifacts (formats in the project notes):
+
+* ``head_importance.json``: for every attention head, the drop in test accuracy when that one
+  head is knocked out (its output zeroed through the model's ``head_mask``; Michel et al.,
+  2019, "Are Sixteen Heads Really Better than One?"), on the first ``--head-images`` MNIST
+  test images. ``{"n_images", "baseline_accuracy", "accuracy_drop": [[L][H]], "layers", "heads"}``.
+* ``mean_attribution.npz``: ``integrated_gradients`` (28, 28), the mean absolute Integrated
+  Gradients attribution (Sundararajan et al., 2017; black baseline, true class) over the first
+  ``--ig-images`` test images; ``n_images``; and ``forest_importance`` (28, 28), the random
+  forest's impurity-based ``feature_importances_`` (Breiman, 2001), for the Baseline page.
+
+One torch thread; a few minutes at most on a laptop CPU. The shared model is only read.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from model import paths
+from model.vit import ViT, load_vit
+
+BATCH = 250
+
+
+@torch.inference_mode()
+def accuracy(model: ViT, x: torch.Tensor, y: torch.Tensor, head_mask: torch.Tensor | None = None) -> float:
+    correct = 0
+    for i in range(0, x.shape[0], BATCH):
+        correct += int((model(x[i:i + BATCH], head_mask=head_mask).argmax(-1) == y[i:i + BATCH]).sum())
+    return correct / x.shape[0]
+
+
+def head_importance(model: ViT, images: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy drop (L, H) when each head alone is knocked out. The baseline also runs through
+    the masked-attention code path (all ones), so the drop measures the head, not the path."""
+    x = torch.as_tensor(np.array(images, dtype=np.float32))[:, None] / 255.0   # (N, 1, 28, 28)
+    y = torch.as_tensor(labels, dtype=torch.int64)
+    L, H = model.cfg.depth, model.cfg.heads
+    base = accuracy(model, x, y, torch.ones(L, H))
+    drop = np.zeros((L, H))
+    for layer in range(L):
+        for head in range(H):
+            mask = torch.ones(L, H)
+            mask[layer, head] = 0.0
+            drop[layer, head] = base - accuracy(model, x, y, mask)
+    return {"n_images": int(len(x)), "baseline_accuracy": float(base),
+            "accuracy_drop": [[round(float(v), 6) for v in row] for row in drop],
+            "layers": L, "heads": H}
+
+
+def mean_abs_ig(model: ViT, images: np.ndarray, labels: np.ndarray, steps: int = 16, batch: int = 20) -> np.ndarray:
+    """Mean |IG| (28, 28) for the true class, black baseline, batched over images."""
+    from captum.attr import IntegratedGradients
+
+    ig = IntegratedGradients(lambda t: model(t))
+    total = torch.zeros(28, 28, dtype=torch.float64)
+    for i in range(0, len(images), batch):
+        x = (torch.as_tensor(np.array(images[i:i + batch], dtype=np.float32))[:, None] / 255.0).requires_grad_(True)
+        t = torch.as_tensor(labels[i:i + batch], dtype=torch.int64)
+        a = ig.attribute(x, baselines=torch.zeros_like(x), target=t, n_steps=steps,
+                         internal_batch_size=batch * steps)              # (b, 1, 28, 28)
+        total += a.detach().abs().sum(dim=(0, 1)).double()
+    return (total / len(images)).numpy().astype(np.float32)
+
+
+def forest_importance(forest_path: Path) -> np.ndarray:
+    from model.forest import load_forest
+
+    return np.asarray(load_forest(forest_path).feature_importances_, dtype=np.float32).reshape(28, 28)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", type=Path, default=paths.VIT_WEIGHTS)
+    p.add_argument("--forest", type=Path, default=paths.FOREST)
+    p.add_argument("--out-dir", type=Path, default=paths.ARTIFACTS)
+    p.add_argument("--head-images", type=int, default=2000)
+    p.add_argument("--ig-images", type=int, default=500)
+    p.add_argument("--ig-steps", type=int, default=16)
+    p.add_argument("--skip-forest", action="store_true", help="leave forest_importance out (no forest yet)")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    from data.mnist import load_mnist
+
+    images, labels = load_mnist("test")
+    model = load_vit(a.weights)
+    a.out_dir.mkdir(parents=True, exist_ok=True)
+    command = "python -m model.analyze " + " ".join(argv if argv is not None else sys.argv[1:])
+
+    t0 = time.perf_counter()
+    heads = head_importance(model, images[:a.head_images], labels[:a.head_images])
+    heads["generated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    heads["command"] = command.strip()
+    out = a.out_dir / paths.HEAD_IMPORTANCE.name
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(heads, indent=1))
+    os.replace(tmp, out)
+    print(f"wrote {out} ({time.perf_counter() - t0:.0f} s): baseline accuracy {heads['baseline_accuracy']:.4f}, "
+          f"largest drop {max(max(r) for r in heads['accuracy_drop']):.4f}")
+
+    t0 = time.perf_counter()
+    arrays = {"integrated_gradients": mean_abs_ig(model, images[:a.ig_images], labels[:a.ig_images], a.ig_steps),
+              "n_images": np.int64(min(a.ig_images, len(images)))}
+    if not a.skip_forest:
+        arrays["forest_importance"] = forest_importance(a.forest)
+    out = a.out_dir / paths.MEAN_ATTRIBUTION.name
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, out)
+    print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
