@@ -101,40 +101,6 @@ if cur is not None and cur.test_index is not None:
             st.caption("It is now the current digit of every page. Share this view: the link in the address bar "
                        f"ends in ?image={i}.")
 
-# ---- grid --------------------------------------------------------------------------------
-what = MODEL_LABELS[model]
-filt = "".join([f", true {true}" if true is not None else "", f", predicted {pred}" if pred is not None else ""])
-st.subheader(f"{len(df):,} test images {what} gets wrong{filt}")
-if df.empty:
-    st.info("No test images match these filters." + (" The diagonal of the confusion matrix counts correct answers."
-                                                     if true is not None and true == pred else ""))
-else:
-    per_page = GRID_COLS * GRID_ROWS
-    n_pages = (len(df) + per_page - 1) // per_page
-    if st.session_state.get("misc_page", 1) > n_pages:
-        st.session_state["misc_page"] = 1
-    page = st.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="misc_page")
-    chunk = df.iloc[(page - 1) * per_page: page * per_page]
-    for r in range(0, len(chunk), GRID_COLS):
-        for col, row in zip(st.columns(GRID_COLS), chunk.iloc[r:r + GRID_COLS].itertuples()):
-            i = int(row.index)
-            with col:
-                st.image(resources.test_thumbnail_png(i),
-                         caption=f"#{i}: true {row.true}, said {row.pred} ({row.confidence:.0%})")
-                st.button("Pick", key=f"misc_pick_{i}", on_click=_pick, args=(i,),
-                          help="Make this the current digit and put it in the URL")
-    st.caption("Caption: test-image number, true label, the model's answer and its probability. Loss is the "
-               "cross-entropy -log p(true digit): a large loss is a confident mistake.")
-
-st.markdown("**The same images as a table** (click a column header to sort, a row to pick it)")
-st.dataframe(df, key="misc_table", on_select=_on_row, selection_mode="single-row", hide_index=True,
-             height=280, column_config={
-                 "index": st.column_config.NumberColumn("test image", format="%d"),
-                 "confidence": st.column_config.NumberColumn(format="percent"),
-                 "p_true": st.column_config.NumberColumn("p(true)", format="percent"),
-                 "loss": st.column_config.NumberColumn(format="%.3f"),
-                 "forest_confidence": st.column_config.NumberColumn(format="percent")})
-
 # ---- confusion matrix and most confused pairs --------------------------------------------
 cm_model = "vit" if model == "both" else model
 cm = interp.confusion_matrix(cm_model)
@@ -170,9 +136,9 @@ def _confusion_figure(cm: np.ndarray) -> go.Figure:
 left, right = st.columns([3, 2])
 with left:
     st.plotly_chart(_confusion_figure(cm), key="misc_cm", on_select=_on_cell, selection_mode="points",
-                    width="content")
+                    width="content", config={"displayModeBar": False})
     st.caption("Rows: true digit; columns: the model's answer. Grey diagonal: correct; red: mistakes, darker = "
-               "more. Click a red cell to show only that pair above; double-click empty space to clear it.")
+               "more. Click a red cell to show only that pair below; double-click empty space to clear it.")
 with right:
     pairs = interp.most_confused(cm_model, min_count=2)
     st.markdown("**Most confused pairs** (at least twice)")
@@ -182,3 +148,38 @@ with right:
     else:
         st.info("No pair is confused more than once.")
     st.caption("fastai's `most_confused`: (true, predicted) pairs by how often the model mixes them up.")
+
+# ---- grid --------------------------------------------------------------------------------
+what = MODEL_LABELS[model]
+filt = "".join([f", true {true}" if true is not None else "", f", predicted {pred}" if pred is not None else ""])
+st.subheader(f"{len(df):,} test images {what} gets wrong{filt}")
+if df.empty:
+    st.info("No test images match these filters." + (" The diagonal of the confusion matrix counts correct answers."
+                                                     if true is not None and true == pred else ""))
+else:
+    per_page = GRID_COLS * GRID_ROWS
+    n_pages = (len(df) + per_page - 1) // per_page
+    if st.session_state.get("misc_page", 1) > n_pages:
+        st.session_state["misc_page"] = 1
+    page = st.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="misc_page")
+    chunk = df.iloc[(page - 1) * per_page: page * per_page]
+    for r in range(0, len(chunk), GRID_COLS):
+        for col, row in zip(st.columns(GRID_COLS), chunk.iloc[r:r + GRID_COLS].itertuples()):
+            i = int(row.index)
+            with col:
+                st.image(resources.test_thumbnail_png(i),
+                         caption=f"#{i}: true {row.true}, said {row.pred} ({row.confidence:.0%})")
+                st.button("Pick", key=f"misc_pick_{i}", on_click=_pick, args=(i,),
+                          help="Make this the current digit and put it in the URL")
+    st.caption("Under each image: test-image number, true label, the model's answer and its probability. Loss is the "
+               "cross-entropy -log p(true digit): a large loss is a confident mistake.")
+
+st.markdown("**The same images as a table** (click a column header to sort, a row to pick it)")
+st.dataframe(df, key="misc_table", on_select=_on_row, selection_mode="single-row", hide_index=True,
+             height=280, column_config={
+                 "index": st.column_config.NumberColumn("test image", format="%d"),
+                 "confidence": st.column_config.NumberColumn(format="percent"),
+                 "p_true": st.column_config.NumberColumn("p(true)", format="percent"),
+                 "loss": st.column_config.NumberColumn(format="%.3f"),
+                 "forest_confidence": st.column_config.NumberColumn(format="percent")})
+
