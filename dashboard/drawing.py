@@ -16,7 +16,7 @@ from PIL import Image
 from data.preprocess import ImageInputError, Preprocessed, decode_image, preprocess
 from model.inference import predict_proba
 
-RAW_SIDE = 280   # uploads are kept in session state as a thumbnail no larger than this
+RAW_SIDE = 280   # drawings and uploads are kept (in session state) no larger than this
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,21 @@ def has_strokes(json_data: dict | None) -> bool:
     return bool(json_data and json_data.get("objects"))
 
 
+def canvas_pixels(rgba: np.ndarray, side: int = RAW_SIDE) -> np.ndarray:
+    """The canvas's (H, W, 4) uint8 pixels at no more than ``side`` px a side. On a high-DPI
+    screen the canvas exports at 2-3x its CSS size, which only makes preprocessing slower
+    (its stroke-thickening filter grows with the square of the size)."""
+    rgba = np.asarray(rgba)
+    h, w = rgba.shape[:2]
+    if max(h, w) <= side:
+        return rgba
+    s = side / max(h, w)
+    img = Image.fromarray(np.ascontiguousarray(rgba[..., :4]))
+    return np.asarray(img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.BOX))
+
+
 def canvas_to_digit(rgba: np.ndarray) -> Preprocessed:
-    """The canvas's (H, W, 4) uint8 pixels (white ink on black) -> :class:`Preprocessed`."""
+    """Canvas pixels (H, W, 4) uint8, white ink on black (see :func:`canvas_pixels`) -> :class:`Preprocessed`."""
     return preprocess(np.asarray(rgba))
 
 

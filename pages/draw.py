@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from dashboard.drawing import Prediction, canvas_to_digit, has_strokes, predict_digit, upload_to_digit
+from dashboard.drawing import Prediction, canvas_pixels, canvas_to_digit, has_strokes, predict_digit, upload_to_digit
 from dashboard.nav import page_link
 from dashboard.plots import image_figure, probability_chart
 from dashboard.resources import load_vit
@@ -121,11 +121,12 @@ def draw_and_predict() -> None:
 
     with right:
         source = st.session_state.get(SOURCE_KEY)
-        rgba = canvas.image_data
+        # decoding the canvas PNG is only worth it when the drawing is what the user touched last
+        rgba = canvas.image_data if source == "drawing" else None
         if source == "upload" and upload is not None:
             _handle_upload(upload, tta, log)
-        elif source == "drawing" and rgba is not None:
-            _handle_drawing(canvas, rgba, live, submit, tta, log)
+        elif rgba is not None:
+            _handle_drawing(canvas, canvas_pixels(rgba, CANVAS_SIDE), live, submit, tta, log)
         else:
             current = get_current()
             if current is not None:
