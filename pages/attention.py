@@ -1,5 +1,288 @@
-"""Attention page (placeholder until its issue lands)."""
-import streamlit as st
+"""Attention page: what each head of the Vision Transformer looks at for the current digit.
 
-st.title("Attention")
-st.info("This page is being built.")
+Views: the class token's attention in every layer and head (Dosovitskiy et al., 2021), any
+query patch's attention in one layer, the mean over heads, attention rollout (Abnar &
+Zuidema, 2020), gradient-weighted rollout for any class (Chefer, Gur & Wolf, 2021), per-head
+statistics, and head knockout on this digit and on the test set (Michel et al., 2019).
+
+Render only: all numbers come from ``model.explain`` (one forward pass for the attention, one
+backward pass for the class-specific map) and ``head_importance.json`` (python -m model.analyze).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from dashboard import resources
+from dashboard.nav import page_link
+from dashboard.plots import SEQUENTIAL, probability_chart
+from dashboard.state import get_current, set_test_image
+from model import explain as E
+from model import paths
+
+ANALYZE_CMD = "python -m model.analyze"
+CONFIG = {"displayModeBar": False}
+
+st.title("Attention: where the transformer looks")
+st.caption("The transformer cuts the digit into a 7x7 grid of 4x4-pixel patches plus one extra *class token* "
+           "that collects the evidence for the answer. In every layer, each head decides how much each token "
+           "looks at every other token (the weights in a row add up to 1). These views show those weights.")
+
+cur = get_current()
+if cur is None:
+    st.info("No digit yet: draw one on the Draw page, or use an MNIST test image.")
+    c1, c2 = st.columns(2)
+    with c1:
+        page_link("draw", "Draw a digit", icon=":material/draw:")
+    with c2:
+        st.button("Use a test image", key="attn_use_test", on_click=set_test_image, args=(0,))
+    st.stop()
+
+model = resources.load_vit()
+L, H = model.cfg.depth, model.cfg.heads
+img = cur.image
+
+
+def head_name(layer: int, head: int) -> str:
+    return f"L{layer + 1} H{head + 1}"
+
+
+def _grid_coords(g: int) -> dict:
+    # a 7x7 patch map drawn on the 28x28 pixel axes: patch (r, c) covers pixels 4r..4r+3
+    step = 28 / g
+    return dict(x0=(step - 1) / 2, dx=step, y0=(step - 1) / 2, dy=step)
+
+
+def attention_grid(maps: np.ndarray, titles: list[str], rows: int, cols: int, shared: bool,
+                   overlay: bool = True, height_per_row: int = 190, colorbar_title: str = "attention",
+                   marker: tuple[int, int] | None = None) -> go.Figure:
+    """Heatmaps of (rows*cols, g, g) patch values over the digit, one colour scale when ``shared``."""
+    g = maps.shape[-1]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
+                        horizontal_spacing=0.02, vertical_spacing=0.25 / rows)
+    zmax = float(maps.max()) if shared else None
+    for i, m in enumerate(maps):
+        r, c = i // cols + 1, i % cols + 1
+        if overlay:
+            fig.add_trace(go.Heatmap(z=img, colorscale="gray", zmin=0, zmax=1, showscale=False,
+                                     hoverinfo="skip"), row=r, col=c)
+        patch_r, patch_c = np.mgrid[0:g, 0:g] + 1
+        fig.add_trace(go.Heatmap(
+            z=m, **_grid_coords(g), colorscale=SEQUENTIAL, opacity=0.7 if overlay else 1.0,
+            zmin=0 if shared else float(m.min()), zmax=zmax if shared else float(m.max()),
+            showscale=shared and i == 0,
+            colorbar=dict(title=colorbar_title, len=0.6) if shared and i == 0 else None,
+            customdata=np.stack([patch_r, patch_c], -1),
+            hovertemplate=f"{titles[i]}<br>patch row %{{customdata[0]}}, col %{{customdata[1]}}: "
+                          "%{z:.3f}<extra></extra>"), row=r, col=c)
+        if marker is not None:
+            mr, mc = marker
+            s = 28 / g
+            fig.add_shape(type="rect", x0=mc * s - 0.5, x1=(mc + 1) * s - 0.5, y0=mr * s - 0.5,
+                          y1=(mr + 1) * s - 0.5, line=dict(color="red", width=2), row=r, col=c)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(height=height_per_row * rows + 40, margin=dict(l=0, r=0, t=30, b=0))
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def stat_heatmap(values: np.ndarray, title: str, fmt: str = ".2f", colorscale: str = SEQUENTIAL,
+                 zmid: float | None = None) -> go.Figure:
+    fig = go.Figure(go.Heatmap(
+        z=values, x=[f"head {h + 1}" for h in range(values.shape[1])], y=[f"layer {l + 1}" for l in range(values.shape[0])],
+        colorscale=colorscale, zmid=zmid, text=np.vectorize(lambda v: format(v, fmt))(values), texttemplate="%{text}",
+        hovertemplate="%{y}, %{x}: %{z:.4f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=60 + 45 * values.shape[0], margin=dict(l=0, r=0, t=30, b=0), title=title)
+    return fig
+
+
+summary = E.attention_summary(model, img)
+pred = int(summary.probs.argmax())
+st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({summary.probs[pred]:.1%}).")
+
+# ---- 1. the class token in every layer and head -----------------------------------------------
+st.subheader("The class token's attention, every layer and head")
+st.caption("Each small map is one head (columns) in one layer (rows, first layer on top): how much weight the "
+           "class token puts on each 4x4 patch when it gathers information (the attention weights of "
+           "Dosovitskiy et al., 2021). Yellow = much attention, dark blue = little; hover for the exact weight. "
+           "The weight the class token keeps for itself is not drawn.")
+c1, c2 = st.columns(2)
+with c1:
+    per_map = st.toggle("Scale each map separately", value=False, key="attn_grid_per_map",
+                        help="Off: one colour scale for all maps (compare heads). On: each map uses its own "
+                             "range (see the pattern of a weak head).")
+with c2:
+    grid_overlay = st.toggle("Draw over the digit", value=True, key="attn_grid_overlay")
+st.plotly_chart(attention_grid(summary.cls.reshape(L * H, summary.grid, summary.grid),
+                               [head_name(l, h) for l in range(L) for h in range(H)], L, H,
+                               shared=not per_map, overlay=grid_overlay),
+                key="attn_grid", config=CONFIG)
+
+
+# ---- 2. any query patch --------------------------------------------------------------------
+@st.fragment
+def query_view() -> None:
+    st.subheader("Where does one patch look?")
+    st.caption("Pick a layer and a query token: the class token or any patch (marked in red). Each map shows "
+               "where that token looks in one head of the chosen layer. Yellow = much attention, dark = little.")
+    g = summary.grid
+    c1, c2, c3 = st.columns([1, 1, 1])
+    with c1:
+        layer = st.selectbox("Layer", list(range(L)), index=L - 1, format_func=lambda l: f"layer {l + 1}",
+                             key="attn_query_layer")
+    with c2:
+        kind = st.radio("Query", ["class token", "a patch"], horizontal=True, key="attn_query_kind")
+    marker = None
+    query = 0
+    if kind == "a patch":
+        with c3:
+            # default: the patch with the most ink
+            ink = img.reshape(g, 28 // g, g, 28 // g).sum(axis=(1, 3))
+            r0, c0 = np.unravel_index(int(ink.argmax()), ink.shape)
+            pr = st.slider("Patch row", 1, g, int(r0) + 1, key="attn_query_row")
+            pc = st.slider("Patch column", 1, g, int(c0) + 1, key="attn_query_col")
+        query = 1 + (pr - 1) * g + (pc - 1)
+        marker = (pr - 1, pc - 1)
+    maps = E.query_attention(summary.attn, layer, query)                     # (H, g, g)
+    fig = attention_grid(maps, [f"head {h + 1}" for h in range(H)], 1, H, shared=True, marker=marker,
+                         height_per_row=230)
+    st.plotly_chart(fig, key="attn_query_fig", config=CONFIG)
+    to_cls = summary.attn[layer, :, query, 0]
+    st.caption("Weight on the class token itself, per head: " +
+               ", ".join(f"head {h + 1}: {v:.2f}" for h, v in enumerate(to_cls)))
+
+
+query_view()
+
+
+# ---- 3. aggregates ---------------------------------------------------------------------------
+st.subheader("Combining heads and layers")
+st.caption("Mean over the heads of each layer: the class token's average attention per layer "
+           "(yellow = much attention, one colour scale).")
+st.plotly_chart(attention_grid(summary.cls_mean, [f"layer {l + 1}" for l in range(L)], 1, L, shared=True,
+                               height_per_row=220), key="attn_mean_fig", config=CONFIG)
+
+
+@st.fragment
+def rollout_view() -> None:
+    c1, c2 = st.columns(2)
+    with c1:
+        st.markdown("**Attention rollout**")
+        st.caption("Abnar & Zuidema (2020): multiply the attention of all layers (adding the skip connection) to "
+                   "estimate how much of the class token's final information comes from each patch. The same for "
+                   "every class. Yellow = more information flows from there; never negative.")
+        d = st.slider("Discard ratio", 0.0, 0.9, 0.0, 0.05, key="attn_rollout_discard",
+                      help="Drop this fraction of the weakest attention weights in each layer first (sharper maps).")
+        fusion = st.selectbox("Head fusion", ["mean", "max", "min"], key="attn_rollout_fusion",
+                              help="How the heads of a layer are combined before multiplying the layers.")
+        roll = E.rollout(summary.attn, d, fusion)
+        st.plotly_chart(attention_grid(roll[None], ["rollout"], 1, 1, shared=True, height_per_row=300,
+                                       colorbar_title="share"), key="attn_rollout_fig", config=CONFIG)
+    with c2:
+        st.markdown("**Class-specific relevance**")
+        st.caption("Chefer, Gur & Wolf (2021): rollout where every attention weight counts only as much as its "
+                   "gradient says it raises the chosen class's score. Pick any class to ask \"where is the evidence "
+                   "for a 3?\". Yellow = relevant to that class; never negative.")
+        target = st.selectbox("Class", list(range(10)), index=pred, key="attn_relevance_target",
+                              format_func=lambda t: f"{t} (predicted)" if t == pred else str(t))
+        rel = E.gradient_rollout(model, img, target)
+        st.plotly_chart(attention_grid(rel[None], [f"relevance for {target}"], 1, 1, shared=True,
+                                       height_per_row=300, colorbar_title="relevance"),
+                        key="attn_relevance_fig", config=CONFIG)
+
+
+rollout_view()
+
+# ---- 4. per-head statistics ---------------------------------------------------------------
+st.subheader("What kind of head is it?")
+st.caption("Entropy of the class token's attention (0 = it looks at a single token, 1 = it spreads evenly over all "
+           "50) and the share of attention that all tokens pay to the class token (a head that mostly attends to "
+           "the class token is often a 'do nothing' head). Brighter = higher.")
+stats = summary.stats
+c1, c2 = st.columns(2)
+with c1:
+    st.plotly_chart(stat_heatmap(stats["cls_entropy"], "class-token entropy (0-1)"), key="attn_entropy_fig",
+                    config=CONFIG)
+with c2:
+    st.plotly_chart(stat_heatmap(stats["cls_share"], "share of attention on the class token"),
+                    key="attn_share_fig", config=CONFIG)
+with st.expander("All statistics as a table"):
+    st.dataframe(pd.DataFrame([{
+        "head": head_name(l, h),
+        "class-token entropy": float(stats["cls_entropy"][l, h]),
+        "mean entropy (all queries)": float(stats["mean_entropy"][l, h]),
+        "share on class token": float(stats["cls_share"][l, h]),
+        "class token on itself": float(stats["cls_self"][l, h]),
+    } for l in range(L) for h in range(H)]), hide_index=True, key="attn_stats_table")
+
+
+# ---- 5. head knockout ----------------------------------------------------------------------
+def _clear_knockout() -> None:
+    for l in range(L):
+        for h in range(H):
+            st.session_state[f"attn_ko_{l}_{h}"] = False
+
+
+@st.fragment
+def knockout_view() -> None:
+    st.subheader("Switch heads off")
+    st.caption("Tick heads to knock them out (their output is set to zero for this digit only; Michel et al., 2019, "
+               "'Are Sixteen Heads Really Better than One?'). Grey bars: the original probabilities; red: with the "
+               "ticked heads off.")
+    off: list[tuple[int, int]] = []
+    cols = st.columns(H + 1)
+    cols[0].markdown("&nbsp;")
+    for h in range(H):
+        cols[h + 1].markdown(f"**head {h + 1}**")
+    for l in range(L):
+        cols = st.columns(H + 1)
+        cols[0].markdown(f"layer {l + 1}")
+        for h in range(H):
+            if cols[h + 1].checkbox(head_name(l, h), key=f"attn_ko_{l}_{h}", label_visibility="collapsed"):
+                off.append((l, h))
+    st.button("Switch all heads back on", key="attn_ko_clear", on_click=_clear_knockout)
+    new = E.knockout_proba(model, img, off)
+    fig = go.Figure([
+        go.Bar(x=[str(d) for d in range(10)], y=summary.probs, name="all heads on", marker_color="#9e9e9e",
+               hovertemplate="digit %{x}: %{y:.2%}<extra>original</extra>"),
+        go.Bar(x=[str(d) for d in range(10)], y=new, name=f"{len(off)} head(s) off", marker_color="#d62728",
+               hovertemplate="digit %{x}: %{y:.2%}<extra>knocked out</extra>")])
+    fig.update_layout(barmode="group", height=280, margin=dict(l=10, r=10, t=30, b=10),
+                      yaxis=dict(title="probability", range=[0, 1.05]), xaxis=dict(title="digit", type="category"),
+                      legend=dict(orientation="h", y=1.15))
+    st.plotly_chart(fig, key="attn_ko_fig", config=CONFIG)
+    new_pred = int(new.argmax())
+    if not off:
+        st.caption("No head is off: the two sets of bars are the same.")
+    elif new_pred != pred:
+        st.warning(f"With {len(off)} head(s) off the answer changes from {pred} to **{new_pred}** ({new[new_pred]:.1%}).")
+    else:
+        st.success(f"Still {pred}: its probability goes from {summary.probs[pred]:.1%} to {new[pred]:.1%}.")
+
+
+knockout_view()
+
+st.markdown("**How much does each head matter?**")
+c1, c2 = st.columns(2)
+with c1:
+    effects = E.single_head_effects(model, img, pred)
+    st.plotly_chart(stat_heatmap(effects, f"this digit: drop in P({pred}) with one head off", fmt=".1%",
+                                 colorscale="RdBu_r", zmid=0.0), key="attn_effect_fig", config=CONFIG)
+    st.caption("Each cell: how much the probability of the predicted digit falls when only that head is off. "
+               "Red = the head helps this answer, blue = removing it helps.")
+with c2:
+    imp = resources.load_json(paths.HEAD_IMPORTANCE.name)
+    drop = np.asarray(imp.get("accuracy_drop", []), dtype=float)
+    if drop.shape == (L, H):
+        st.plotly_chart(stat_heatmap(drop, f"test set: accuracy drop with one head off", fmt=".2%",
+                                     colorscale="RdBu_r", zmid=0.0), key="attn_testdrop_fig", config=CONFIG)
+        st.caption(f"Each cell: test accuracy lost when that head alone is off, on {imp.get('n_images')} MNIST test "
+                   f"images (accuracy with all heads on: {imp.get('baseline_accuracy', float('nan')):.2%}). "
+                   "Red = the model needs this head, blue = it does slightly better without it.")
+    else:
+        st.info(f"No test-set head importance table yet: run `{ANALYZE_CMD}`.")
