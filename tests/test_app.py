@@ -243,12 +243,14 @@ def test_high_dpi_canvas_is_reduced_before_preprocessing():
     from dashboard.drawing import canvas_pixels, canvas_to_digit
 
     big = Image.new("RGBA", (840, 840), (0, 0, 0, 255))          # a 280 px canvas on a 3x phone screen
-    ImageDraw.Draw(big).line([(420, 120), (420, 720)], fill=(255, 255, 255, 255), width=60)
+    ImageDraw.Draw(big).line([(250, 150), (600, 150), (350, 720)], fill=(255, 255, 255, 255), width=60)   # a 7
     small = canvas_pixels(np.asarray(big), 280)
     assert small.shape == (280, 280, 4) and small.dtype == np.uint8
     assert canvas_pixels(small, 280) is small                     # already small: untouched
     a, b = canvas_to_digit(np.asarray(big)), canvas_to_digit(small)
     assert a.ok and b.ok
-    # the same digit either way (up to sub-pixel resampling)
+    # the same digit either way (up to a one-pixel shift from resampling)
     assert abs(float(a.image.sum()) - float(b.image.sum())) < 0.05 * float(b.image.sum())
-    assert np.corrcoef(a.image.ravel(), b.image.ravel())[0, 1] > 0.9
+    best = max(np.corrcoef(np.roll(a.image, (dy, dx), axis=(0, 1)).ravel(), b.image.ravel())[0, 1]
+               for dy in (-1, 0, 1) for dx in (-1, 0, 1))
+    assert best > 0.9
