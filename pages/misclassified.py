@@ -41,6 +41,10 @@ elif index is not None:
     cur = get_current()
     if cur is None or cur.test_index != index:
         set_test_image(index)
+else:
+    cur = get_current()                  # a test image picked on another page: make this view shareable too
+    if cur is not None and cur.test_index is not None:
+        st.query_params["image"] = str(cur.test_index)
 
 
 def _pick(i: int) -> None:

@@ -198,7 +198,7 @@ st.markdown(
     "- It only knows the ten digits: a letter, a symbol or a doodle still gets one of ten answers, often "
     "with high confidence. Probabilities are not a measure of how digit-like the input is.\n"
     "- MNIST digits are American handwriting from the early 1990s, written with a pen, centred and upright. "
-    "Styles that are rare there (a crossed 7, an open-top 4, a 1 with a long serif and base) are read less "
+    "Styles that are rarer there (a crossed 7, an open-top 4, a 1 with a serif and a base) may be read less "
     "reliably.\n"
     "- Strongly rotated, slanted, very thin, very bold, or partly erased digits, two digits in one picture, "
     "and digits touching the edge of the canvas are the drawings most often misread.\n"

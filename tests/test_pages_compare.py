@@ -298,3 +298,10 @@ def test_model_card_missing_artifacts(no_artifacts):
     assert not at.exception
     text = _texts(at)
     assert "python -m model.train" in text and "python -m model.evaluate --write" in text
+
+
+def test_misclassified_puts_current_test_image_in_url(artifacts):
+    at = _page("misclassified.py", _test_digit(artifacts, 41))
+    assert not at.exception
+    assert at.query_params["image"] in ("41", ["41"])
+    assert any("test image #41" in m.value for m in at.markdown)
