@@ -1,6 +1,6 @@
 """App start-up, stroke latency and memory, measured in a real browser (Debian chromium).
 
-    python benchmarks/app_startup.py [--runs 3] [--strokes 12] [--json]
+    python benchmarks/app_startup.py [--runs 3] [--strokes 12] [--json] [--screenshot docs/screenshot.png]
 
 * **cold start**: from launching ``streamlit run dashboard/app.py`` (a fresh server process)
   to the drawing canvas being visible in chromium; the browser itself is already running.
@@ -28,7 +28,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (DESKTOP, DIGITS, ROOT, _path, canvas_box, free_port, launch_browser,  # noqa: E402
+from canvas_driver import (DESKTOP, DIGITS, _path, canvas_box, free_port, launch_browser,  # noqa: E402
                            open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
 
 GOALS = {"cold_start_s": 12.0, "stroke_to_prediction_ms": 1000.0, "server_rss_mb": 700.0}
@@ -88,11 +88,24 @@ def timed_stroke(page, digit: str, timeout_ms: float = 20_000) -> float | None:
     return (time.perf_counter() - t0) * 1000
 
 
+def take_screenshot(page, path: Path, digit: str) -> None:
+    """The Draw page at desktop width with ``digit`` drawn and its prediction shown."""
+    if timed_stroke(page, digit) is None:
+        raise RuntimeError(f"the app did not read the drawn {digit}; no screenshot taken")
+    page.mouse.move(5, 5)                      # away from the canvas: hide its hover toolbar
+    page.wait_for_timeout(1500)                # let plotly finish drawing the charts
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="fresh servers for the cold-start median")
     ap.add_argument("--strokes", type=int, default=12, help="strokes for the latency median (>= 10)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ap.add_argument("--screenshot", type=Path, default=None,
+                    help="also save a screenshot of the Draw page with a drawn digit (e.g. docs/screenshot.png)")
+    ap.add_argument("--screenshot-digit", default="7", choices=sorted(DIGITS))
     a = ap.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -117,6 +130,8 @@ def main() -> None:
                 rss_first = rss_mb(proc.pid)
                 times = [timed_stroke(page, digits[i % len(digits)]) for i in range(a.strokes)]
                 rss_after = rss_mb(proc.pid)
+                if a.screenshot is not None:
+                    take_screenshot(page, a.screenshot, a.screenshot_digit)
             finally:
                 context.close()
                 stop_server(proc)
@@ -135,7 +150,6 @@ def main() -> None:
         "server_rss_mb_after_strokes": round(rss_after, 1),
         "goals": GOALS,
         "command": "python benchmarks/app_startup.py " + " ".join(sys.argv[1:]),
-        "cwd": str(ROOT),
     }
     if a.json:
         print(json.dumps(result, indent=2))
