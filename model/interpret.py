@@ -41,8 +41,10 @@ _EPS = 1e-12
 class Disagreements:
     """How two models' right/wrong answers combine on the test set.
 
-    ``counts`` has the keys ``both_right``, ``a_only`` (only model ``a`` right), ``b_only``
-    and ``both_wrong``; ``indices`` holds the test-image indices of each group, ascending."""
+    ``counts`` has the keys ``both_right``, ``{a}_only`` (only model ``a`` right), ``{b}_only``
+    and ``both_wrong`` (for the ViT and the forest: ``vit_only``, ``forest_only``, as in
+    ``evaluation.json``'s ``agreement``); ``indices`` holds the test-image indices of each
+    group, ascending."""
 
     a: str
     b: str
@@ -208,8 +210,10 @@ class Interpretation:
 
     def disagreements(self, a: str = "vit", b: str = "forest") -> Disagreements:
         """Counts and indices of images both models get right, only ``a``, only ``b``, neither."""
+        if a == b:
+            raise ValueError("compare two different models")
         ca, cb = self.correct(a), self.correct(b)
-        groups = {"both_right": ca & cb, "a_only": ca & ~cb, "b_only": ~ca & cb, "both_wrong": ~ca & ~cb}
+        groups = {"both_right": ca & cb, f"{a}_only": ca & ~cb, f"{b}_only": ~ca & cb, "both_wrong": ~ca & ~cb}
         return Disagreements(a, b, {k: int(v.sum()) for k, v in groups.items()},
                              {k: np.flatnonzero(v) for k, v in groups.items()})
 

@@ -160,11 +160,11 @@ elif not {"vit", "forest"} <= set(interp.models):
     st.warning(f"The stored table lacks the ViT or the forest; rerun `{EVALUATE_CMD}`.")
 else:
     d = interp.disagreements("vit", "forest")
-    labels = {"a_only": "ViT right, forest wrong", "b_only": "forest right, ViT wrong",
+    labels = {"vit_only": "ViT right, forest wrong", "forest_only": "forest right, ViT wrong",
               "both_wrong": "both wrong", "both_right": "both right"}
-    for col, key in zip(st.columns(4), ("both_right", "a_only", "b_only", "both_wrong")):
+    for col, key in zip(st.columns(4), ("both_right", "vit_only", "forest_only", "both_wrong")):
         col.metric(labels[key], f"{d.counts[key]:,}")
-    group = st.radio("Show", ["a_only", "b_only", "both_wrong"], format_func=labels.get, horizontal=True,
+    group = st.radio("Show", ["vit_only", "forest_only", "both_wrong"], format_func=labels.get, horizontal=True,
                      key="base_group")
     idx = d.indices[group]
     if len(idx) == 0:

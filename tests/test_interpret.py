@@ -95,11 +95,15 @@ def test_per_class_accuracy(interp):
 
 def test_disagreements(interp):
     d = interp.disagreements()
-    assert d.counts == {"both_right": 2, "a_only": 2, "b_only": 2, "both_wrong": 2}
+    assert d.counts == {"both_right": 2, "vit_only": 2, "forest_only": 2, "both_wrong": 2}
     np.testing.assert_array_equal(d.indices["both_right"], [0, 5])
-    np.testing.assert_array_equal(d.indices["a_only"], [2, 7])
-    np.testing.assert_array_equal(d.indices["b_only"], [1, 6])
+    np.testing.assert_array_equal(d.indices["vit_only"], [2, 7])
+    np.testing.assert_array_equal(d.indices["forest_only"], [1, 6])
     np.testing.assert_array_equal(d.indices["both_wrong"], [3, 4])
+    assert set(interp.disagreements("forest", "vit_tta").counts) == {"both_right", "forest_only", "vit_tta_only",
+                                                                    "both_wrong"}
+    with pytest.raises(ValueError):
+        interp.disagreements("vit", "vit")
 
 
 def test_misclassified_sort_and_filters(interp):
