@@ -53,7 +53,7 @@ else:
 
         vit = resources.load_vit()
         t0 = time.perf_counter()
-        p = predict_proba(vit, cur.image)[0]                                  # (10,)
+        p = predict_proba(vit, np.array(cur.image))[0]                        # (10,); a writable copy for torch
         results["ViT"] = (p, (time.perf_counter() - t0) * 1000)
     if paths.FOREST.is_file():
         from model.forest import forest_predict_proba
