@@ -254,3 +254,40 @@ def test_high_dpi_canvas_is_reduced_before_preprocessing():
     best = max(np.corrcoef(np.roll(a.image, (dy, dx), axis=(0, 1)).ravel(), b.image.ravel())[0, 1]
                for dy in (-1, 0, 1) for dx in (-1, 0, 1))
     assert best > 0.9
+
+
+def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def test_odd_but_valid_uploads_are_read(mnist_test):
+    images, _ = mnist_test
+    digit = Image.fromarray(images[0]).resize((112, 112))
+    sixteen = Image.fromarray(np.asarray(digit).astype(np.uint16) * 257)            # 16-bit grey PNG
+    cmyk = Image.fromarray(255 - np.asarray(digit)).convert("CMYK")                 # dark ink, CMYK JPEG
+    for name, data in [("16-bit PNG", _encode(sixteen, "PNG")), ("CMYK JPEG", _encode(cmyk, "JPEG", quality=95))]:
+        result = upload_to_digit(data)
+        assert result.error is None and result.ok, (name, result.error, result.digit and result.digit.message)
+
+
+@pytest.mark.parametrize("img", [Image.new("RGBA", (64, 64), (0, 0, 0, 0)), Image.new("L", (1, 1), 255)],
+                         ids=["fully-transparent", "1x1"])
+def test_uploads_without_a_digit_say_so(img):
+    result = upload_to_digit(_encode(img, "PNG"))
+    assert result.error is None and not result.ok
+    assert result.digit.message
+
+
+@needs_weights
+def test_photo_sized_upload_is_read(mnist_test):
+    """A 4000x3000 'photo': dark digit on light paper, 1500 px tall."""
+    from dashboard.resources import load_vit
+
+    images, labels = mnist_test
+    paper = Image.new("L", (4000, 3000), 235)
+    paper.paste(Image.fromarray(255 - images[2]).resize((1500, 1500), Image.Resampling.BILINEAR), (1200, 700))
+    result = upload_to_digit(_encode(paper.convert("RGB"), "JPEG", quality=90))
+    assert result.ok, (result.error, result.digit and result.digit.message)
+    assert predict_digit(load_vit(), result.digit.image).digit == labels[2]
