@@ -4,7 +4,16 @@ screen keeps the canvas whole, independent sessions drawing at once each see the
 digit, and a bad upload shows an error while the page keeps working."""
 from __future__ import annotations
 
-from playwright.sync_api import expect
+import os
+
+import pytest
+
+try:
+    from playwright.sync_api import expect
+except ImportError:      # in CI (REQUIRE_BROWSER=1) a missing package is an error, not a skip
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        raise
+    pytest.skip("the playwright package is not installed", allow_module_level=True)
 
 from canvas_driver import (DIGITS, PHONE, canvas, canvas_box, draw_digit, draw_stroke, open_draw_page, prediction_metric,
                            prediction_value, reset_canvas, wait_for_prediction)
