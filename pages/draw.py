@@ -18,6 +18,7 @@ from dashboard.nav import page_link
 from dashboard.plots import image_figure, probability_chart
 from dashboard.resources import load_vit
 from dashboard.state import CurrentDigit, get_current, set_current
+from model.inference import TTA_VIEWS
 
 CANVAS_SIDE = 280        # px: fits a 390 px phone screen with Streamlit's margins
 SOURCE_KEY = "draw_source"          # "drawing" or "upload": what the user touched last
@@ -69,7 +70,7 @@ def _show_prediction(image: np.ndarray, tta: bool, log: bool) -> Prediction:
     c2.plotly_chart(probability_chart(pred.probs, log=log, height=230),
                     config={"displayModeBar": False}, key="draw_probs_fig")
     st.caption("How to read this: the bars are the softmax probabilities of the ViT's ten outputs "
-               "(Dosovitskiy et al., 2021)" + (", averaged over 7 shifted/rotated copies (TTA)" if tta else "")
+               "(Dosovitskiy et al., 2021)" + (f", averaged over {len(TTA_VIEWS)} shifted/rotated views (TTA)" if tta else "")
                + "; the predicted digit is red. The grey square is the exact 28x28 image it classified, "
                "after MNIST-style cropping, scaling to 20x20 and centring by mass (LeCun et al., 1998). "
                "Turn on the log scale to see the runner-up doubts.")
@@ -102,7 +103,8 @@ def draw_and_predict() -> None:
         live = st.toggle("Live prediction", value=True, key="draw_live",
                          help="Off: predict only when you press Submit.")
         tta = st.toggle("Test-time augmentation (TTA)", value=False, key="draw_tta",
-                        help="Average the prediction over the image and 6 slightly shifted/rotated copies.")
+                        help=f"Average the prediction over the image and {len(TTA_VIEWS) - 1} copies shifted by "
+                             "a pixel or rotated a few degrees.")
         log = st.toggle("Log-scale probabilities", value=False, key="draw_log",
                         help="The small probabilities are where the model's doubts are.")
     with upload_area:
