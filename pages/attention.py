@@ -83,7 +83,9 @@ def attention_grid(maps: np.ndarray, titles: list[str], rows: int, cols: int, sh
             s = 28 / g
             fig.add_shape(type="rect", x0=mc * s - 0.5, x1=(mc + 1) * s - 0.5, y0=mr * s - 0.5,
                           y1=(mr + 1) * s - 0.5, line=dict(color="red", width=2), row=r, col=c)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
+    for i in range(1, rows * cols + 1):  # square pixels in every subplot: each y axis follows its own x axis
+        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_layout(height=height_per_row * rows + 40, margin=dict(l=0, r=0, t=30, b=0))
     fig.update_annotations(font_size=12)
@@ -209,7 +211,7 @@ with c1:
     st.plotly_chart(stat_heatmap(stats["cls_entropy"], "class-token entropy (0-1)"), key="attn_entropy_fig",
                     config=CONFIG)
 with c2:
-    st.plotly_chart(stat_heatmap(stats["cls_share"], "share of attention on the class token"),
+    st.plotly_chart(stat_heatmap(stats["cls_share"], "share of attention on the class token", fmt=".3f"),
                     key="attn_share_fig", config=CONFIG)
 with st.expander("All statistics as a table"):
     st.dataframe(pd.DataFrame([{

@@ -189,7 +189,9 @@ if shown:
         fig.add_trace(go.Heatmap(z=a, coloraxis="coloraxis", opacity=0.65 if view == "overlay" else 1.0,
                                  hovertemplate=f"{E.METHODS[m].label}<br>row %{{y}}, col %{{x}}: %{{z:.3f}}<extra></extra>"),
                       row=r, col=c)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
+    for i in range(1, rows_n * cols_n + 1):  # square pixels in every subplot: each y axis follows its own x axis
+        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_layout(height=260 * rows_n + 40, margin=dict(l=0, r=0, t=30, b=0),
                       coloraxis=dict(colorscale="RdBu_r" if signed_scale else ("Blues" if sign == "negative" else "Reds"),
