@@ -8,7 +8,7 @@ the median over ``--runs`` (default 25) timed calls after ``--warmup`` untimed o
 milliseconds. The digit is a synthetic pen drawing on a 280x280 canvas (white strokes on
 black, like the Draw page's canvas) sent through ``data.preprocess`` as a drawing would be.
 
-Keys: predict_ms (preprocessing + ViT), attention_ms (attention of all layers and heads,
+Keys: predict_ms (preprocessing + ViT; also apart: preprocess_ms, vit_ms), attention_ms (attention of all layers and heads,
 class-token maps, rollout and head statistics), gradient_rollout_ms, saliency_ms,
 integrated_gradients_ms (50 steps), gradient_shap_ms, occlusion_ms, noise_tunnel_ms
 (SmoothGrad of Saliency, default settings), input_x_gradient_ms, knockout_ms,
@@ -110,6 +110,8 @@ def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500) -> dict:
     out: dict = {}
     timed = {
         "predict_ms": predict,
+        "preprocess_ms": lambda: preprocess(raw),
+        "vit_ms": lambda: predict_proba(vit, img),
         "attention_ms": lambda: E.attention_summary(vit, img),
         "gradient_rollout_ms": lambda: E.gradient_rollout(vit, img, target),
         "saliency_ms": method("saliency"),

@@ -201,6 +201,11 @@ class AttentionResult:
     def grid(self) -> int:
         return self.cls.shape[-1]
 
+    @property
+    def cls_pixels(self) -> np.ndarray:
+        """(L, H, 28, 28): the class-token maps upsampled, each patch filling its 4x4 pixels."""
+        return upsample_patches(self.cls)
+
 
 @torch.inference_mode()
 def attention_weights(model: ViT, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -175,6 +175,8 @@ def test_rollout_of_identity_attention_is_identity():
 def test_attention_summary_and_head_stats(model, digit):
     s = E.attention_summary(model, digit, discard_ratio=0.2, head_fusion="max")
     assert s.cls.shape == (2, 2, 7, 7) and s.cls_mean.shape == (2, 7, 7) and s.rollout.shape == (7, 7)
+    assert s.cls_pixels.shape == (2, 2, 28, 28)
+    np.testing.assert_array_equal(s.cls_pixels[1, 0, 4:8, 8:12], np.full((4, 4), s.cls[1, 0, 1, 2]))
     np.testing.assert_allclose(s.cls.sum(axis=(-1, -2)) + s.attn[:, :, 0, 0], 1.0, atol=1e-5)
     np.testing.assert_allclose(s.probs, E.predict(model, digit), atol=1e-6)
     for name, v in s.stats.items():
