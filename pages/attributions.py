@@ -72,7 +72,7 @@ pred = int(probs.argmax())
 st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({probs[pred]:.1%}).")
 
 # ---- choices ------------------------------------------------------------------------------------
-c1, c2 = st.columns([1, 2])
+c1, c2, c3 = st.columns([1, 2, 1])
 with c1:
     target = st.selectbox("Explain the class", list(range(10)), index=pred, key="attr_target",
                           format_func=lambda t: f"{t} (predicted, {probs[t]:.0%})" if t == pred else f"{t} ({probs[t]:.1%})",
@@ -80,12 +80,20 @@ with c1:
 with c2:
     methods = st.multiselect("Methods", list(E.METHODS), default=DEFAULT_METHODS, key="attr_methods",
                              format_func=lambda m: E.METHODS[m].label)
+with c3:
+    baseline_choice = st.selectbox(
+        "Baseline", list(E.BASELINES), key="attr_baseline",
+        format_func={"black": "black (no ink)", "blurred": "blurred digit", "noise": "uniform noise"}.get,
+        help="The input that means 'no evidence' for Integrated Gradients, GradientShap and Occlusion: "
+             "attributions explain the difference between the digit and this baseline.")
 if target != pred:
     st.caption(f"Explaining **{target}**, which the model does not predict: red pixels are evidence *for* {target}, "
                f"blue pixels evidence against it.")
 
 
 def setting_widget(method: str, s: E.Setting):
+    if s.name == "baseline":   # one choice for every method above
+        return baseline_choice
     key = f"attr_{method}_{s.name}"
     if s.kind == "int" and s.max - s.min > 1000:   # e.g. a random seed
         return st.number_input(s.label, int(s.min), int(s.max), int(s.default), 1, key=key, help=s.help or None)

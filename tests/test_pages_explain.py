@@ -152,11 +152,16 @@ def test_attributions_page_target_views_and_settings(digit):
             at.radio(key="attr_sign").set_value(sign).run()
             assert not at.exception, (view, sign, [e.value for e in at.exception])
     at.toggle(key="attr_normalise").set_value(False).run()
+    change = "Score change (digit - baseline)"
+    before = {m.label: m.value for m in at.metric}[change]
     at.slider(key="attr_integrated_gradients_steps").set_value(20)
-    at.selectbox(key="attr_integrated_gradients_baseline").set_value("blurred")
+    at.selectbox(key="attr_baseline").set_value("noise")
     at.radio(key="attr_faith_unit").set_value("patch")
     at.selectbox(key="attr_faith_baseline").set_value("blurred").run()
     assert not at.exception, [e.value for e in at.exception]
+    after = {m.label: m.value for m in at.metric}[change]
+    assert after != before, "the baseline choice must reach Integrated Gradients"
+    assert len(at.dataframe[-1].value) == 5   # the 4 default methods and the random order
 
 
 def test_attributions_page_reports_an_invalid_setting(digit):
