@@ -453,7 +453,7 @@ class Setting:
         if self.options_from is None or model is None:
             return self
         n = model.cfg.depth if self.options_from == "layers" else model.cfg.heads
-        return replace(self, options=tuple(self.options) + tuple(range(n)))
+        return replace(self, options=tuple(self.options) + tuple(range(n)), options_from=None)
 
     def check(self, value: Any) -> Any:
         if self.kind == "int":

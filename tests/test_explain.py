@@ -137,6 +137,12 @@ def test_settings_are_checked(model, digit):
         E.attribute(model, digit, 1, "no_such_method")
     with pytest.raises(ValueError):
         E.attribute(model, np.zeros((27, 28)), 1, "saliency")
+    with pytest.raises(ValueError):
+        E.attribute(model, digit, 1, "cls_attention", layer=2)   # the small model has layers 0 and 1
+    with pytest.raises(ValueError):
+        E.attribute(model, digit, 1, "cls_attention", head="max")
+    np.testing.assert_array_equal(E.attribute(model, digit, 1, "cls_attention", layer=1),
+                                  E.attribute(model, digit, 1, "cls_attention", layer="last"))
 
 
 def test_settings_schema_resolves_layers_and_heads(model):
