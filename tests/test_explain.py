@@ -285,3 +285,40 @@ def test_explanations_leave_the_model_untouched(digit):
     assert not model.training
     for m in model.modules():
         assert not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+
+
+def test_analyze_writes_both_artifacts_in_the_agreed_format(tmp_path):
+    """python -m model.analyze on a small model and a tiny forest: formats from the project notes."""
+    import json
+
+    from model import analyze
+    from model.forest import save_forest, train_forest
+    from model.vit import save_vit
+    from data.mnist import load_mnist
+
+    model = make_model(2)
+    save_vit(model, tmp_path / "vit.safetensors")
+    images, labels = load_mnist("test")
+    save_forest(train_forest(images[:300], labels[:300], n_jobs=1, n_estimators=3, max_depth=6),
+                tmp_path / "forest.skops")
+    analyze.main(["--weights", str(tmp_path / "vit.safetensors"), "--forest", str(tmp_path / "forest.skops"),
+                  "--out-dir", str(tmp_path), "--head-images", "60", "--ig-images", "8", "--ig-steps", "4"])
+    heads = json.loads((tmp_path / "head_importance.json").read_text())
+    assert heads["n_images"] == 60 and heads["layers"] == 2 and heads["heads"] == 2
+    drop = np.array(heads["accuracy_drop"])
+    assert drop.shape == (2, 2) and np.isfinite(drop).all()
+    x = torch.as_tensor(images[:60] / 255.0, dtype=torch.float32)[:, None]
+    with torch.no_grad():
+        base = (model(x).argmax(-1).numpy() == labels[:60]).mean()
+    assert heads["baseline_accuracy"] == pytest.approx(base)
+    mask = torch.ones(2, 2)
+    mask[1, 0] = 0
+    with torch.no_grad():
+        knocked = (model(x, head_mask=mask).argmax(-1).numpy() == labels[:60]).mean()
+    assert drop[1, 0] == pytest.approx(base - knocked, abs=1e-5)   # stored to 6 decimals
+    with np.load(tmp_path / "mean_attribution.npz") as z:
+        assert z["integrated_gradients"].shape == (28, 28) and z["integrated_gradients"].dtype == np.float32
+        assert (z["integrated_gradients"] >= 0).all() and z["integrated_gradients"].max() > 0
+        assert int(z["n_images"]) == 8
+        fi = z["forest_importance"]
+        assert fi.shape == (28, 28) and fi.sum() == pytest.approx(1.0, abs=1e-4)
