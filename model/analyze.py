@@ -47,7 +47,7 @@ def head_importance(model: ViT, images: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy drop (L, H) when each head alone is knocked out. The baseline also runs through
     the masked-attention code path (all ones), so the drop measures the head, not the path."""
     x = torch.as_tensor(np.array(images, dtype=np.float32))[:, None] / 255.0   # (N, 1, 28, 28)
-    y = torch.as_tensor(labels, dtype=torch.int64)
+    y = torch.as_tensor(np.array(labels, dtype=np.int64))
     L, H = model.cfg.depth, model.cfg.heads
     base = accuracy(model, x, y, torch.ones(L, H))
     drop = np.zeros((L, H))
@@ -69,7 +69,7 @@ def mean_abs_ig(model: ViT, images: np.ndarray, labels: np.ndarray, steps: int =
     total = torch.zeros(28, 28, dtype=torch.float64)
     for i in range(0, len(images), batch):
         x = (torch.as_tensor(np.array(images[i:i + batch], dtype=np.float32))[:, None] / 255.0).requires_grad_(True)
-        t = torch.as_tensor(labels[i:i + batch], dtype=torch.int64)
+        t = torch.as_tensor(np.array(labels[i:i + batch], dtype=np.int64))
         a = ig.attribute(x, baselines=torch.zeros_like(x), target=t, n_steps=steps,
                          internal_batch_size=batch * steps)              # (b, 1, 28, 28)
         total += a.detach().abs().sum(dim=(0, 1)).double()
