@@ -125,6 +125,10 @@ if methods:
                     for s in E.METHODS[base].settings:
                         if s.name not in values:
                             values[s.name] = setting_widget(f"nt_{base}", s)
+                    if base == "integrated_gradients":
+                        st.caption(f"Cost: {values['nt_samples']} x {values['steps']} = "
+                                   f"{values['nt_samples'] * values['steps']} gradient passes (about one second "
+                                   "per 800 here); fewer steps are usually enough when averaging.")
                 if not spec.settings:
                     st.caption("No settings.")
                 chosen[m] = values
