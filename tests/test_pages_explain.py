@@ -138,6 +138,11 @@ def test_attributions_page_every_method_and_faithfulness(digit):
     table = at.dataframe[-1].value   # the AUC table (the only table on the page)
     assert len(table) == len(E.METHODS) + 1   # every method and the random order
     assert table["deletion AUC (lower better)"].between(0, 1).all()
+    # NoiseTunnel around Integrated Gradients, with its own step count
+    at.selectbox(key="attr_noise_tunnel_base").set_value("integrated_gradients").run()
+    at.slider(key="attr_nt_integrated_gradients_steps").set_value(8).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "16 x 8 = 128 gradient passes" in texts(at)
 
 
 def test_attributions_page_target_views_and_settings(digit):
