@@ -66,8 +66,8 @@ def to_float_array(image: Image.Image | np.ndarray) -> np.ndarray:
             top = 65535.0 if arr.max() > 255 else 255.0
             return (arr / top).astype(np.float32)
         if image.mode == "F":
-            arr = np.asarray(image, dtype=np.float32)
-            return arr / max(float(arr.max()), 1.0)
+            arr = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+            return np.clip(arr / max(float(arr.max()), 1.0), 0.0, 1.0)
         if image.mode in ("LA", "PA", "RGBA", "P") or "transparency" in image.info:
             image = image.convert("RGBA")
         elif image.mode != "L":
@@ -253,6 +253,9 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
 # ---------------------------------------------------------------------------------------
 MAX_FILE_BYTES = 10 * 1024 * 1024   # larger files are refused before decoding
 MAX_PIXELS = 40_000_000             # e.g. a 20000x20000 "decompression bomb" is refused
+# Only these decoders are ever run on user bytes (whatever the file name says): PIL would
+# otherwise also try EPS (which runs Ghostscript), PDF, PSD, ICO and a dozen rarer formats.
+ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 
 
 class ImageInputError(ValueError):
@@ -271,7 +274,7 @@ def decode_image(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageInputError(f"The image is too large ({w}x{h} pixels); the limit is {MAX_PIXELS // 1_000_000} megapixels.")
@@ -282,6 +285,8 @@ def decode_image(data: bytes) -> Image.Image:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageInputError("The image is too large to decode safely (a decompression bomb?).")
+    except Image.UnidentifiedImageError:
+        raise ImageInputError("This is not a readable image file (supported: PNG, JPEG, GIF, BMP, WebP, TIFF).") from None
     except Exception as exc:  # PIL raises many types for bad data
         raise ImageInputError(f"This is not a readable image file ({type(exc).__name__}).") from None
     if img.size[0] < 1 or img.size[1] < 1:
