@@ -105,7 +105,7 @@ else:
         facts.append(f"training took {secs / 60:.1f} min")
     if metrics.get("device"):
         facts.append(f"on {metrics['device']}" + (f" with {metrics['cpu_threads']} CPU threads"
-                                                  if metrics.get("cpu_threads") else ""))
+                                                  if metrics.get("cpu_threads") and metrics["device"] == "cpu" else ""))
     if metrics.get("train_size"):
         facts.append(f"{metrics['train_size']:,} training images, {len(history)} epochs")
     if facts:
@@ -163,10 +163,11 @@ else:
         c = run.get("config") or {}
         rows.append({
             "name": run.get("name"), "patch": c.get("patch_size"), "stem": c.get("stem"), "dim": c.get("dim"),
-            "depth": c.get("depth"), "heads": c.get("heads"),
+            "depth": c.get("depth"), "heads": c.get("heads"), "dropout": c.get("dropout"),
             "augmentation": run.get("augmentation") if not isinstance(run.get("augmentation"), (dict, list))
             else str(run.get("augmentation")),
-            "params": run.get("params"), "epochs": run.get("epochs"), "train images": run.get("train_size"),
+            "label smoothing": run.get("label_smoothing"), "lr": run.get("lr"), "batch": run.get("batch_size"),
+            "seed": run.get("seed"), "params": run.get("params"), "epochs": run.get("epochs"), "train images": run.get("train_size"),
             "test accuracy": run.get("final_test_accuracy"),
             "minutes": run["train_seconds"] / 60 if isinstance(run.get("train_seconds"), (int, float)) else None,
             "device": run.get("device"), "command": run.get("command")})
