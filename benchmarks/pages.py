@@ -29,10 +29,8 @@ torch.set_num_threads(1)
 
 GOAL_S = 2.0
 PAGES = ("baseline.py", "misclassified.py", "model_card.py")
-ARTIFACT_FILES = {"VIT_WEIGHTS": "vit.safetensors", "VIT_METRICS": "vit_metrics.json",
-                  "EXPERIMENTS": "experiments.jsonl", "FOREST": "forest.skops", "TEST_EVAL": "test_eval.npz",
-                  "EVALUATION": "evaluation.json", "HEAD_IMPORTANCE": "head_importance.json",
-                  "MEAN_ATTRIBUTION": "mean_attribution.npz"}
+ARTIFACT_ATTRS = ("VIT_WEIGHTS", "VIT_METRICS", "EXPERIMENTS", "FOREST", "TEST_EVAL", "EVALUATION",
+                  "HEAD_IMPORTANCE", "MEAN_ATTRIBUTION")
 
 
 def drawn_seven() -> tuple[np.ndarray, np.ndarray]:
@@ -53,8 +51,8 @@ def point_at(folder: Path) -> None:
     from model import paths
 
     paths.ARTIFACTS = folder
-    for attr, name in ARTIFACT_FILES.items():
-        setattr(paths, attr, folder / name)
+    for attr in ARTIFACT_ATTRS:                       # same file names as model.paths, another folder
+        setattr(paths, attr, folder / getattr(paths, attr).name)
 
 
 def measure(page: str, runs: int) -> dict:

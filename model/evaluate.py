@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     p.add_argument("--write", action="store_true", help="(re)write test_eval.npz and evaluation.json")
     p.add_argument("--weights", type=Path, default=paths.VIT_WEIGHTS, help="ViT safetensors file")
-    p.add_argument("--forest", type=Path, default=paths.FOREST, help="forest skops file")
+    p.add_argument("--forest", type=Path, default=paths.FOREST, help="forest .npz file")
     p.add_argument("--out", type=Path, default=paths.ARTIFACTS, help="folder for --write")
     p.add_argument("--limit", type=int, default=None, help="first N test images only (for quick checks)")
     p.add_argument("--threads", type=int, default=1,

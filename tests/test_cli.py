@@ -42,7 +42,7 @@ def tiny_artifacts(tmp_path_factory):
     torch.manual_seed(0)
     save_vit(ViT(ViTConfig(**TINY)).eval(), folder / "vit.safetensors")
     images, labels = load_mnist("train")
-    save_forest(train_forest(images[:1000], labels[:1000], n_jobs=1, n_estimators=5), folder / "forest.skops")
+    save_forest(train_forest(images[:1000], labels[:1000], n_jobs=1, n_estimators=5), folder / "forest.npz")
     return folder
 
 
@@ -73,7 +73,7 @@ def image_files(tmp_path_factory):
 # ---------------------------------------------------------------------------------------
 def test_evaluate_json_form(tiny_artifacts):
     proc = cli("model.evaluate", "--json", "--limit", "300", "--weights", str(tiny_artifacts / "vit.safetensors"),
-               "--forest", str(tiny_artifacts / "forest.skops"))
+               "--forest", str(tiny_artifacts / "forest.npz"))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)                   # the whole of stdout is one JSON object
     assert set(out) == {"vit", "random_forest", "test_size"}
@@ -88,7 +88,7 @@ def test_evaluate_json_form(tiny_artifacts):
 
 def test_evaluate_write_forms(tiny_artifacts, tmp_path):
     proc = cli("model.evaluate", "--write", "--limit", "200", "--out", str(tmp_path),
-               "--weights", str(tiny_artifacts / "vit.safetensors"), "--forest", str(tiny_artifacts / "forest.skops"))
+               "--weights", str(tiny_artifacts / "vit.safetensors"), "--forest", str(tiny_artifacts / "forest.npz"))
     assert proc.returncode == 0, proc.stderr
     assert "accuracy" in proc.stdout               # the readable table
     npz = np.load(tmp_path / paths.TEST_EVAL.name)

@@ -300,8 +300,8 @@ def test_analyze_writes_both_artifacts_in_the_agreed_format(tmp_path):
     save_vit(model, tmp_path / "vit.safetensors")
     images, labels = load_mnist("test")
     save_forest(train_forest(images[:300], labels[:300], n_jobs=1, n_estimators=3, max_depth=6),
-                tmp_path / "forest.skops")
-    analyze.main(["--weights", str(tmp_path / "vit.safetensors"), "--forest", str(tmp_path / "forest.skops"),
+                tmp_path / "forest.npz")
+    analyze.main(["--weights", str(tmp_path / "vit.safetensors"), "--forest", str(tmp_path / "forest.npz"),
                   "--out-dir", str(tmp_path), "--head-images", "60", "--ig-images", "8", "--ig-steps", "4"])
     heads = json.loads((tmp_path / "head_importance.json").read_text())
     assert heads["n_images"] == 60 and heads["layers"] == 2 and heads["heads"] == 2

@@ -1,7 +1,6 @@
-"""model/forest.py: the random-forest baseline, its safe (skops) storage and the shipped file."""
+"""model/forest.py: the random-forest baseline, its safe (.npz, no pickle) storage and the shipped file."""
 from __future__ import annotations
 
-import functools
 import pickle
 import zipfile
 
@@ -51,11 +50,12 @@ def test_train_predict_and_round_trip(tmp_path, small_forest):
     # uint8 and [0, 1] floats are the same input
     assert np.allclose(forest_predict_proba(small_forest, images[:5]), p[:5])
 
-    path = tmp_path / "f.skops"
+    path = tmp_path / "f.npz"
     save_forest(small_forest, path)
-    assert zipfile.is_zipfile(path)
+    assert zipfile.is_zipfile(path) and path.is_file()      # written under the exact name given
     loaded = load_forest(path)
     assert np.array_equal(forest_predict_proba(loaded, x), p)
+    assert np.allclose(loaded.feature_importances_, small_forest.feature_importances_, rtol=0, atol=1e-12)
     assert total_nodes(loaded) == sum(t.tree_.node_count for t in small_forest.estimators_)
     assert loaded.n_jobs == 1
 
@@ -70,46 +70,81 @@ def test_training_is_seeded():
 
 def test_missing_file(tmp_path):
     with pytest.raises(ForestFileError, match="missing"):
-        load_forest(tmp_path / "nope.skops")
+        load_forest(tmp_path / "nope.npz")
 
 
 def test_garbage_file(tmp_path):
-    path = tmp_path / "garbage.skops"
+    path = tmp_path / "garbage.npz"
     path.write_bytes(b"this is not a forest" * 100)
-    with pytest.raises(ForestFileError, match="not a readable skops"):
+    with pytest.raises(ForestFileError, match="not a readable forest file"):
         load_forest(path)
 
 
-def test_pickle_file_is_refused_without_being_unpickled(tmp_path, small_forest):
+class _Boom:
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_pickled_objects_are_refused_without_being_unpickled(tmp_path, small_forest, capsys):
     path = tmp_path / "forest.pkl"
     path.write_bytes(pickle.dumps(small_forest))
     with pytest.raises(ForestFileError):
         load_forest(path)
-
-
-def test_untrusted_types_are_refused(tmp_path):
-    import skops.io as sio
-
-    path = tmp_path / "evil.skops"
-    sio.dump({"call": functools.partial(print, "code ran")}, path)
-    with pytest.raises(ForestFileError, match="not trusted"):
+    # an .npz whose arrays hold pickled objects is refused too, and the pickle never runs
+    path = tmp_path / "evil.npz"
+    with open(path, "wb") as fh:
+        np.savez(fh, format=np.array([_Boom()], dtype=object))
+    with pytest.raises(ForestFileError, match="not a readable forest file"):
         load_forest(path)
+    assert "code ran" not in capsys.readouterr().out
 
 
-@pytest.mark.filterwarnings("ignore:lbfgs failed to converge")
-def test_wrong_model_kinds_are_refused(tmp_path):
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
+def _saved_arrays(forest, tmp_path) -> dict:
+    path = tmp_path / "ok.npz"
+    save_forest(forest, path)
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
 
+
+def _write(tmp_path, arrays: dict):
+    path = tmp_path / "edited.npz"
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    return path
+
+
+def test_other_npz_files_are_refused(tmp_path, small_forest):
+    arrays = _saved_arrays(small_forest, tmp_path)
+    with pytest.raises(ForestFileError, match="missing"):
+        load_forest(_write(tmp_path, {"weights": np.zeros(3)}))
+    with pytest.raises(ForestFileError, match="not a digit-forest"):
+        load_forest(_write(tmp_path, {**arrays, "format": np.array("something-else")}))
+
+
+@pytest.mark.parametrize("field, corrupt", [
+    ("left_child", lambda a: np.where(a > 0, a + 10**9, a)),      # children beyond the tree
+    ("right_child", lambda a: np.where(a > 0, 0, a)),              # a child pointing back up: a loop
+    ("feature", lambda a: np.where(a >= 0, 5000, a)),              # pixel 5000 of 784
+])
+def test_corrupt_tree_structure_is_refused(tmp_path, small_forest, field, corrupt):
+    arrays = _saved_arrays(small_forest, tmp_path)
+    arrays[field] = corrupt(arrays[field])
+    with pytest.raises(ForestFileError, match="corrupt"):
+        load_forest(_write(tmp_path, arrays))
+
+
+def test_inconsistent_lengths_are_refused(tmp_path, small_forest):
+    arrays = _saved_arrays(small_forest, tmp_path)
+    arrays["threshold"] = arrays["threshold"][:-1]
+    with pytest.raises(ForestFileError):
+        load_forest(_write(tmp_path, arrays))
+
+
+def test_wrong_class_count_is_refused(tmp_path):
     images, labels = load_mnist("train")
-    path = tmp_path / "logreg.skops"
-    sio.dump(LogisticRegression(max_iter=20).fit(to_features(images[:200]), labels[:200]), path)
-    with pytest.raises(ForestFileError, match="not a RandomForestClassifier"):
-        load_forest(path)
-
     keep = labels[:600] < 3
     three = train_forest(images[:600][keep], labels[:600][keep], n_jobs=1, n_estimators=2)
-    path = tmp_path / "three.skops"
+    path = tmp_path / "three.npz"
     save_forest(three, path)
     with pytest.raises(ForestFileError, match="10-class"):
         load_forest(path)

@@ -18,10 +18,10 @@ from model import paths
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACT_NAMES = {"ARTIFACTS": None, "VIT_WEIGHTS": "vit.safetensors", "VIT_METRICS": "vit_metrics.json",
-                  "EXPERIMENTS": "experiments.jsonl", "FOREST": "forest.skops", "TEST_EVAL": "test_eval.npz",
-                  "EVALUATION": "evaluation.json", "HEAD_IMPORTANCE": "head_importance.json",
-                  "MEAN_ATTRIBUTION": "mean_attribution.npz"}
+# artifact file names as model.paths defines them (read once, before any test repoints the paths)
+ARTIFACT_NAMES: dict[str, str | None] = {"ARTIFACTS": None, **{
+    attr: getattr(paths, attr).name for attr in ("VIT_WEIGHTS", "VIT_METRICS", "EXPERIMENTS", "FOREST", "TEST_EVAL",
+                                                 "EVALUATION", "HEAD_IMPORTANCE", "MEAN_ATTRIBUTION")}}
 
 
 def _synthetic_probs(labels: np.ndarray, wrong: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -48,7 +48,7 @@ def write_standin_artifacts(out: Path, with_forest: bool = True) -> dict:
         from model.forest import save_forest, train_forest
 
         forest = train_forest(images[:600], labels[:600], n_jobs=1, n_estimators=5, max_depth=8)
-        save_forest(forest, out / "forest.skops")
+        save_forest(forest, out / ARTIFACT_NAMES["FOREST"])
     rng = np.random.default_rng(0)
     vit_wrong = np.arange(0, 10000, 97)                     # 104 ViT mistakes
     forest_wrong = np.arange(0, 10000, 41)                  # 244 forest mistakes; 0, 3977, ... shared
