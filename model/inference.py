@@ -26,8 +26,12 @@ TTA_VIEWS: tuple[tuple[float, float, float], ...] = (
 
 def as_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(28, 28), (B, 28, 28) or (B, 1, 28, 28) in [0, 1] -> float tensor (B, 1, 28, 28)."""
-    x = torch.as_tensor(np.asarray(images, dtype=np.float32) if not isinstance(images, torch.Tensor) else images)
-    x = x.float()
+    if isinstance(images, torch.Tensor):
+        x = images.float()
+    else:
+        arr = np.asarray(images, dtype=np.float32)
+        # the app keeps the current digit read-only; torch cannot wrap such memory without a copy
+        x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
     if x.ndim == 2:
         x = x[None, None]
     elif x.ndim == 3:
