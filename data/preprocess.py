@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
 
 BOX = 20          # MNIST's size-normalisation box
 FIELD = 28        # MNIST's field
@@ -178,8 +178,12 @@ def count_holes(mask: np.ndarray) -> int:
 
 
 def _dilate(ink: np.ndarray, size: int) -> np.ndarray:
-    img = Image.fromarray(ink.astype(np.float32), mode="F")
-    return np.asarray(img.filter(ImageFilter.MaxFilter(size)))
+    """Grey dilation by a size x size square. scipy's maximum filter is separable (two 1-D
+    passes), so its cost grows with ``size``, not ``size**2`` like PIL's MaxFilter, which took
+    most of the preprocessing time (about 9 of 15 ms) on a typical canvas drawing."""
+    from scipy import ndimage
+
+    return ndimage.maximum_filter(ink.astype(np.float32), size=size, mode="constant", cval=0.0)
 
 
 def _centre_of_mass(img: np.ndarray) -> tuple[float, float]:
