@@ -17,7 +17,7 @@ if str(ROOT) not in sys.path:
 
 torch.set_num_threads(1)
 
-TINY = dict(dim=16, depth=1, heads=2, stem_channels=4, mlp_ratio=1.0)
+from model.train import TINY  # noqa: E402  the smoke-test config, one definition
 
 
 @pytest.fixture

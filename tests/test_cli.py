@@ -36,7 +36,7 @@ def tiny_artifacts(tmp_path_factory):
     from model.forest import save_forest, train_forest
     from model.vit import ViT, ViTConfig, save_vit
 
-    from conftest import TINY
+    from model.train import TINY
 
     folder = tmp_path_factory.mktemp("artifacts")
     torch.manual_seed(0)

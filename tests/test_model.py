@@ -11,7 +11,7 @@ from model import paths
 from model.inference import TTA_VIEWS, as_batch, predict_proba, tta_views
 from model.vit import ViT, ViTConfig, count_params, load_vit, params_by_part, save_vit
 
-from conftest import TINY
+from model.train import TINY
 
 
 def batch(n: int = 3, seed: int = 0) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from model.train import augment, lr_at, train
 from model.vit import ViTConfig, load_vit
 
-from conftest import TINY
+from model.train import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY_KEYS = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds"}
