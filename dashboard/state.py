@@ -2,6 +2,7 @@
 session has its own, and set by the Draw page (drawing or upload) or by picking a test image."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,3 +38,17 @@ def set_test_image(index: int) -> None:
     images, labels = load_test_images()
     set_current(images[index].astype(np.float32) / 255.0, f"test image #{index}",
                 label=int(labels[index]), test_index=int(index))
+
+
+def prompt_for_digit(key: str, message: str = "No digit yet: draw one on the Draw page, or use an MNIST test image.",
+                     on_pick: Callable[[int], None] | None = None) -> None:
+    """What a page shows when there is no current digit: a link to Draw and a button that makes
+    MNIST test image 0 the current digit (``on_pick`` replaces :func:`set_test_image`)."""
+    from dashboard.nav import page_link
+
+    st.info(message)
+    c1, c2 = st.columns(2)
+    with c1:
+        page_link("draw", "Draw a digit", icon=":material/draw:")
+    with c2:
+        st.button("Use a test image", key=key, on_click=on_pick or set_test_image, args=(0,))

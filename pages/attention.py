@@ -17,9 +17,8 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboard import resources
-from dashboard.nav import page_link
-from dashboard.plots import SEQUENTIAL, probability_chart
-from dashboard.state import get_current, set_test_image
+from dashboard.plots import SEQUENTIAL
+from dashboard.state import get_current, prompt_for_digit
 from model import explain as E
 from model import paths
 
@@ -33,12 +32,7 @@ st.caption("The transformer cuts the digit into a 7x7 grid of 4x4-pixel patches 
 
 cur = get_current()
 if cur is None:
-    st.info("No digit yet: draw one on the Draw page, or use an MNIST test image.")
-    c1, c2 = st.columns(2)
-    with c1:
-        page_link("draw", "Draw a digit", icon=":material/draw:")
-    with c2:
-        st.button("Use a test image", key="attn_use_test", on_click=set_test_image, args=(0,))
+    prompt_for_digit("attn_use_test")
     st.stop()
 
 model = resources.load_vit()
@@ -281,7 +275,7 @@ with c2:
     imp = resources.load_json(paths.HEAD_IMPORTANCE.name)
     drop = np.asarray(imp.get("accuracy_drop", []), dtype=float)
     if drop.shape == (L, H):
-        st.plotly_chart(stat_heatmap(drop, f"test set: accuracy drop with one head off", fmt=".2%",
+        st.plotly_chart(stat_heatmap(drop, "test set: accuracy drop with one head off", fmt=".2%",
                                      colorscale="RdBu_r", zmid=0.0), key="attn_testdrop_fig", config=CONFIG)
         st.caption(f"Each cell: test accuracy lost when that head alone is off, on {imp.get('n_images')} MNIST test "
                    f"images (accuracy with all heads on: {imp.get('baseline_accuracy', float('nan')):.2%}). "

@@ -20,8 +20,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboard import resources
-from dashboard.nav import page_link
-from dashboard.state import get_current, set_test_image
+from dashboard.state import get_current, prompt_for_digit
 from model import explain as E
 
 CONFIG = {"displayModeBar": False}
@@ -37,12 +36,7 @@ st.caption("Attribution methods give every pixel a score for how much it pushed 
 
 cur = get_current()
 if cur is None:
-    st.info("No digit yet: draw one on the Draw page, or use an MNIST test image.")
-    c1, c2 = st.columns(2)
-    with c1:
-        page_link("draw", "Draw a digit", icon=":material/draw:")
-    with c2:
-        st.button("Use a test image", key="attr_use_test", on_click=set_test_image, args=(0,))
+    prompt_for_digit("attr_use_test")
     st.stop()
 
 model = resources.load_vit()

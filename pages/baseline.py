@@ -18,9 +18,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import resources
-from dashboard.nav import page_link
 from dashboard.plots import SEQUENTIAL, image_figure, probability_chart
-from dashboard.state import get_current, set_test_image
+from dashboard.state import get_current, prompt_for_digit, set_test_image
 from model import paths
 
 EVALUATE_CMD = "python -m model.evaluate --write"
@@ -39,12 +38,7 @@ def _pick(index: int) -> None:
 st.subheader("On the current digit")
 cur = get_current()
 if cur is None:
-    st.info("No digit yet: draw one, or use an MNIST test image.")
-    c1, c2 = st.columns(2)
-    with c1:
-        page_link("draw", "Draw a digit", icon=":material/draw:")
-    with c2:
-        st.button("Use a test image", key="base_use_test", on_click=_pick, args=(0,))
+    prompt_for_digit("base_use_test", "No digit yet: draw one, or use an MNIST test image.", on_pick=_pick)
 else:
     st.caption(f"Current digit: {cur.source}" + (f" (true label {cur.label})" if cur.label is not None else ""))
     results: dict[str, tuple[np.ndarray, float]] = {}

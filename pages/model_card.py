@@ -18,9 +18,8 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboard import resources
-from dashboard.nav import page_link
 from dashboard.plots import image_figure
-from dashboard.state import get_current, set_test_image
+from dashboard.state import get_current, prompt_for_digit
 from model import paths
 
 TRAIN_CMD = "python -m model.train"
@@ -126,12 +125,7 @@ def _steps(raw: np.ndarray) -> dict[str, np.ndarray]:
 
 cur = get_current()
 if cur is None:
-    st.info("No digit yet: draw one to see each preprocessing step applied to it.")
-    c1, c2 = st.columns(2)
-    with c1:
-        page_link("draw", "Draw a digit", icon=":material/draw:")
-    with c2:
-        st.button("Use a test image", key="card_use_test", on_click=set_test_image, args=(0,))
+    prompt_for_digit("card_use_test", "No digit yet: draw one to see each preprocessing step applied to it.")
 elif cur.raw is None:
     st.info(f"The current digit ({cur.source}) came from MNIST already normalised: it was size-normalised to "
             "20x20 and centred by mass in 28x28 when the dataset was made, so it needs no preprocessing. "
