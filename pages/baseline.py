@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import resources
+from dashboard.grid import thumbnail_grid
 from dashboard.plots import SEQUENTIAL, image_figure, probability_chart
 from dashboard.state import get_current, prompt_for_digit, set_test_image
 from model import paths
@@ -164,20 +165,8 @@ else:
     if len(idx) == 0:
         st.info("No test images in this group.")
     else:
-        per_page = GRID_COLS * GRID_ROWS
-        n_pages = (len(idx) + per_page - 1) // per_page
-        if st.session_state.get("base_page", 1) > n_pages:
-            st.session_state["base_page"] = 1
-        page = st.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="base_page")
-        chunk = idx[(page - 1) * per_page: page * per_page]
         pv, pf = interp.predictions("vit"), interp.predictions("forest")
-        for r in range(0, len(chunk), GRID_COLS):
-            for col, i in zip(st.columns(GRID_COLS), chunk[r:r + GRID_COLS]):
-                i = int(i)
-                with col:
-                    st.image(resources.test_thumbnail_png(i),
-                             caption=f"#{i} true {interp.labels[i]} · ViT {pv[i]} · forest {pf[i]}")
-                    st.button("Pick", key=f"base_pick_{i}", on_click=_pick, args=(i,),
-                              help="Make this the current digit")
+        thumbnail_grid(idx, lambda i: f"#{i} true {interp.labels[i]} · ViT {pv[i]} · forest {pf[i]}", key="base",
+                       on_pick=_pick, pick_help="Make this the current digit", cols=GRID_COLS, rows=GRID_ROWS)
         st.caption("Picking an image makes it the current digit: the charts at the top, and every other page, "
                    "then explain it.")

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import resources
+from dashboard.grid import thumbnail_grid
 from dashboard.nav import page_link
 from dashboard.state import get_current, set_test_image
 from model.interpret import MODEL_LABELS, parse_image_param, selection_to_filter
@@ -161,20 +162,11 @@ if df.empty:
     st.info("No test images match these filters." + (" The diagonal of the confusion matrix counts correct answers."
                                                      if true is not None and true == pred else ""))
 else:
-    per_page = GRID_COLS * GRID_ROWS
-    n_pages = (len(df) + per_page - 1) // per_page
-    if st.session_state.get("misc_page", 1) > n_pages:
-        st.session_state["misc_page"] = 1
-    page = st.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key="misc_page")
-    chunk = df.iloc[(page - 1) * per_page: page * per_page]
-    for r in range(0, len(chunk), GRID_COLS):
-        for col, row in zip(st.columns(GRID_COLS), chunk.iloc[r:r + GRID_COLS].itertuples()):
-            i = int(row.index)
-            with col:
-                st.image(resources.test_thumbnail_png(i),
-                         caption=f"#{i}: true {row.true}, said {row.pred} ({row.confidence:.0%})")
-                st.button("Pick", key=f"misc_pick_{i}", on_click=_pick, args=(i,),
-                          help="Make this the current digit and put it in the URL")
+    rows_by_index = df.set_index("index")
+    thumbnail_grid(df["index"].to_numpy(), key="misc", on_pick=_pick, cols=GRID_COLS, rows=GRID_ROWS,
+                   captions=lambda i: (f"#{i}: true {rows_by_index.at[i, 'true']}, said {rows_by_index.at[i, 'pred']} "
+                                       f"({rows_by_index.at[i, 'confidence']:.0%})"),
+                   pick_help="Make this the current digit and put it in the URL")
     st.caption("Under each image: test-image number, true label, the model's answer and its probability. Loss is the "
                "cross-entropy -log p(true digit): a large loss is a confident mistake.")
 

@@ -1,0 +1,28 @@
+"""A paginated grid of MNIST test-image thumbnails with a "Pick" button under each, shared by
+the Baseline (disagreements) and Misclassified pages. Thumbnails come from the cached
+:func:`dashboard.resources.test_thumbnail_png`, so a page turn only re-renders one page."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import streamlit as st
+
+from dashboard import resources
+
+
+def thumbnail_grid(indices: Sequence[int], captions: Callable[[int], str], key: str,
+                   on_pick: Callable[[int], None], pick_help: str, cols: int = 6, rows: int = 2) -> None:
+    """Show ``indices`` (test-image numbers) ``cols * rows`` per page; the page number widget is
+    ``key`` + "_page" and each button ``key`` + "_pick_<index>"."""
+    per_page = cols * rows
+    n_pages = max(1, (len(indices) + per_page - 1) // per_page)
+    page_key = f"{key}_page"
+    if st.session_state.get(page_key, 1) > n_pages:     # the filter shrank the list
+        st.session_state[page_key] = 1
+    page = st.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key=page_key)
+    chunk = [int(i) for i in indices[(page - 1) * per_page: page * per_page]]
+    for r in range(0, len(chunk), cols):
+        for col, i in zip(st.columns(cols), chunk[r:r + cols]):
+            with col:
+                st.image(resources.test_thumbnail_png(i), caption=captions(i))
+                st.button("Pick", key=f"{key}_pick_{i}", on_click=on_pick, args=(i,), help=pick_help)
