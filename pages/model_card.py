@@ -188,6 +188,16 @@ else:
     st.caption(f"Source: `evaluation.json`, written by `{evaluation.get('command', EVALUATE_CMD)}`.")
 
 # ---- limitations and credit --------------------------------------------------------------
+def _smoothing_note(smoothing: float | None) -> str:
+    """Why confidence never reaches 100 %: the label-smoothing target, from the training record."""
+    if not isinstance(smoothing, (int, float)) or smoothing <= 0:
+        return ""
+    top = 1 - smoothing + smoothing / 10
+    return (f"\n- The model was trained with label smoothing {smoothing:g}: its target for the right digit was "
+            f"{top:.0%}, not 100%, so even a perfect drawing gets a top probability near {top:.0%} and the other "
+            "nine digits share the rest about equally. Read the probabilities as a ranking, not as calibrated odds.")
+
+
 st.subheader("Known limitations")
 st.markdown(
     "- It only knows the ten digits: a letter, a symbol or a doodle still gets one of ten answers, often "
@@ -200,7 +210,8 @@ st.markdown(
     "- Preprocessing assumes one dark-on-light or light-on-dark digit; photos with shadows, lines or "
     "textured paper can leave marks that are read as ink.\n"
     "- Test-set accuracy is measured on MNIST's own test images; drawings made with a mouse or finger differ "
-    "from them, so expect more mistakes in the app than the table above suggests.")
+    "from them, so expect more mistakes in the app than the table above suggests."
+    + _smoothing_note(resources.load_json("vit_metrics.json").get("label_smoothing")))
 st.caption("See the Misclassified page for the test images it gets wrong.")
 
 st.subheader("Data")
