@@ -6,8 +6,9 @@ Architecture (Dosovitskiy et al., 2021, "An Image is Worth 16x16 Words"), kept n
   turned into a ``dim``-vector. With ``stem="conv"`` (the shipped model) the patchify step
   is a two-layer convolutional stem (Xiao et al., 2021, "Early Convolutions Help
   Transformers See Better"): two stride-2 3x3 convolutions, so each token still stands for
-  one 4x4 patch but sees a 7x7-pixel neighbourhood. It trains several times faster on a
-  CPU than the plain linear patchify (``stem="linear"``), which the experiments log compares.
+  one 4x4 patch but sees a 7x7-pixel neighbourhood. With the same recipe and epochs it
+  scored 99.3-99.5 % in ``model/artifacts/experiments.jsonl`` where the plain linear
+  patchify (``stem="linear"``, patch 4 or 7) scored 98.7-99.1 %.
 * **Class token and learned position embeddings**, 50 tokens in all.
 * **Pre-norm transformer blocks**: ``x + Attn(LN(x))`` then ``x + MLP(LN(x))``.
 * **Head**: LayerNorm then a linear layer on the class token.
