@@ -8,8 +8,11 @@ What gets a small ViT to >= 99.3 % on MNIST in minutes on two CPU cores:
   thickening/thinning, applied on the fly to whole batches with ``affine_grid``/``grid_sample``:
   it prepares the model for drawn digits, which are slanted, fat or thin in ways MNIST's
   writers rarely were;
-* **label smoothing** 0.1 (Szegedy et al., 2016), **AdamW** with linear **warm-up** and
-  **cosine decay** (Loshchilov & Hutter, 2019), gradient clipping at 1.0.
+* **AdamW** with linear **warm-up** and **cosine decay** (Loshchilov & Hutter, 2019),
+  gradient clipping at 1.0. Label smoothing (Szegedy et al., 2016) is available
+  (``--label-smoothing``) but off by default: in the experiments log it did not raise accuracy,
+  and it caps every probability near 1 - 0.9 * smoothing, which hides the model's real doubts
+  in an app whose point is to show them.
 
 Each run writes the weights (safetensors, config in the header), a metrics file with the
 per-epoch log that the dashboard's Model page plots, and appends one line to an experiments
@@ -98,7 +101,7 @@ def train(
     batch_size: int = 128,
     lr: float = 2e-3,
     weight_decay: float = 0.05,
-    label_smoothing: float = 0.1,
+    label_smoothing: float = 0.0,
     warmup_epochs: float = 1.0,
     seed: int = 0,
     train_limit: int | None = None,
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
-    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument("--label-smoothing", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dim", type=int, default=d.dim)
     p.add_argument("--depth", type=int, default=d.depth)

@@ -97,7 +97,7 @@ else:
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, key="card_curves")
     st.caption("Per-epoch figures from `vit_metrics.json`. Training figures are measured on augmented images "
-               "with dropout and label smoothing, so they can sit below the test figures.")
+               "and, where the run used them, with dropout and label smoothing, so they can sit below the test figures.")
     secs = metrics.get("train_seconds")
     facts = []
     if isinstance(secs, (int, float)):
