@@ -51,7 +51,7 @@ else:
     if cfg.stem == "conv":
         st.caption("This model cuts patches with a small convolutional stem (Xiao et al., 2021, \"Early "
                    "Convolutions Help Transformers See Better\"): each token still stands for one patch but has "
-                   "seen a little of its neighbours, which trains faster on a CPU.")
+                   "seen a little of its neighbours. Compare the conv and linear stems in the experiments table below.")
     config_rows = [{"setting": k, "value": str(v)} for k, v in (
         ("input", f"{cfg.image_size}x{cfg.image_size} grayscale, ink = 1"),
         ("patch size", f"{cfg.patch_size}x{cfg.patch_size} px"),
