@@ -42,6 +42,8 @@ MAX_HOLES = 4             # more enclosed holes than this: a scribble (no MNIST 
 PEAK_RANK = 25            # ink is normalised by about its 25th-brightest pixel (ignores a few hot pixels)
 TARGET_STROKE_PX = 2.4    # typical MNIST stroke width at 28x28, in pixels
 MIN_STROKE_PX = 1.6       # thinner strokes (in the 28x28 frame) are thickened
+MAX_STROKE_PX = 3.5       # fatter strokes (a broad pen on a small digit) are thinned ...
+THIN_TO_PX = 2.8          # ... to about this width (fat 1s and 4s were read as 3s and 9s)
 
 
 @dataclass
@@ -177,6 +179,20 @@ def count_holes(mask: np.ndarray) -> int:
     return int((sizes >= 0.5 * stroke_width(m) ** 2).sum())
 
 
+def _filter_size(change_px: float) -> int:
+    """Odd square size of a grey dilation/erosion that changes a stroke's width by about
+    ``change_px`` pixels (a size-k square adds or removes k - 1)."""
+    k = int(round(change_px))
+    return k + 1 if k % 2 == 0 else k
+
+
+def _erode(ink: np.ndarray, size: int) -> np.ndarray:
+    """Grey erosion by a size x size square (thins strokes by size - 1 pixels)."""
+    from scipy import ndimage
+
+    return ndimage.minimum_filter(ink.astype(np.float32), size=size, mode="constant", cval=0.0)
+
+
 def _dilate(ink: np.ndarray, size: int) -> np.ndarray:
     """Grey dilation by a size x size square. scipy's maximum filter is separable (two 1-D
     passes), so its cost grows with ``size``, not ``size**2`` like PIL's MaxFilter, which took
@@ -229,13 +245,22 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     scale = BOX / max(h, w)
     width28 = stroke_width(mask[y0:y1, x0:x1]) * scale
     if width28 < MIN_STROKE_PX:
-        grow = int(round((TARGET_STROKE_PX - width28) / scale))
-        size = grow + 1 if grow % 2 == 0 else grow
+        size = _filter_size((TARGET_STROKE_PX - width28) / scale)
         if size >= 3:
             crop = _dilate(np.pad(crop, size // 2), size)
             h, w = crop.shape
             scale = BOX / max(h, w)
             steps["thin strokes thickened"] = crop
+    elif width28 > MAX_STROKE_PX:
+        size = _filter_size((width28 - THIN_TO_PX) / scale)
+        thinned = _erode(crop, size) if size >= 3 else crop
+        kept = thinned > INK_THRESHOLD
+        if size >= 3 and kept.sum() >= 4:        # never erase the digit altogether
+            ys, xs = np.nonzero(kept)
+            crop = thinned[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            h, w = crop.shape
+            scale = BOX / max(h, w)
+            steps["fat strokes thinned"] = crop
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize((nw, nh), Image.Resampling.LANCZOS))
     small = np.clip(small, 0.0, None)

@@ -304,3 +304,31 @@ def test_shipped_model_reads_digits_however_they_are_drawn(shipped_vit):
     acc = float((pred == labels[idx]).mean())
     assert acc >= 0.95, (f"redrawn accuracy {acc:.1%} (originals {float((original == labels[idx]).mean()):.1%}); "
                          f"wrong: {[(int(i), int(p)) for i, p, t in zip(idx, pred, labels[idx]) if p != t]}")
+
+
+def fat_marker(img28: np.ndarray, side: int = 280, pen: int = 31) -> Image.Image:
+    """An MNIST digit redrawn large with a broad marker: strokes about 3x MNIST's width."""
+    big = Image.fromarray(img28).resize((side, side), Image.Resampling.BICUBIC)
+    big = big.point(lambda v: 255 if v > 100 else 0)
+    return big.filter(ImageFilter.MaxFilter(pen))
+
+
+def test_fat_strokes_are_thinned_towards_mnist_width():
+    images, _ = load_mnist("test")
+    result = preprocess(fat_marker(images[0]))
+    assert "fat strokes thinned" in result.steps
+    assert stroke_width(result.image > 0.5) <= 4.0          # about MNIST's 2-3 px, not the marker's 6+
+    assert_mnist_style(result.image)
+
+
+def test_shipped_model_reads_fat_marker_digits(shipped_vit):
+    """100 MNIST test digits redrawn with a broad marker (a wide pen on a small digit): the shipped
+    model read 85 % of them before fat strokes were thinned, 95 % after."""
+    from model.inference import predict_proba
+
+    images, labels = load_mnist("test")
+    idx = np.arange(25, 10000, 100)[:100]                    # spread over the test set, not hand-picked
+    inputs = [preprocess(fat_marker(images[i])).image for i in idx]
+    pred = predict_proba(shipped_vit, np.stack(inputs)).argmax(1)
+    acc = float((pred == labels[idx]).mean())
+    assert acc >= 0.92, f"fat-marker accuracy {acc:.1%}; wrong: {[(int(i), int(p)) for i, p, t in zip(idx, pred, labels[idx]) if p != t]}"
