@@ -25,7 +25,6 @@ import gc
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -41,6 +40,7 @@ torch.set_num_threads(1)
 from data.preprocess import preprocess  # noqa: E402
 from model import explain as E  # noqa: E402
 from model import paths  # noqa: E402
+from model.evaluate import median_ms  # noqa: E402
 from model.forest import forest_predict_proba, load_forest  # noqa: E402
 from model.inference import predict_proba  # noqa: E402
 from model.vit import load_vit  # noqa: E402
@@ -65,17 +65,6 @@ def drawn_digit() -> np.ndarray:
         d.ellipse([p[0] - 9, p[1] - 9, p[0] + 9, p[1] + 9], fill=(255, 255, 255, 255))
     d.line([(115, 140), (195, 140)], fill=(255, 255, 255, 255), width=16)
     return np.asarray(canvas)
-
-
-def median_ms(fn, runs: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
 
 
 def rss_mb() -> float:

@@ -69,7 +69,8 @@ def per_class_accuracy(probs: np.ndarray, labels: np.ndarray) -> list[float]:
     return [float((pred[labels == c] == c).mean()) if (labels == c).any() else float("nan") for c in range(10)]
 
 
-def _median_ms(fn, runs: int = SINGLE_RUNS, warmup: int = 5) -> float:
+def median_ms(fn, runs: int = SINGLE_RUNS, warmup: int = 5) -> float:
+    """Median wall time of fn() in milliseconds, after warm-up calls (also used by benchmarks/)."""
     for _ in range(warmup):
         fn()
     times = []
@@ -158,8 +159,8 @@ def evaluate(
             "tta_per_class_accuracy": per_class_accuracy(vit_tta_probs, labels),
             "ms_per_image_batched": vit_batched_ms,
             "ms_per_image_batched_tta": vit_tta_batched_ms,
-            "ms_single_image": _median_ms(lambda: predict_proba(vit, one)),
-            "ms_single_image_tta": _median_ms(lambda: predict_proba(vit, one, tta=True)),
+            "ms_single_image": median_ms(lambda: predict_proba(vit, one)),
+            "ms_single_image_tta": median_ms(lambda: predict_proba(vit, one, tta=True)),
         })
     pre, ok = preprocessed_images(images)
     pre_probs = predict_proba(vit, pre, batch_size=BATCH)
@@ -171,7 +172,7 @@ def evaluate(
         "n_estimators": len(forest.estimators_),
         "total_nodes": total_nodes(forest),
         "ms_per_image_batched": forest_batched_ms,
-        "ms_single_image": _median_ms(lambda: forest_predict_proba(forest, one), runs=20, warmup=2),
+        "ms_single_image": median_ms(lambda: forest_predict_proba(forest, one), runs=20, warmup=2),
     })
     vit_right = vit_probs.argmax(1) == labels
     forest_right = forest_probs.argmax(1) == labels
