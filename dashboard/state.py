@@ -19,12 +19,24 @@ class CurrentDigit:
     raw: np.ndarray | None = None  # the original drawing/upload before preprocessing, if any
     test_index: int | None = None
 
+    @classmethod
+    def make(cls, image: np.ndarray, source: str, label: int | None = None,
+             raw: np.ndarray | None = None, test_index: int | None = None) -> "CurrentDigit":
+        """A digit with its own read-only float32 (28, 28) copy of ``image``."""
+        img = np.asarray(image, dtype=np.float32).reshape(28, 28).copy()
+        img.setflags(write=False)
+        return cls(img, source, label, raw, test_index)
+
+    @classmethod
+    def from_test_image(cls, images: np.ndarray, labels: np.ndarray, index: int) -> "CurrentDigit":
+        """MNIST test image ``index`` from uint8 ``images`` and their ``labels``."""
+        return cls.make(images[index] / 255.0, f"test image #{index}", label=int(labels[index]),
+                        test_index=int(index))
+
 
 def set_current(image: np.ndarray, source: str, label: int | None = None,
                 raw: np.ndarray | None = None, test_index: int | None = None) -> None:
-    img = np.asarray(image, dtype=np.float32).reshape(28, 28).copy()
-    img.setflags(write=False)
-    st.session_state[KEY] = CurrentDigit(img, source, label, raw, test_index)
+    st.session_state[KEY] = CurrentDigit.make(image, source, label, raw, test_index)
 
 
 def get_current() -> CurrentDigit | None:
@@ -35,9 +47,7 @@ def set_test_image(index: int) -> None:
     """Make MNIST test image ``index`` the current digit."""
     from dashboard.resources import load_test_images
 
-    images, labels = load_test_images()
-    set_current(images[index].astype(np.float32) / 255.0, f"test image #{index}",
-                label=int(labels[index]), test_index=int(index))
+    st.session_state[KEY] = CurrentDigit.from_test_image(*load_test_images(), index)
 
 
 def prompt_for_digit(key: str, message: str = "No digit yet: draw one on the Draw page, or use an MNIST test image.",
@@ -52,3 +62,12 @@ def prompt_for_digit(key: str, message: str = "No digit yet: draw one on the Dra
         page_link("draw", "Draw a digit", icon=":material/draw:")
     with c2:
         st.button("Use a test image", key=key, on_click=on_pick or set_test_image, args=(0,))
+
+
+def require_current(key: str) -> CurrentDigit:
+    """The current digit, or (when there is none) the prompt for one and the end of this page's run."""
+    current = get_current()
+    if current is None:
+        prompt_for_digit(key)
+        st.stop()
+    return current

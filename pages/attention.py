@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 
 from dashboard import resources
 from dashboard.plots import SEQUENTIAL
-from dashboard.state import get_current, prompt_for_digit
+from dashboard.state import require_current
 from model import explain as E
 from model import paths
 
@@ -30,10 +30,7 @@ st.caption("The transformer cuts the digit into a 7x7 grid of 4x4-pixel patches 
            "that collects the evidence for the answer. In every layer, each head decides how much each token "
            "looks at every other token (the weights in a row add up to 1). These views show those weights.")
 
-cur = get_current()
-if cur is None:
-    prompt_for_digit("attn_use_test")
-    st.stop()
+cur = require_current("attn_use_test")
 
 model = resources.load_vit()
 L, H = model.cfg.depth, model.cfg.heads

@@ -20,7 +20,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboard import resources
-from dashboard.state import get_current, prompt_for_digit
+from dashboard.state import require_current
 from model import explain as E
 
 CONFIG = {"displayModeBar": False}
@@ -34,10 +34,7 @@ st.caption("Attribution methods give every pixel a score for how much it pushed 
            "from) a class. Different methods disagree, so the last section measures which explanation is most "
            "faithful to what the model actually does on this digit.")
 
-cur = get_current()
-if cur is None:
-    prompt_for_digit("attr_use_test")
-    st.stop()
+cur = require_current("attr_use_test")
 
 model = resources.load_vit()
 img = cur.image

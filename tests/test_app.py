@@ -38,9 +38,7 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _digit(images: np.ndarray, labels: np.ndarray, index: int) -> CurrentDigit:
-    img = (images[index].astype(np.float32) / 255.0)
-    img.setflags(write=False)
-    return CurrentDigit(img, f"test image #{index}", label=int(labels[index]), test_index=index)
+    return CurrentDigit.from_test_image(images, labels, index)
 
 
 def _metrics(at: AppTest) -> dict[str, str]:

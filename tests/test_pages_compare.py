@@ -126,8 +126,7 @@ def _page(name: str, current: CurrentDigit | None = None, image_param=None) -> A
 
 
 def _test_digit(facts: dict, index: int) -> CurrentDigit:
-    img = facts["images"][index].astype(np.float32) / 255.0
-    return CurrentDigit(img, f"test image #{index}", label=int(facts["labels"][index]), test_index=index)
+    return CurrentDigit.from_test_image(facts["images"], facts["labels"], index)
 
 
 def _texts(at: AppTest) -> str:

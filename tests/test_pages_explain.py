@@ -24,10 +24,7 @@ pytestmark = pytest.mark.skipif(not paths.VIT_WEIGHTS.is_file(), reason="ViT wei
 
 @pytest.fixture(scope="module")
 def digit() -> CurrentDigit:
-    images, labels = load_mnist("test")
-    img = images[7].astype(np.float32) / 255.0
-    img.setflags(write=False)
-    return CurrentDigit(img, "test image #7", label=int(labels[7]), test_index=7)
+    return CurrentDigit.from_test_image(*load_mnist("test"), 7)
 
 
 def run_with(page: str, digit: CurrentDigit | None) -> AppTest:
