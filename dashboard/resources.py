@@ -48,13 +48,6 @@ def load_experiments() -> list[dict]:
     return [json.loads(line) for line in paths.EXPERIMENTS.read_text().splitlines() if line.strip()]
 
 
-@st.cache_data(show_spinner=False)
-def load_test_eval() -> dict[str, np.ndarray]:
-    """The stored test-set evaluation: labels and each model's probabilities."""
-    with np.load(paths.TEST_EVAL) as z:
-        return {k: z[k] for k in z.files}
-
-
 @st.cache_resource(show_spinner=False)
 def load_test_images() -> tuple[np.ndarray, np.ndarray]:
     """MNIST test images (uint8, read-only, shared) and labels."""
@@ -81,7 +74,7 @@ def load_interpretation():
 
     if not paths.TEST_EVAL.is_file():
         return None
-    return Interpretation.from_table(load_test_eval())
+    return Interpretation.from_table(load_npz(paths.TEST_EVAL.name))
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.evaluation import EVALUATE_CMD
 from dashboard.resources import load_json
 
 EVALUATION_FILE = "evaluation.json"
-MISSING_MESSAGE = "No evaluation yet: run `python -m model.evaluate --write`."
+MISSING_MESSAGE = f"No evaluation yet: run `{EVALUATE_CMD}`."
 
 
 def headline_figures(evaluation: dict) -> list[tuple[str, str, str]]:

@@ -18,13 +18,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import resources
+from dashboard.evaluation import EVALUATE_CMD, models_table
 from dashboard.grid import thumbnail_grid
 from dashboard.plots import SEQUENTIAL, image_figure, probability_chart
 from dashboard.state import get_current, prompt_for_digit, set_test_image
 from model import paths
-from model.inference import TTA_VIEWS
 
-EVALUATE_CMD = "python -m model.evaluate --write"
 GRID_COLS, GRID_ROWS = 6, 2
 
 st.title("Baseline: transformer vs random forest")
@@ -84,23 +83,7 @@ if not evaluation:
     st.warning(f"No test-set evaluation yet: run `{EVALUATE_CMD}`.")
 else:
     vit_e, rf = evaluation.get("vit", {}), evaluation.get("random_forest", {})
-
-    def _mb(n: int | None) -> float | None:
-        return None if n is None else n / 1e6
-
-    table = pd.DataFrame([
-        {"model": "ViT", "accuracy": vit_e.get("accuracy"), "size": f"{vit_e.get('params', 0):,} parameters",
-         "MB on disk": _mb(vit_e.get("size_bytes")), "ms / image (batched)": vit_e.get("ms_per_image_batched"),
-         "ms for one image": vit_e.get("ms_single_image")},
-        {"model": "ViT + TTA", "accuracy": vit_e.get("tta_accuracy"),
-         "size": f"same model, {len(TTA_VIEWS)} views averaged",
-         "MB on disk": _mb(vit_e.get("size_bytes")), "ms / image (batched)": vit_e.get("ms_per_image_batched_tta"),
-         "ms for one image": vit_e.get("ms_single_image_tta")},
-        {"model": "random forest", "accuracy": rf.get("accuracy"),
-         "size": f"{rf.get('n_estimators', 0):,} trees, {rf.get('total_nodes', 0):,} nodes",
-         "MB on disk": _mb(rf.get("size_bytes")), "ms / image (batched)": rf.get("ms_per_image_batched"),
-         "ms for one image": rf.get("ms_single_image")},
-    ])
+    table = models_table(evaluation)
     st.dataframe(table, hide_index=True, key="base_table", column_config={
         "accuracy": st.column_config.NumberColumn(format="percent"),
         "MB on disk": st.column_config.NumberColumn(format="%.2f"),

@@ -16,12 +16,12 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import resources
+from dashboard.evaluation import EVALUATE_CMD
 from dashboard.grid import thumbnail_grid
 from dashboard.nav import page_link
 from dashboard.state import get_current, set_test_image
 from model.interpret import MODEL_LABELS, parse_image_param, selection_to_filter
 
-EVALUATE_CMD = "python -m model.evaluate --write"
 GRID_COLS, GRID_ROWS = 6, 3
 ANY = "any"
 

@@ -18,12 +18,12 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboard import resources
+from dashboard.evaluation import EVALUATE_CMD, models_table
 from dashboard.plots import image_figure
 from dashboard.state import get_current, prompt_for_digit
 from model import paths
 
 TRAIN_CMD = "python -m model.train"
-EVALUATE_CMD = "python -m model.evaluate --write"
 
 st.title("Model card")
 st.caption("What the model is, how it was trained, how well it does and where it fails "
@@ -179,10 +179,7 @@ evaluation = resources.load_json("evaluation.json")
 if not evaluation:
     st.warning(f"No test-set evaluation yet: run `{EVALUATE_CMD}`.")
 else:
-    v, rf = evaluation.get("vit", {}), evaluation.get("random_forest", {})
-    acc = pd.DataFrame([{"model": "ViT", "accuracy": v.get("accuracy")},
-                        {"model": "ViT + TTA (7 shifted/rotated views averaged)", "accuracy": v.get("tta_accuracy")},
-                        {"model": "random forest (baseline)", "accuracy": rf.get("accuracy")}])
+    acc = models_table(evaluation)[["model", "accuracy", "size"]]
     st.dataframe(acc, hide_index=True, key="card_accuracy",
                  column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
     st.caption(f"Source: `evaluation.json`, written by `{evaluation.get('command', EVALUATE_CMD)}`.")
@@ -211,7 +208,7 @@ st.markdown(
     "textured paper can leave marks that are read as ink.\n"
     "- Test-set accuracy is measured on MNIST's own test images; drawings made with a mouse or finger differ "
     "from them, so expect more mistakes in the app than the table above suggests."
-    + _smoothing_note(resources.load_json("vit_metrics.json").get("label_smoothing")))
+    + _smoothing_note(metrics.get("label_smoothing")))
 st.caption("See the Misclassified page for the test images it gets wrong.")
 
 st.subheader("Data")
