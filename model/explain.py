@@ -52,6 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from model.inference import predict_proba
 from model.vit import ViT
 
 IMAGE_SIDE = 28
@@ -147,12 +148,9 @@ def _target(model: ViT, target: int | None, x: torch.Tensor) -> int:
 
 # ----------------------------------------------------------------------------- predictions
 
-@torch.inference_mode()
 def predict(model: ViT, image: np.ndarray, head_mask: np.ndarray | None = None) -> np.ndarray:
     """Class probabilities (10,) for one image, optionally with heads knocked out."""
-    x = _as_input(image)
-    mask = None if head_mask is None else torch.as_tensor(np.asarray(head_mask, dtype=np.float32))
-    return F.softmax(model(x, head_mask=mask), dim=-1)[0].numpy().astype(np.float32)
+    return predict_proba(model, _as_input(image), head_mask=head_mask)[0]
 
 
 def knockout_mask(model: ViT, heads: Iterable[tuple[int, int]]) -> np.ndarray:
@@ -169,19 +167,12 @@ def knockout_proba(model: ViT, image: np.ndarray, heads: Iterable[tuple[int, int
     return predict(model, image, knockout_mask(model, heads))
 
 
-@torch.inference_mode()
 def single_head_effects(model: ViT, image: np.ndarray, target: int) -> np.ndarray:
     """(layers, heads): drop in the target probability when that one head alone is knocked out."""
-    x = _as_input(image)
     L, H = model.cfg.depth, model.cfg.heads
-    base = F.softmax(model(x), dim=-1)[0, target].item()
-    out = np.zeros((L, H), dtype=np.float32)
-    for layer in range(L):
-        for head in range(H):
-            mask = torch.ones(L, H)
-            mask[layer, head] = 0.0
-            out[layer, head] = base - F.softmax(model(x, head_mask=mask), dim=-1)[0, target].item()
-    return out
+    base = predict(model, image)[target]
+    return np.array([[base - knockout_proba(model, image, [(layer, head)])[target] for head in range(H)]
+                     for layer in range(L)], dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------- attention

@@ -56,16 +56,19 @@ def tta_views(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict_proba(model: ViT, images: np.ndarray | torch.Tensor, tta: bool = False, batch_size: int = 1000) -> np.ndarray:
-    """Class probabilities (B, 10) as float32 numpy, optionally averaged over TTA views."""
+def predict_proba(model: ViT, images: np.ndarray | torch.Tensor, tta: bool = False, batch_size: int = 1000,
+                  head_mask: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
+    """Class probabilities (B, 10) as float32 numpy, optionally averaged over TTA views, and
+    optionally with attention heads switched off for this call (``head_mask`` (layers, heads))."""
     x = as_batch(images)
+    mask = None if head_mask is None else torch.as_tensor(np.asarray(head_mask, dtype=np.float32))
     out = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i:i + batch_size]
         if tta:
-            p = F.softmax(model(tta_views(xb)), dim=-1)                         # (V*b, 10)
+            p = F.softmax(model(tta_views(xb), head_mask=mask), dim=-1)         # (V*b, 10)
             p = p.view(len(TTA_VIEWS), xb.shape[0], -1).mean(0)                 # (b, 10)
         else:
-            p = F.softmax(model(xb), dim=-1)                                    # (b, 10)
+            p = F.softmax(model(xb, head_mask=mask), dim=-1)                    # (b, 10)
         out.append(p)
     return torch.cat(out).numpy().astype(np.float32)
