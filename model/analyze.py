@@ -29,32 +29,26 @@ import numpy as np
 import torch
 
 from model import paths
+from model.explain import knockout_mask
+from model.inference import predict_proba
 from model.vit import ViT, load_vit
 
 BATCH = 250
 
 
-@torch.inference_mode()
-def accuracy(model: ViT, x: torch.Tensor, y: torch.Tensor, head_mask: torch.Tensor | None = None) -> float:
-    correct = 0
-    for i in range(0, x.shape[0], BATCH):
-        correct += int((model(x[i:i + BATCH], head_mask=head_mask).argmax(-1) == y[i:i + BATCH]).sum())
-    return correct / x.shape[0]
-
-
 def head_importance(model: ViT, images: np.ndarray, labels: np.ndarray) -> dict:
     """Accuracy drop (L, H) when each head alone is knocked out. The baseline also runs through
     the masked-attention code path (all ones), so the drop measures the head, not the path."""
-    x = torch.as_tensor(np.array(images, dtype=np.float32))[:, None] / 255.0   # (N, 1, 28, 28)
-    y = torch.as_tensor(np.array(labels, dtype=np.int64))
+    x = np.asarray(images, dtype=np.float32) / 255.0                       # (N, 28, 28)
+    y = np.asarray(labels)
     L, H = model.cfg.depth, model.cfg.heads
-    base = accuracy(model, x, y, torch.ones(L, H))
-    drop = np.zeros((L, H))
-    for layer in range(L):
-        for head in range(H):
-            mask = torch.ones(L, H)
-            mask[layer, head] = 0.0
-            drop[layer, head] = base - accuracy(model, x, y, mask)
+
+    def accuracy(mask: np.ndarray) -> float:
+        return float((predict_proba(model, x, batch_size=BATCH, head_mask=mask).argmax(1) == y).mean())
+
+    base = accuracy(knockout_mask(model, []))
+    drop = np.array([[base - accuracy(knockout_mask(model, [(layer, head)])) for head in range(H)]
+                     for layer in range(L)])
     return {"n_images": int(len(x)), "baseline_accuracy": float(base),
             "accuracy_drop": [[round(float(v), 6) for v in row] for row in drop],
             "layers": L, "heads": H}
