@@ -55,6 +55,7 @@ import numpy as np
 import torch
 
 from model import paths
+from model.interpret import Interpretation
 
 BATCH = 1000
 SINGLE_RUNS = 50          # repetitions for the single-image medians (after warm-up)
@@ -62,11 +63,6 @@ SINGLE_RUNS = 50          # repetitions for the single-image medians (after warm
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float((np.asarray(probs).argmax(1) == labels).mean())
-
-
-def per_class_accuracy(probs: np.ndarray, labels: np.ndarray) -> list[float]:
-    pred = np.asarray(probs).argmax(1)
-    return [float((pred[labels == c] == c).mean()) if (labels == c).any() else float("nan") for c in range(10)]
 
 
 def median_ms(fn, runs: int = SINGLE_RUNS, warmup: int = 5) -> float:
@@ -151,12 +147,13 @@ def evaluate(
     if not full:
         return summary, arrays
 
+    interp = Interpretation.from_table(arrays)      # per-class accuracy and agreement, one definition
     one = x[:1]                                                             # (1, 28, 28)
     with torch.inference_mode():
         summary["vit"].update({
             "size_bytes": Path(weights).stat().st_size,
-            "per_class_accuracy": per_class_accuracy(vit_probs, labels),
-            "tta_per_class_accuracy": per_class_accuracy(vit_tta_probs, labels),
+            "per_class_accuracy": interp.per_class_accuracy("vit").tolist(),
+            "tta_per_class_accuracy": interp.per_class_accuracy("vit_tta").tolist(),
             "ms_per_image_batched": vit_batched_ms,
             "ms_per_image_batched_tta": vit_tta_batched_ms,
             "ms_single_image": median_ms(lambda: predict_proba(vit, one)),
@@ -167,21 +164,14 @@ def evaluate(
     summary["vit"]["preprocessed_accuracy"] = float(((pre_probs.argmax(1) == labels) & ok).mean())
     summary["vit"]["preprocessed_rejected"] = int((~ok).sum())
     summary["random_forest"].update({
-        "per_class_accuracy": per_class_accuracy(forest_probs, labels),
+        "per_class_accuracy": interp.per_class_accuracy("forest").tolist(),
         "size_bytes": Path(forest_path).stat().st_size,
         "n_estimators": len(forest.estimators_),
         "total_nodes": total_nodes(forest),
         "ms_per_image_batched": forest_batched_ms,
         "ms_single_image": median_ms(lambda: forest_predict_proba(forest, one), runs=20, warmup=2),
     })
-    vit_right = vit_probs.argmax(1) == labels
-    forest_right = forest_probs.argmax(1) == labels
-    summary["agreement"] = {
-        "both_right": int((vit_right & forest_right).sum()),
-        "vit_only": int((vit_right & ~forest_right).sum()),
-        "forest_only": int((~vit_right & forest_right).sum()),
-        "both_wrong": int((~vit_right & ~forest_right).sum()),
-    }
+    summary["agreement"] = interp.disagreements("vit", "forest").counts
     summary["generated"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     summary["command"] = "python -m model.evaluate " + " ".join(sys.argv[1:])
     return summary, arrays
