@@ -143,8 +143,8 @@ def _handle_drawing(canvas, rgba: np.ndarray, live: bool, submit: bool, tta: boo
     if not has_strokes(canvas.json_data):
         st.info("The canvas is empty: draw a digit 0-9.")
         return
-    digest = hashlib.md5(np.ascontiguousarray(rgba).tobytes()).hexdigest()
     if not live:
+        digest = hashlib.md5(np.ascontiguousarray(rgba).tobytes()).hexdigest()   # Submit mode only
         if submit:
             st.session_state[SUBMITTED_KEY] = digest
         if st.session_state.get(SUBMITTED_KEY) != digest:
