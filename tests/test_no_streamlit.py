@@ -24,15 +24,17 @@ print(json.dumps(found))
 def module_names() -> list[str]:
     names = []
     for pkg in PACKAGES:
-        for f in sorted((ROOT / pkg).glob("*.py")):
-            names.append(pkg if f.stem == "__init__" else f"{pkg}.{f.stem}")
+        for f in sorted((ROOT / pkg).rglob("*.py")):   # subpackages too (model.explain.*)
+            parts = f.relative_to(ROOT).with_suffix("").parts
+            names.append(".".join(parts[:-1] if f.stem == "__init__" else parts))
     return names
 
 
 def test_every_module_is_found():
     names = module_names()
     for expected in ("data.mnist", "data.preprocess", "model.vit", "model.inference", "model.train",
-                     "model.forest", "model.evaluate", "model.predict", "model.paths"):
+                     "model.forest", "model.evaluate", "model.predict", "model.paths",
+                     "model.explain", "model.explain.attribution", "model.explain.__main__"):
         assert expected in names
 
 

@@ -1,0 +1,40 @@
+"""``python -m model.explain SUBCOMMAND FILE --json``: one entry for every explanation family."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "model.explain", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_attribute_prints_one_map_for_the_predicted_class(tmp_path, test_images):
+    images, labels = test_images
+    f = tmp_path / "digit.png"
+    Image.fromarray((images[0] * 255).astype(np.uint8)).save(f)
+    r = run("attribute", str(f), "--json", "--method", "saliency")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["target"] == int(labels[0]) and out["method"] == "saliency"
+    amap = np.asarray(out["map"])
+    assert amap.shape == (28, 28) and amap.max() > 0
+
+
+def test_blank_and_unreadable_files_exit_1_with_a_message(tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (200, 200), 0).save(blank)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    for f in (blank, junk, tmp_path / "missing.png"):
+        r = run("attribute", str(f), "--json")
+        assert r.returncode == 1
+        assert r.stdout == "" and str(f.name) in r.stderr
