@@ -48,10 +48,13 @@ class Prediction:
         return self.tta is not None and int(self.tta.argmax()) != self.plain_digit
 
 
-def predict_digit(model, image: np.ndarray, tta: bool = False) -> Prediction:
-    """Predict one (28, 28) image in [0, 1]; with ``tta`` also the TTA average."""
-    plain = predict_proba(model, image)[0]                                   # (10,)
-    return Prediction(plain, predict_proba(model, image, tta=True)[0] if tta else None)
+def predict_digit(model, image: np.ndarray, tta: bool = False, calibrated: bool = True) -> Prediction:
+    """Predict one (28, 28) image in [0, 1]; with ``tta`` also the TTA average. The
+    probabilities are temperature-calibrated by default (``model/calibration.py``): the app's
+    confidence is meant to be read as "how often a digit like this is right"."""
+    plain = predict_proba(model, image, calibrated=calibrated)[0]            # (10,)
+    tta_p = predict_proba(model, image, tta=True, calibrated=calibrated)[0] if tta else None
+    return Prediction(plain, tta_p)
 
 
 def has_strokes(json_data: dict | None) -> bool:

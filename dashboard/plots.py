@@ -41,3 +41,29 @@ def image_figure(img: np.ndarray, title: str | None = None, height: int = 220,
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=28 if title else 0, b=0), title=title)
     return fig
+
+
+def reliability_figure(reliability: dict[str, dict], height: int = 340) -> go.Figure:
+    """Reliability diagram (Guo et al., 2017, Fig. 1): per confidence bin, mean confidence (x)
+    against accuracy (y), one trace per entry of ``reliability`` (e.g. uncalibrated and
+    calibrated, as :func:`model.calibration.reliability` returns them), marker area by count."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
+                             line=dict(color="grey", dash="dot")))
+    styles = {"uncalibrated": ("#1f77b4", "before temperature scaling"),
+              "calibrated": ("#d62728", "after temperature scaling")}
+    for key, bins in reliability.items():
+        color, name = styles.get(key, (None, key))
+        pts = [(c, a, n) for c, a, n in zip(bins["confidence"], bins["accuracy"], bins["count"]) if n]
+        if not pts:
+            continue
+        conf, acc, cnt = map(list, zip(*pts))
+        size = [6 + 18 * (n / max(cnt)) ** 0.5 for n in cnt]
+        fig.add_trace(go.Scatter(x=conf, y=acc, mode="lines+markers", name=name,
+                                 marker=dict(size=size, color=color), line=dict(color=color),
+                                 customdata=cnt, hovertemplate="confidence %{x:.1%}<br>accuracy %{y:.1%}"
+                                                               "<br>%{customdata} digits<extra></extra>"))
+    fig.update_xaxes(title="confidence (top probability)", range=[0, 1.02], tickformat=".0%")
+    fig.update_yaxes(title="accuracy", range=[0, 1.02], tickformat=".0%")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig

@@ -5,8 +5,14 @@ Forms (other checks rely on them; keep them stable):
 * ``python -m model.evaluate`` prints a readable table.
 * ``python -m model.evaluate --json`` prints exactly one JSON object on stdout::
 
-      {"vit": {"accuracy": float, "params": int, "tta_accuracy": float},
+      {"vit": {"accuracy": float, "params": int, "tta_accuracy": float, "ece": float,
+               "temperature": float},
        "random_forest": {"accuracy": float}, "test_size": 10000}
+
+  ``ece`` is the expected calibration error (15 bins) on the test set of the probabilities the
+  app shows, i.e. after temperature scaling with ``temperature``, which was fitted on the
+  validation split by ``python -m model.train`` and is read from the checkpoint's header
+  (``model/calibration.py``). The test set is used here and only here.
 
 * ``python -m model.evaluate --write`` (re)writes ``model/artifacts/test_eval.npz`` (every test
   image's class probabilities under the ViT, the ViT with test-time augmentation and the
@@ -16,11 +22,14 @@ Forms (other checks rely on them; keep them stable):
   ``-log(probs[i, labels[i]])``, so it is not stored separately. Formats::
 
       test_eval.npz: labels int64 (N,), vit_probs, vit_tta_probs, forest_probs float32 (N, 10)
+                     (vit_probs are the plain softmax; vit_calibrated_probs the app's, after scaling)
       evaluation.json: {"test_size": N,
         "vit": {"accuracy", "tta_accuracy", "params", "size_bytes", "per_class_accuracy": [10],
                 "tta_per_class_accuracy": [10], "ms_per_image_batched", "ms_single_image",
                 "ms_single_image_tta", "ms_per_image_batched_tta", "preprocessed_accuracy",
-                "preprocessed_rejected"},
+                "preprocessed_rejected", "ece", "ece_uncalibrated", "temperature", "nll",
+                "nll_uncalibrated", "reliability": {"uncalibrated": bins, "calibrated": bins},
+                "validation_split"},
         "random_forest": {"accuracy", "per_class_accuracy": [10], "size_bytes", "n_estimators",
                           "total_nodes", "ms_per_image_batched", "ms_single_image"},
         "agreement": {"both_right", "vit_only", "forest_only", "both_wrong"},
@@ -54,7 +63,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model import paths
+from model import calibration, paths
 from model.interpret import Interpretation
 
 BATCH = 1000
@@ -63,6 +72,12 @@ SINGLE_RUNS = 50          # repetitions for the single-image medians (after warm
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     return float((np.asarray(probs).argmax(1) == labels).mean())
+
+
+def nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true class."""
+    p = np.asarray(probs, dtype=np.float64)[np.arange(len(labels)), labels]
+    return float(-np.log(np.clip(p, 1e-12, None)).mean())
 
 
 def median_ms(fn, runs: int = SINGLE_RUNS, warmup: int = 5) -> float:
@@ -121,6 +136,7 @@ def evaluate(
     t0 = time.perf_counter()
     vit_probs = predict_proba(vit, x, batch_size=BATCH)                    # (N, 10)
     vit_batched_ms = 1000.0 * (time.perf_counter() - t0) / n
+    vit_cal_probs = predict_proba(vit, x, batch_size=BATCH, calibrated=True)   # (N, 10), what the app shows
     # TTA multiplies the batch by the number of views: keep about BATCH views per forward pass
     t0 = time.perf_counter()
     vit_tta_probs = predict_proba(vit, x, tta=True, batch_size=max(1, BATCH // len(TTA_VIEWS)))  # (N, 10)
@@ -134,6 +150,8 @@ def evaluate(
             "accuracy": accuracy(vit_probs, labels),
             "params": count_params(vit),
             "tta_accuracy": accuracy(vit_tta_probs, labels),
+            "ece": calibration.ece(vit_cal_probs, labels),
+            "temperature": float(vit.temperature),
         },
         "random_forest": {"accuracy": accuracy(forest_probs, labels)},
         "test_size": n,
@@ -142,6 +160,7 @@ def evaluate(
         "labels": labels,
         "vit_probs": vit_probs.astype(np.float32),
         "vit_tta_probs": vit_tta_probs.astype(np.float32),
+        "vit_calibrated_probs": vit_cal_probs.astype(np.float32),
         "forest_probs": forest_probs.astype(np.float32),
     }
     if not full:
@@ -158,6 +177,12 @@ def evaluate(
             "ms_per_image_batched_tta": vit_tta_batched_ms,
             "ms_single_image": median_ms(lambda: predict_proba(vit, one)),
             "ms_single_image_tta": median_ms(lambda: predict_proba(vit, one, tta=True)),
+            "ece_uncalibrated": calibration.ece(vit_probs, labels),
+            "nll": nll(vit_cal_probs, labels),
+            "nll_uncalibrated": nll(vit_probs, labels),
+            "reliability": {"uncalibrated": calibration.reliability(vit_probs, labels),
+                            "calibrated": calibration.reliability(vit_cal_probs, labels)},
+            "validation_split": vit.meta.get("validation_split"),
         })
     pre, ok = preprocessed_images(images)
     pre_probs = predict_proba(vit, pre, batch_size=BATCH)
@@ -191,6 +216,8 @@ def format_table(summary: dict) -> str:
         ("test images", f"{summary['test_size']:,}", ""),
         ("accuracy", f"{v['accuracy']:.2%}", f"{f['accuracy']:.2%}"),
         ("accuracy with TTA", f"{v['tta_accuracy']:.2%}", ""),
+        ("calibration error (ECE, after temperature)", f"{v['ece']:.2%}", ""),
+        ("temperature (fitted on validation)", f"{v['temperature']:.3f}", ""),
         ("parameters", f"{v['params']:,}", ""),
     ]
     if "preprocessed_accuracy" in v:
@@ -232,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.write:
         write_artifacts(summary, arrays, a.out)
     if a.json:
-        keys = {"vit": ("accuracy", "params", "tta_accuracy"), "random_forest": ("accuracy",)}
+        keys = {"vit": ("accuracy", "params", "tta_accuracy", "ece", "temperature"), "random_forest": ("accuracy",)}
         print(json.dumps({**{k: {f: summary[k][f] for f in fs} for k, fs in keys.items()},
                           "test_size": summary["test_size"]}))
     else:

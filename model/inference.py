@@ -57,18 +57,23 @@ def tta_views(x: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def predict_proba(model: ViT, images: np.ndarray | torch.Tensor, tta: bool = False, batch_size: int = 1000,
-                  head_mask: np.ndarray | torch.Tensor | None = None) -> np.ndarray:
+                  head_mask: np.ndarray | torch.Tensor | None = None, calibrated: bool = False) -> np.ndarray:
     """Class probabilities (B, 10) as float32 numpy, optionally averaged over TTA views, and
-    optionally with attention heads switched off for this call (``head_mask`` (layers, heads))."""
+    optionally with attention heads switched off for this call (``head_mask`` (layers, heads)).
+
+    ``calibrated`` divides the logits by the model's temperature (``model.temperature``, fitted
+    on the validation split; Guo et al., 2017, see ``model/calibration.py``) before the softmax:
+    the same ranking of classes, with confidences that match how often the model is right."""
     x = as_batch(images)
+    t = float(getattr(model, "temperature", 1.0)) if calibrated else 1.0
     mask = None if head_mask is None else torch.as_tensor(np.asarray(head_mask, dtype=np.float32))
     out = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i:i + batch_size]
         if tta:
-            p = F.softmax(model(tta_views(xb), head_mask=mask), dim=-1)         # (V*b, 10)
+            p = F.softmax(model(tta_views(xb), head_mask=mask) / t, dim=-1)     # (V*b, 10)
             p = p.view(len(TTA_VIEWS), xb.shape[0], -1).mean(0)                 # (b, 10)
         else:
-            p = F.softmax(model(xb, head_mask=mask), dim=-1)                    # (b, 10)
+            p = F.softmax(model(xb, head_mask=mask) / t, dim=-1)                # (b, 10)
         out.append(p)
     return torch.cat(out).numpy().astype(np.float32)

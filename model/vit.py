@@ -155,6 +155,8 @@ class ViT(nn.Module):
     def __init__(self, cfg: ViTConfig | None = None):
         super().__init__()
         self.cfg = cfg = cfg or ViTConfig()
+        self.temperature = 1.0    # calibration (set by load_vit from the checkpoint; model/calibration.py)
+        self.meta: dict = {}      # the checkpoint header's other entries (load_vit)
         self.patch_embed = PatchEmbed(cfg)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_tokens, cfg.dim))
@@ -233,7 +235,9 @@ def save_vit(model: ViT, path: Path | str, extra: dict | None = None) -> None:
 
 
 def load_vit(path: Path | str, map_location: str = "cpu") -> ViT:
-    """Load a model written by :func:`save_vit`, in eval mode."""
+    """Load a model written by :func:`save_vit`, in eval mode. The header's other entries
+    (JSON values) come back as ``model.meta``; ``model.temperature`` is the calibration
+    temperature fitted on the validation split (1.0 for a checkpoint without one)."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -243,4 +247,6 @@ def load_vit(path: Path | str, map_location: str = "cpu") -> ViT:
         raise ValueError(f"{path} has no ViT config in its header")
     model = ViT(ViTConfig.from_json(meta["config"]))
     model.load_state_dict(load_file(str(path), device=map_location))
+    model.meta = {k: json.loads(v) for k, v in meta.items() if k != "config"}
+    model.temperature = float(model.meta.get("temperature", 1.0))
     return model.eval()

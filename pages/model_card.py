@@ -84,11 +84,13 @@ if not history:
 else:
     hist = pd.DataFrame(history)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (cross-entropy)", "accuracy"))
-    for col, name, dash in (("train_loss", "train loss", "dot"), ("test_loss", "test loss", "solid")):
+    for col, name, dash in (("train_loss", "train loss", "dot"), ("val_loss", "validation loss", "solid"),
+                            ("test_loss", "test loss", "solid")):
         if col in hist:
             fig.add_trace(go.Scatter(x=hist["epoch"], y=hist[col], name=name, mode="lines+markers",
                                      line=dict(dash=dash)), row=1, col=1)
-    for col, name, dash in (("train_accuracy", "train accuracy", "dot"), ("test_accuracy", "test accuracy", "solid")):
+    for col, name, dash in (("train_accuracy", "train accuracy", "dot"), ("val_accuracy", "validation accuracy", "solid"),
+                            ("test_accuracy", "test accuracy", "solid")):
         if col in hist:
             fig.add_trace(go.Scatter(x=hist["epoch"], y=hist[col], name=name, mode="lines+markers",
                                      line=dict(dash=dash)), row=1, col=2)
@@ -96,8 +98,11 @@ else:
     fig.update_yaxes(tickformat=".1%", row=1, col=2)
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
     st.plotly_chart(fig, key="card_curves")
-    st.caption("Per-epoch figures from `vit_metrics.json`. Training figures are measured on augmented images "
-               "and, where the run used them, with dropout and label smoothing, so they can sit below the test figures.")
+    split = (metrics.get("validation_split") or {}).get("description")
+    st.caption("How to read this: per-epoch figures from `vit_metrics.json`. Training figures are measured on "
+               "augmented images, so they can sit below the validation figures. "
+               + (f"The validation split is {split}: held out from training, it is what every choice of recipe "
+                  "was made on; the test set was not looked at during training." if split else ""))
     secs = metrics.get("train_seconds")
     facts = []
     if isinstance(secs, (int, float)):
@@ -162,16 +167,21 @@ else:
             else str(run.get("augmentation")),
             "label smoothing": run.get("label_smoothing"), "lr": run.get("lr"), "batch": run.get("batch_size"),
             "seed": run.get("seed"), "params": run.get("params"), "epochs": run.get("epochs"), "train images": run.get("train_size"),
-            "test accuracy": run.get("final_test_accuracy"),
+            "validation accuracy": run.get("final_val_accuracy"),
+            "test accuracy (older runs)": run.get("final_test_accuracy"),
             "minutes": run["train_seconds"] / 60 if isinstance(run.get("train_seconds"), (int, float)) else None,
             "device": run.get("device"), "command": run.get("command")})
     exp = pd.DataFrame(rows).dropna(axis=1, how="all")
     st.dataframe(exp, hide_index=True, key="card_experiments", column_config={
-        "test accuracy": st.column_config.NumberColumn(format="percent"),
+        "validation accuracy": st.column_config.NumberColumn(format="percent"),
+        "test accuracy (older runs)": st.column_config.NumberColumn(format="percent"),
         "params": st.column_config.NumberColumn(format="localized"),
         "minutes": st.column_config.NumberColumn(format="%.1f")})
     st.caption("Every training run on the way to the shipped model, as logged by the training command itself "
-               "(model/artifacts/experiments.jsonl), in the order they ran.")
+               "(model/artifacts/experiments.jsonl), in the order they ran. Runs with a validation accuracy held "
+               "out the last 5,000 training images and were compared on them. The older runs, logged before that "
+               "split existed, trained on all 60,000 and recorded the test accuracy: they were compared on the test "
+               "set, so read their figures as history, not as an unbiased estimate.")
 
 # ---- accuracy ----------------------------------------------------------------------------
 st.subheader("Accuracy on the 10,000 MNIST test images")
@@ -183,6 +193,30 @@ else:
     st.dataframe(acc, hide_index=True, key="card_accuracy",
                  column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
     st.caption(f"Source: `evaluation.json`, written by `{evaluation.get('command', EVALUATE_CMD)}`.")
+
+# ---- calibration -------------------------------------------------------------------------
+st.subheader("Can the confidence be trusted? Calibration")
+vit_eval = evaluation.get("vit", {}) if evaluation else {}
+rel = vit_eval.get("reliability")
+if not rel:
+    st.warning(f"No calibration figures yet: run `{EVALUATE_CMD}`.")
+else:
+    from dashboard.plots import reliability_figure
+
+    st.plotly_chart(reliability_figure(rel), key="card_reliability")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("ECE before scaling", f"{vit_eval['ece_uncalibrated']:.2%}")
+    c2.metric("ECE after scaling", f"{vit_eval['ece']:.2%}")
+    c3.metric("Temperature", f"{vit_eval['temperature']:.2f}")
+    st.caption(
+        "How to read this: the 10,000 test digits are sorted into bins by the model's top probability; each "
+        "point is a bin's average confidence (x) against how often the model was actually right in it (y), and "
+        "the dot size shows how many digits fell in the bin. A perfectly calibrated model lies on the diagonal. "
+        "The expected calibration error (ECE) is the average gap, weighted by bin size (Naeini et al., 2015). "
+        "Temperature scaling (Guo et al., 2017, \"On Calibration of Modern Neural Networks\") divides every "
+        "logit by one number fitted on the validation split, never on the test set: the answer never changes, "
+        "only how sure it sounds. The Draw page shows the scaled confidence. Almost all test digits land in the "
+        "top bin, so the other bins hold few digits and their points jump around.")
 
 # ---- limitations and credit --------------------------------------------------------------
 def _smoothing_note(smoothing: float | None) -> str:

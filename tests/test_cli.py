@@ -77,7 +77,9 @@ def test_evaluate_json_form(tiny_artifacts):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)                   # the whole of stdout is one JSON object
     assert set(out) == {"vit", "random_forest", "test_size"}
-    assert set(out["vit"]) == {"accuracy", "params", "tta_accuracy"}
+    assert set(out["vit"]) == {"accuracy", "params", "tta_accuracy", "ece", "temperature"}
+    assert isinstance(out["vit"]["ece"], float) and 0.0 <= out["vit"]["ece"] <= 1.0
+    assert isinstance(out["vit"]["temperature"], float) and out["vit"]["temperature"] > 0
     assert set(out["random_forest"]) == {"accuracy"}
     assert out["test_size"] == 300
     assert isinstance(out["vit"]["params"], int) and out["vit"]["params"] > 0
@@ -92,18 +94,19 @@ def test_evaluate_write_forms(tiny_artifacts, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "accuracy" in proc.stdout               # the readable table
     npz = np.load(tmp_path / paths.TEST_EVAL.name)
-    assert set(npz.files) == {"labels", "vit_probs", "vit_tta_probs", "forest_probs"}
+    assert set(npz.files) == {"labels", "vit_probs", "vit_tta_probs", "vit_calibrated_probs", "forest_probs"}
     labels = npz["labels"]
     assert labels.dtype == np.int64 and labels.shape == (200,)
     assert np.array_equal(labels, load_mnist("test")[1][:200])
-    for key in ("vit_probs", "vit_tta_probs", "forest_probs"):
+    for key in ("vit_probs", "vit_tta_probs", "vit_calibrated_probs", "forest_probs"):
         assert npz[key].dtype == np.float32 and npz[key].shape == (200, 10)
         assert np.allclose(npz[key].sum(1), 1, atol=1e-4)
 
     ev = json.loads((tmp_path / paths.EVALUATION.name).read_text())
     assert ev["test_size"] == 200
     vit_keys = {"accuracy", "tta_accuracy", "params", "size_bytes", "per_class_accuracy", "tta_per_class_accuracy",
-                "ms_per_image_batched", "ms_single_image", "ms_single_image_tta", "ms_per_image_batched_tta", "preprocessed_accuracy"}
+                "ms_per_image_batched", "ms_single_image", "ms_single_image_tta", "ms_per_image_batched_tta", "preprocessed_accuracy",
+                "ece", "ece_uncalibrated", "temperature", "reliability"}
     forest_keys = {"accuracy", "per_class_accuracy", "size_bytes", "n_estimators", "total_nodes",
                    "ms_per_image_batched", "ms_single_image"}
     assert vit_keys <= set(ev["vit"]) and forest_keys <= set(ev["random_forest"])
@@ -117,6 +120,15 @@ def test_evaluate_write_forms(tiny_artifacts, tmp_path):
     assert ev["vit"]["accuracy"] == pytest.approx(vit_right.mean())
     assert ev["vit"]["tta_accuracy"] == pytest.approx((npz["vit_tta_probs"].argmax(1) == labels).mean())
     assert ev["random_forest"]["accuracy"] == pytest.approx(forest_right.mean())
+    # calibration: the same answers, scaled by the checkpoint's temperature; the ECE is of the scaled ones
+    from model.calibration import ece
+    from model.vit import load_vit
+
+    assert ev["vit"]["temperature"] == load_vit(tiny_artifacts / "vit.safetensors").temperature
+    assert np.array_equal(npz["vit_calibrated_probs"].argmax(1), npz["vit_probs"].argmax(1))
+    assert ev["vit"]["ece"] == pytest.approx(ece(npz["vit_calibrated_probs"], labels), abs=1e-6)
+    assert ev["vit"]["ece_uncalibrated"] == pytest.approx(ece(npz["vit_probs"], labels), abs=1e-6)
+    assert sum(ev["vit"]["reliability"]["calibrated"]["count"]) == 200
     assert ev["agreement"] == {"both_right": int((vit_right & forest_right).sum()),
                                "vit_only": int((vit_right & ~forest_right).sum()),
                                "forest_only": int((~vit_right & forest_right).sum()),

@@ -17,7 +17,7 @@ from model.vit import ViTConfig, load_vit
 from model.train import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
-HISTORY_KEYS = {"epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "lr", "seconds"}
+HISTORY_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
 
 
 def test_tiny_training_run_writes_weights_metrics_and_log(tmp_path):
@@ -38,8 +38,13 @@ def test_tiny_training_run_writes_weights_metrics_and_log(tmp_path):
     row = metrics["history"][-1]
     assert row["seconds"] > 0 and math.isfinite(row["train_loss"])
     assert row["train_loss"] < metrics["history"][0]["train_loss"] < math.log(10)   # it learns
-    assert 0.0 <= row["test_accuracy"] <= 1.0 and metrics["test_size"] == 1000 and metrics["train_size"] == 4000
-    assert metrics["final_test_accuracy"] == row["test_accuracy"]
+    assert 0.0 <= row["val_accuracy"] <= 1.0 and metrics["val_size"] == 1000 and metrics["train_size"] == 4000
+    assert metrics["final_val_accuracy"] == row["val_accuracy"]
+    assert "test_size" not in metrics and "final_test_accuracy" not in metrics   # training never scores the test set
+    # the split and the fitted temperature travel in the checkpoint's header
+    assert model.meta["validation_split"] == {**metrics["validation_split"]} and model.meta["validation_split"]["start"] == 59000
+    assert model.temperature == metrics["temperature"] and model.temperature > 0
+    assert 0.0 <= metrics["val_ece_calibrated"] <= 1.0
     assert metrics["params"] == sum(p.numel() for p in model.parameters())
     assert metrics["config"] == json.loads(model.cfg.to_json())
     assert metrics["command"].startswith("python -m model.train") and "--tiny" in metrics["command"]
@@ -49,21 +54,22 @@ def test_tiny_training_run_writes_weights_metrics_and_log(tmp_path):
     lines = log.read_text().splitlines()
     assert len(lines) == 1
     entry = json.loads(lines[0])
-    assert "history" not in entry and entry["final_test_accuracy"] == row["test_accuracy"]
+    assert "history" not in entry and entry["final_val_accuracy"] == row["val_accuracy"]
     assert not (out / "experiments.jsonl").exists()      # --experiments-log was honoured
 
-    # the reloaded model reproduces the accuracy the run reported on the same 1,000 images
+    # the reloaded model reproduces the accuracy the run reported on the same 1,000 held-out
+    # training images (the last 1,000), which it never trained on
     from data.mnist import load_mnist
     from model.inference import predict_proba
 
-    images, labels = load_mnist("test")
-    acc = float((predict_proba(model, images[:1000] / 255.0).argmax(1) == labels[:1000]).mean())
-    assert acc == row["test_accuracy"]
+    images, labels = load_mnist("train")
+    acc = float((predict_proba(model, images[59000:] / 255.0).argmax(1) == labels[59000:]).mean())
+    assert acc == row["val_accuracy"]
     assert acc > 0.2          # it learned something in two tiny epochs (chance is 0.1)
 
 
 def test_training_is_reproducible(tmp_path):
-    kw = dict(epochs=1, train_limit=256, test_limit=64, batch_size=64, progress=False)
+    kw = dict(epochs=1, train_limit=256, val_size=64, batch_size=64, progress=False)
     a = train(ViTConfig(**TINY), out=tmp_path / "a", experiments_log=tmp_path / "a.jsonl", **kw)
     b = train(ViTConfig(**TINY), out=tmp_path / "b", experiments_log=tmp_path / "b.jsonl", **kw)
     assert a["history"][0]["train_loss"] == b["history"][0]["train_loss"]
@@ -92,3 +98,31 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert all(x <= y for x, y in zip(lrs[:warmup], lrs[1:warmup]))           # rising
     assert all(x >= y for x, y in zip(lrs[warmup:], lrs[warmup + 1:]))         # cosine decay
     assert lrs[-1] == 0.0 and abs(lrs[warmup + (total - warmup) // 2] - base / 2) < 1e-5
+
+
+def test_validation_split_is_the_tail_of_the_training_set_and_disjoint_from_training():
+    from model.train import validation_split
+
+    s = validation_split(5000)
+    assert (s["start"], s["stop"]) == (55000, 60000) and "55000-59999" in s["description"]
+    with np.testing.assert_raises(ValueError):
+        validation_split(0)
+
+
+def test_elastic_distortion_bends_strokes_smoothly_and_is_seeded():
+    from model.train import elastic_field
+
+    f = elastic_field(4, 28, torch.Generator().manual_seed(0))            # (4, 28, 28, 2) px
+    g = elastic_field(4, 28, torch.Generator().manual_seed(0))
+    assert f.shape == (4, 28, 28, 2) and torch.equal(f, g)
+    rms = f.pow(2).mean().sqrt().item()
+    assert 0.5 < rms < 3.0                      # about a pixel or two: bends strokes, does not scramble them
+    # smooth: neighbouring pixels move almost together
+    assert (f[:, 1:] - f[:, :-1]).abs().mean() < 0.2 * f.abs().mean()
+    x = torch.zeros(8, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0
+    plain = augment(x, torch.Generator().manual_seed(0))
+    bent = augment(x, torch.Generator().manual_seed(0), elastic=1.0)
+    assert bent.min() >= 0 and bent.max() <= 1 and not torch.equal(plain, bent)
+    # strokes are stretched here and squeezed there, but the batch keeps about its ink
+    assert 0.6 < float(bent.sum() / x.sum()) < 1.6 and (bent.sum((1, 2, 3)) > 0.3 * x.sum((1, 2, 3))).all()
