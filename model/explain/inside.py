@@ -91,6 +91,7 @@ def logit_lens(model: ViT, cache: dict[str, torch.Tensor]) -> tuple[np.ndarray, 
     return probs[:, 0], probs[:, 1:]
 
 
+@torch.inference_mode()
 def _head_outputs(model: ViT, cache: dict[str, torch.Tensor], layer: int, token: int = 0) -> torch.Tensor:
     """Each head's output (H, D) written into the residual stream at ``token`` (batch row 0),
     with an equal 1/H share of the projection bias: the heads sum to ``attn_out`` exactly."""
@@ -150,6 +151,12 @@ def patch_distances(grid: int, patch_px: int = PATCH_PIXELS) -> np.ndarray:
     """(P, P) distances in pixels between the centres of the patches of a ``grid`` x ``grid``."""
     r, c = np.divmod(np.arange(grid * grid), grid)
     return patch_px * np.hypot(r[:, None] - r[None], c[:, None] - c[None])
+
+
+def uniform_attention_distance(grid: int, patch_px: int = PATCH_PIXELS) -> float:
+    """The mean attention distance (pixels) of a head that attends to every patch equally: the
+    reference between local heads (below it) and heads that prefer far patches (above it)."""
+    return float(patch_distances(grid, patch_px).mean())
 
 
 def mean_attention_distance(pattern: np.ndarray | torch.Tensor, patch_px: int = PATCH_PIXELS) -> np.ndarray:
@@ -226,7 +233,7 @@ class Inside:
         return self.patch_lens.argmax(-1), self.patch_lens.max(-1)
 
 
-def inside(model: ViT, image: np.ndarray) -> Inside:
+def inside_summary(model: ViT, image: np.ndarray) -> Inside:
     """Logit lens, direct logit attribution (all classes), mean attention distance, position
     similarity and stem filters for one image, from one cached forward pass."""
     logits, cache = cached_forward(model, image)
@@ -342,7 +349,7 @@ def add_cli(subparsers):
                    help="a second digit image: adds 'patching' (activation patching of this digit with it)")
 
     def run(args, model, image):
-        res = inside(model, image)
+        res = inside_summary(model, image)
         t = res.pred if args.target is None else _target(model, args.target, _as_input(image))
         d = res.dla.for_class(t)
         out = {"logit_lens": res.lens.round(8),
