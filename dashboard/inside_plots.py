@@ -82,7 +82,7 @@ def attention_distance_figure(this: np.ndarray, average: np.ndarray | None, same
     one dot per head; this digit filled, the test-set averages hollow, a line for uniform attention."""
     L, H = this.shape
     fig = go.Figure()
-    jitter = (np.arange(H) - (H - 1) / 2) * 0.08
+    jitter = (np.arange(H) - (H - 1) / 2) * 0.06                       # heads side by side within a series
     series = [("this digit", this, "circle", 11)]
     if average is not None:
         series.append(("test-set average", average, "circle-open", 12))
@@ -91,7 +91,7 @@ def attention_distance_figure(this: np.ndarray, average: np.ndarray | None, same
     for j, (name, arr, symbol, size) in enumerate(series):
         for h in range(H):
             fig.add_trace(go.Scatter(
-                x=np.arange(1, L + 1) + jitter[h] + 0.25 * (j - (len(series) - 1) / 2) * 0.5, y=arr[:, h],
+                x=np.arange(1, L + 1) + jitter[h] + 0.3 * (j - (len(series) - 1) / 2), y=arr[:, h],
                 mode="markers", name=name, legendgroup=name, showlegend=h == 0,
                 marker=dict(symbol=symbol, size=size, color=LAYER_COLORS[h % len(LAYER_COLORS)],
                             line=dict(width=2, color=LAYER_COLORS[h % len(LAYER_COLORS)])),

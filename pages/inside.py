@@ -250,7 +250,7 @@ def patching_view() -> None:
     e = pt.effects[metric]
     fmt = ".1%" if metric == "prob" else "+.2f"
     lt, rt, ct = pt.top_patch(metric)
-    st.plotly_chart(P.patching_layers_figure(e["layer_patch"], img, "one patch token patched (rows: entering block 1..4)",
+    st.plotly_chart(P.patching_layers_figure(e["layer_patch"], img, "one patch token patched, as it enters each block",
                                              guess), key="inside_patch_fig", config=CONFIG)
     if metric == "prob" and np.abs(e["layer_patch"]).max() < 0.01:
         st.info("Every single-patch change is below one percentage point: the model is so sure that its probability "
