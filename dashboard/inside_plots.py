@@ -5,19 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from dashboard.plots import DIGITS, DIVERGING, SEQUENTIAL
 
 LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-
-
-def _square(fig: go.Figure, n: int) -> None:
-    """Square cells in every subplot, row 0 on top, no ticks."""
-    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    for i in range(1, n + 1):
-        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
 
 
 def logit_lens_figure(lens: np.ndarray, stages: list[str], pred: int) -> go.Figure:
@@ -34,26 +25,46 @@ def logit_lens_figure(lens: np.ndarray, stages: list[str], pred: int) -> go.Figu
     return fig
 
 
+def _strip(image: np.ndarray, grids: np.ndarray, titles: list[str], heat: dict, height: int = 250,
+           text: np.ndarray | None = None, customdata: np.ndarray | None = None,
+           hovertemplate: str = "%{z}<extra></extra>") -> go.Figure:
+    """(S, g, g) patch grids side by side over S faint copies of the 28x28 digit, as one figure
+    of two traces (plotly's subplots cost ~50 ms per panel to build; this costs a few ms).
+    ``heat``: colour settings of the grid trace; ``text``/``customdata``: (S, g, g[, k])."""
+    S, g, _ = grids.shape
+    px = 28 // g                                                        # pixels per patch
+    digit = mosaic(np.repeat(np.asarray(image, dtype=float)[None], S, 0), S, gap=px)      # (28, S*28 + gaps)
+    fig = go.Figure(go.Heatmap(z=digit, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
+    z = mosaic(grids, S)                                                # (g, S*g + S-1), NaN between grids
+    kw = {}
+    if text is not None:
+        t = np.full(z.shape, "", dtype=object)
+        for i in range(S):
+            t[:, i * (g + 1):i * (g + 1) + g] = text[i]
+        kw.update(text=t, texttemplate="%{text}")
+    if customdata is not None:
+        cd = np.zeros(z.shape + customdata.shape[3:])
+        for i in range(S):
+            cd[:, i * (g + 1):i * (g + 1) + g] = customdata[i]
+        kw.update(customdata=cd)
+    fig.add_trace(go.Heatmap(z=z, x0=(px - 1) / 2, dx=px, y0=(px - 1) / 2, dy=px, hoverongaps=False,
+                             hovertemplate=hovertemplate, **heat, **kw))
+    for i, title in enumerate(titles):
+        fig.add_annotation(x=i * (28 + px) + 13.5, y=-1.5, text=title, showarrow=False, yanchor="bottom",
+                           font_size=12)
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), plot_bgcolor="white")
+    return fig
+
+
 def patch_votes_figure(digits: np.ndarray, conf: np.ndarray, stages: list[str], image: np.ndarray) -> go.Figure:
     """One 7x7 grid per stage: each patch token's most likely digit (text) and its probability
     (colour), over the faint digit."""
-    S, g, _ = digits.shape
-    fig = make_subplots(rows=1, cols=S, subplot_titles=stages, horizontal_spacing=0.015)
-    step = 28 / g
-    for s in range(S):
-        fig.add_trace(go.Heatmap(z=image, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
-                      row=1, col=s + 1)
-        fig.add_trace(go.Heatmap(
-            z=conf[s], x0=(step - 1) / 2, dx=step, y0=(step - 1) / 2, dy=step, zmin=0, zmax=1,
-            colorscale=SEQUENTIAL, opacity=0.65, text=digits[s].astype(str), texttemplate="%{text}",
-            textfont=dict(size=10, color="white"), showscale=s == 0,
-            colorbar=dict(title="confidence", len=0.8) if s == 0 else None,
-            customdata=digits[s], hovertemplate="votes %{customdata} with %{z:.1%}<extra></extra>"),
-            row=1, col=s + 1)
-    _square(fig, S)
-    fig.update_layout(height=250, margin=dict(l=0, r=0, t=30, b=0))
-    fig.update_annotations(font_size=12)
-    return fig
+    heat = dict(zmin=0, zmax=1, colorscale=SEQUENTIAL, opacity=0.65, textfont=dict(size=10, color="white"),
+                colorbar=dict(title="confidence", len=0.8))
+    return _strip(image, conf, stages, heat, text=digits.astype(str), customdata=digits[..., None],
+                  hovertemplate="votes %{customdata[0]} with %{z:.1%}<extra></extra>")
 
 
 def _layer_of(name: str) -> int:
@@ -88,14 +99,14 @@ def attention_distance_figure(this: np.ndarray, average: np.ndarray | None, same
         series.append(("test-set average", average, "circle-open", 12))
     if same_class is not None:
         series.append((f"test images of {label}", same_class, "diamond-open", 11))
-    for j, (name, arr, symbol, size) in enumerate(series):
-        for h in range(H):
-            fig.add_trace(go.Scatter(
-                x=np.arange(1, L + 1) + jitter[h] + 0.3 * (j - (len(series) - 1) / 2), y=arr[:, h],
-                mode="markers", name=name, legendgroup=name, showlegend=h == 0,
-                marker=dict(symbol=symbol, size=size, color=LAYER_COLORS[h % len(LAYER_COLORS)],
-                            line=dict(width=2, color=LAYER_COLORS[h % len(LAYER_COLORS)])),
-                hovertemplate=f"{name}, layer %{{x:.0f}} head {h + 1}: %{{y:.2f}} px<extra></extra>"))
+    colors = [LAYER_COLORS[h % len(LAYER_COLORS)] for h in range(H)] * L   # row-major (layer, head)
+    layer, head = np.divmod(np.arange(L * H), H)
+    for j, (name, arr, symbol, size) in enumerate(series):               # one trace per series: fast to build
+        fig.add_trace(go.Scatter(
+            x=layer + 1 + jitter[head] + 0.3 * (j - (len(series) - 1) / 2), y=np.asarray(arr).ravel(),
+            mode="markers", name=name, customdata=np.stack([layer + 1, head + 1], -1),
+            marker=dict(symbol=symbol, size=size, color=colors, line=dict(width=2, color=colors)),
+            hovertemplate=f"{name}, layer %{{customdata[0]}} head %{{customdata[1]}}: %{{y:.2f}} px<extra></extra>"))
     fig.add_hline(y=uniform, line_dash="dot", line_color="#888",
                   annotation_text=f"attending to every patch equally: {uniform:.1f} px", annotation_position="top left")
     fig.update_layout(height=330, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=1.15),
@@ -146,26 +157,20 @@ def patching_layers_figure(layer_patch: np.ndarray, image: np.ndarray, title: st
     patched; red = patching it lowers the measure (the patch carried evidence), blue = raises it."""
     L, g, _ = layer_patch.shape
     m = float(np.abs(layer_patch).max()) or 1e-9
-    fig = make_subplots(rows=1, cols=L, subplot_titles=[f"entering block {l + 1}" for l in range(L)],
-                        horizontal_spacing=0.015)
-    step = 28 / g
     r, c = np.mgrid[0:g, 0:g] + 1
-    for l in range(L):
-        fig.add_trace(go.Heatmap(z=image, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
-                      row=1, col=l + 1)
-        fig.add_trace(go.Heatmap(
-            z=-layer_patch[l], x0=(step - 1) / 2, dx=step, y0=(step - 1) / 2, dy=step, zmin=-m, zmax=m, zmid=0,
-            colorscale=DIVERGING, opacity=0.75, showscale=l == 0,
-            colorbar=dict(title="drop", len=0.8) if l == 0 else None, customdata=np.stack([r, c, layer_patch[l]], -1),
-            hovertemplate="patch row %{customdata[0]}, col %{customdata[1]}: change %{customdata[2]:+.4f}"
-                          "<extra></extra>"), row=1, col=l + 1)
-        if guess is not None:
-            gr, gc = guess
-            fig.add_shape(type="rect", x0=gc * step - 0.5, x1=(gc + 1) * step - 0.5, y0=gr * step - 0.5,
-                          y1=(gr + 1) * step - 0.5, line=dict(color="lime", width=2), row=1, col=l + 1)
-    _square(fig, L)
-    fig.update_layout(height=260, margin=dict(l=0, r=0, t=50, b=0), title=dict(text=title, font_size=13))
-    fig.update_annotations(font_size=12)
+    cd = np.stack([np.broadcast_to(r, layer_patch.shape), np.broadcast_to(c, layer_patch.shape), layer_patch], -1)
+    heat = dict(zmin=-m, zmax=m, zmid=0, colorscale=DIVERGING, opacity=0.75, colorbar=dict(title="drop", len=0.8))
+    fig = _strip(image, -layer_patch, [f"entering block {l + 1}" for l in range(L)], heat, height=270,
+                 customdata=cd, hovertemplate="patch row %{customdata[0]}, col %{customdata[1]}: "
+                                              "change %{customdata[2]:+.4f}<extra></extra>")
+    px = 28 // g
+    if guess is not None:
+        gr, gc = guess
+        for l in range(L):
+            x0 = l * (28 + px) + gc * px - 0.5
+            fig.add_shape(type="rect", x0=x0, x1=x0 + px, y0=gr * px - 0.5, y1=(gr + 1) * px - 0.5,
+                          line=dict(color="lime", width=2))
+    fig.update_layout(title=dict(text=title, font_size=13), margin=dict(l=0, r=0, t=60, b=0))
     return fig
 
 
