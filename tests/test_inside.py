@@ -211,3 +211,19 @@ def test_cli_inside_prints_lens_dla_distance_and_target(tmp_path, test_images):
     assert np.exp(d["total"]) / np.exp(E.inside_summary(model, load_digit(f)).dla.logits).sum() == pytest.approx(
         probs.max(), abs=1e-4)
     assert np.asarray(out["mean_attention_distance"]).shape == (4, 4)
+
+
+def test_cli_inside_with_a_second_digit_adds_patching(tmp_path, test_images):
+    images, _ = test_images
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    Image.fromarray((images[0] * 255).astype(np.uint8)).save(a)
+    Image.fromarray((images[1] * 255).astype(np.uint8)).save(b)
+    r = subprocess.run([sys.executable, "-m", "model.explain", "inside", str(a), "--json", "--second", str(b)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)["patching"]
+    assert np.asarray(p["prob"]["layer_patch"]).shape == (4, 7, 7)
+    assert np.asarray(p["logit_diff"]["layer_head"]).shape == (4, 4)
+    r = subprocess.run([sys.executable, "-m", "model.explain", "inside", str(a), "--json", "--second",
+                        str(tmp_path / "missing.png")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and r.stdout == "" and "missing.png" in r.stderr

@@ -359,7 +359,11 @@ def add_cli(subparsers):
         if args.second:
             from model.predict import load_digit
 
-            pt = activation_patching(model, image, load_digit(args.second), res.pred)
+            try:
+                second = load_digit(args.second)
+            except ValueError as exc:             # ImageInputError: the entry prints it and exits 1
+                raise ValueError(f"{args.second}: {exc}") from None
+            pt = activation_patching(model, image, second, res.pred)
             out["patching"] = {"other": pt.other, **{k: {n: a.round(6) for n, a in e.items()}
                                                      for k, e in pt.effects.items()}}
         return out
