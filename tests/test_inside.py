@@ -227,3 +227,25 @@ def test_cli_inside_with_a_second_digit_adds_patching(tmp_path, test_images):
     r = subprocess.run([sys.executable, "-m", "model.explain", "inside", str(a), "--json", "--second",
                         str(tmp_path / "missing.png")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 1 and r.stdout == "" and "missing.png" in r.stderr
+
+
+def test_threads_share_the_model_and_get_the_serial_results(shipped_vit, test_images):
+    from concurrent.futures import ThreadPoolExecutor
+
+    images, _ = test_images
+    before = {k: v.clone() for k, v in shipped_vit.state_dict().items()}
+
+    def job(i):
+        r = E.inside_summary(shipped_vit, images[i])
+        p = E.activation_patching(shipped_vit, images[i], images[i + 1])
+        return r.lens, r.dla.parts, p.effects["logit_diff"]["layer_patch"]
+
+    serial = [job(i) for i in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        parallel = list(pool.map(job, [i % 4 for i in range(16)]))
+    for i, got in enumerate(parallel):
+        for a, b in zip(got, serial[i % 4]):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+    for k, v in shipped_vit.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert not shipped_vit.training
