@@ -43,7 +43,7 @@ res = E.inside_summary(model, img)
 pred = res.pred
 st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({res.probs[pred]:.1%}).")
 
-with st.expander("What these methods can and cannot tell you", expanded=False):
+with st.expander("What these methods can and cannot tell you", expanded=True):
     st.markdown(
         "- **Logit lens** *can* show at which layer the class token's contents already read as the final answer. "
         "It *cannot* show what an intermediate layer 'thinks': earlier layers were never trained to be read by the "
@@ -208,6 +208,8 @@ def patching_view() -> None:
             cls = st.selectbox("Class of the test image", others, index=others.index(runner_up),
                                key="inside_second_class", help="Default: your digit's runner-up class.")
             idx = np.flatnonzero(labels == cls)
+            if st.session_state.get("inside_second_n", 1) > len(idx):      # fewer test images of the new class
+                st.session_state["inside_second_n"] = len(idx)
             n = st.number_input(f"Which {cls} (1 = the first in the test set)", 1, len(idx), 1, key="inside_second_n")
         i = int(idx[int(n) - 1])
         second, second_desc = images[i].astype(np.float32) / 255.0, f"test image #{i} (a {cls})"
