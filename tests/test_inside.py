@@ -16,7 +16,6 @@ from PIL import Image
 from model import explain as E
 from model.explain import inside as I
 from model.inference import predict_proba
-from model.vit import ViT, ViTConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
