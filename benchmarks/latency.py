@@ -14,6 +14,7 @@ integrated_gradients_ms (50 steps), gradient_shap_ms, occlusion_ms, noise_tunnel
 (SmoothGrad of Saliency, default settings), input_x_gradient_ms, knockout_ms,
 faithfulness_ms (the full comparison: the default methods' maps plus their deletion and
 insertion curves), faithfulness_curves_ms (the curves alone), forest_predict_ms,
+inside_ms and patching_ms (the Inside page: see :func:`inside_timings`),
 load_ms (loading both models), rss_mb (process memory after loading and the first prediction),
 memory_growth_mb (RSS growth over ``--memory-iterations`` predictions, each with one
 explanation, cycling through every method, after a warm-up pass), plus ``device`` notes.
@@ -51,6 +52,7 @@ BUDGETS: dict[str, float] = {
     "gradient_shap_ms": 250, "occlusion_ms": 250, "noise_tunnel_ms": 400, "forest_predict_ms": 40,
     "faithfulness_ms": 1000, "memory_growth_mb": 50,
 }
+BUDGETS.update({"inside_ms": 100, "patching_ms": 1000})   # issue 13: the Inside page
 
 
 def drawn_digit() -> np.ndarray:
@@ -65,6 +67,20 @@ def drawn_digit() -> np.ndarray:
         d.ellipse([p[0] - 9, p[1] - 9, p[0] + 9, p[1] + 9], fill=(255, 255, 255, 255))
     d.line([(115, 140), (195, 140)], fill=(255, 255, 255, 255), width=16)
     return np.asarray(canvas)
+
+
+def inside_timings(vit, img: np.ndarray) -> dict:
+    """The Inside page (issue 13): ``inside_ms`` is everything it shows except patching (logit
+    lens of the class and patch tokens, DLA of every class, attention distance, position
+    similarity, stem filters; one cached forward pass); ``patching_ms`` is the full activation
+    patching sweep (every token entering every block and every head) with a second digit."""
+    from data.mnist import load_mnist
+
+    images, labels = load_mnist("test")
+    pred = int(predict_proba(vit, img)[0].argmax())
+    second = images[int(np.flatnonzero(labels != pred)[0])] / 255.0
+    return {"inside_ms": lambda: E.inside_summary(vit, img),
+            "patching_ms": lambda: E.activation_patching(vit, img, second)}
 
 
 def rss_mb() -> float:
@@ -114,6 +130,7 @@ def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500) -> dict:
         "faithfulness_ms": lambda: E.compare(vit, img, target),
         "forest_predict_ms": lambda: forest_predict_proba(forest, img),
     }
+    timed.update(inside_timings(vit, img))
     for key, fn in timed.items():
         n = max(20, runs // 2) if key == "faithfulness_ms" else runs
         out[key] = round(median_ms(fn, n, warmup), 2)

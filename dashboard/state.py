@@ -71,3 +71,24 @@ def require_current(key: str) -> CurrentDigit:
         prompt_for_digit(key)
         st.stop()
     return current
+
+
+# ---- the previous digit (the Inside page patches the current digit with it) -------------------
+PREVIOUS_KEY = "previous_digit"
+_SEEN_KEY = "previous_digit_seen"
+
+
+def note_explained(current: CurrentDigit) -> CurrentDigit | None:
+    """Record that a page explained ``current`` and return the digit explained before it (a
+    different image), or None. A live drawing changes the current digit on every stroke, so
+    "previous" means the last *different* digit a page was showing, not the last stroke."""
+    seen = st.session_state.get(_SEEN_KEY)
+    if seen is not None and not np.array_equal(seen.image, current.image):
+        st.session_state[PREVIOUS_KEY] = seen
+    st.session_state[_SEEN_KEY] = current
+    return get_previous()
+
+
+def get_previous() -> CurrentDigit | None:
+    """The digit a page explained before the current one (see :func:`note_explained`), if any."""
+    return st.session_state.get(PREVIOUS_KEY)

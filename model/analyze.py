@@ -1,6 +1,7 @@
 """Offline, test-set-wide explanations that the app only reads.
 
     python -m model.analyze [--head-images 2000] [--ig-images 500] [--ig-steps 16]
+    python -m model.analyze --inside [--inside-images 10000]   # only attention_distance.json
 
 Writes two artifacts (formats in the project notes):
 
@@ -12,6 +13,9 @@ Writes two artifacts (formats in the project notes):
   Gradients attribution (Sundararajan et al., 2017; black baseline, true class) over the first
   ``--ig-images`` test images; ``n_images``; and ``forest_importance`` (28, 28), the random
   forest's impurity-based ``feature_importances_`` (Breiman, 2001), for the Baseline page.
+* ``attention_distance.json`` (also alone, with ``--inside``): the mean attention distance of
+  every head in pixels (Dosovitskiy et al., 2021, Fig. 7) averaged over the first
+  ``--inside-images`` test images, overall and per true class, for the Inside page.
 
 One torch thread; a few minutes at most on a laptop CPU. The shared model is only read.
 """
@@ -84,6 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ig-images", type=int, default=500)
     p.add_argument("--ig-steps", type=int, default=16)
     p.add_argument("--skip-forest", action="store_true", help="leave forest_importance out (no forest yet)")
+    p.add_argument("--inside", action="store_true",
+                   help="write only attention_distance.json (the Inside page's test-set mean attention distance)")
+    p.add_argument("--inside-images", type=int, default=10000, help="test images for attention_distance.json")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     from data.mnist import load_mnist
@@ -92,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     model = load_vit(a.weights)
     a.out_dir.mkdir(parents=True, exist_ok=True)
     command = "python -m model.analyze " + " ".join(argv if argv is not None else sys.argv[1:])
+    if a.inside:
+        write_attention_distance(model, images[:a.inside_images], labels[:a.inside_images], a.out_dir, command)
+        return
 
     t0 = time.perf_counter()
     heads = head_importance(model, images[:a.head_images], labels[:a.head_images])
@@ -114,6 +124,24 @@ def main(argv: list[str] | None = None) -> None:
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, out)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
+    write_attention_distance(model, images[:a.inside_images], labels[:a.inside_images], a.out_dir, command)
+
+
+def write_attention_distance(model: ViT, images: np.ndarray, labels: np.ndarray, out_dir: Path, command: str) -> None:
+    """``attention_distance.json``: mean attention distance per head in pixels (Dosovitskiy et al.,
+    2021, Fig. 7) over the test images, overall and per class (:mod:`model.explain.inside`)."""
+    from model.explain.inside import test_set_attention_distance
+
+    t0 = time.perf_counter()
+    res = test_set_attention_distance(model, images, labels, BATCH)
+    res["generated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    res["command"] = command.strip()
+    out = out_dir / paths.ATTENTION_DISTANCE.name
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(res, indent=1))
+    os.replace(tmp, out)
+    print(f"wrote {out} ({time.perf_counter() - t0:.0f} s): mean attention distance per layer "
+          f"{[round(float(np.mean(r)), 2) for r in res['mean_attention_distance']]} px")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,29 @@ class Attention(nn.Module):
         y = y.transpose(1, 2).reshape(B, N, C)                        # (B, N, C)
         return self.drop(self.proj(y)), att
 
+    def forward_cached(
+        self, x: torch.Tensor, head_mask: torch.Tensor | None = None,
+        z_patch: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Like :meth:`forward` with explicit attention, also returning the pattern (B, H, N, N)
+        and the per-head outputs ``z`` (B, H, N, hd) before the output projection.
+
+        ``z_patch = (m, src)``: m (B, H) in [0, 1], src (B or 1, H, N, hd); head h of batch row b
+        outputs ``src`` instead of its own ``z`` where ``m[b, h] = 1`` (activation patching)."""
+        B, N, C = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]                              # (B, H, N, hd)
+        att = ((q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)).softmax(dim=-1)  # (B, H, N, N)
+        z = att @ v                                                   # (B, H, N, hd)
+        if head_mask is not None:
+            z = z * head_mask.view(1, -1, 1, 1).to(z.dtype)
+        if z_patch is not None:
+            m, src = z_patch
+            m = m.to(z.dtype).view(B, self.heads, 1, 1)
+            z = z + m * (src - z)                                     # (B, H, N, hd)
+        y = z.transpose(1, 2).reshape(B, N, C)                        # (B, N, C)
+        return self.drop(self.proj(y)), att, z
+
 
 class MLP(nn.Module):
     def __init__(self, cfg: ViTConfig):
@@ -206,6 +229,65 @@ class ViT(nn.Module):
         if return_attn:
             return logits, torch.stack(attns, dim=1)        # (B, L, H, N, N)
         return logits
+
+    # ------------------------------------------------------------------ cached forward
+    # TransformerLens-style (Nanda & Bloom, 2022): one forward pass whose named activations
+    # come back as a return value (no hooks: the model is shared by every app session).
+
+    def run_with_cache(
+        self, x: torch.Tensor, head_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``x`` (B, 1, 28, 28) in [0, 1] -> (logits (B, 10), cache). The logits equal
+        ``self(x, head_mask=head_mask)``; the cache holds, by name:
+
+        * ``patch_embed`` (B, P, D): the stem's patch tokens before any position embedding;
+        * ``embed`` (B, N, D): class token and patches plus position embeddings (N = 1 + P);
+        * per block ``i``: ``blocks.{i}.resid_pre``, ``.ln1``, ``.attn.pattern`` (B, H, N, N),
+          ``.attn.z`` (B, H, N, hd) per-head outputs before the projection, ``.attn_out``,
+          ``.resid_mid``, ``.ln2``, ``.mlp_out``, ``.resid_post``, each (B, N, D) unless said;
+        * ``ln_f.scale`` (B, N, 1): the final LayerNorm's 1/std of the last residual stream;
+        * ``final`` (B, N, D): the final LayerNorm's output for every token (logits read token 0).
+        """
+        cache: dict[str, torch.Tensor] = {}
+        x = (x - MNIST_MEAN) / MNIST_STD                    # (B, 1, 28, 28)
+        patches = self.patch_embed(x)                       # (B, P, D)
+        cache["patch_embed"] = patches
+        cls = self.cls_token.expand(x.shape[0], -1, -1)     # (B, 1, D)
+        resid = torch.cat([cls, patches], dim=1) + self.pos_embed  # (B, N, D)
+        cache["embed"] = resid
+        logits = self.run_blocks(resid, 0, head_mask=head_mask, cache=cache)
+        return logits, cache
+
+    def run_blocks(
+        self, resid: torch.Tensor, start: int = 0, head_mask: torch.Tensor | None = None,
+        z_patch: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+        cache: dict[str, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """Run blocks ``start..depth-1`` on the residual stream ``resid`` (B, N, D) (the input
+        of block ``start``), then the final LayerNorm and head -> logits (B, 10). ``z_patch``
+        maps a layer to ``(m, src)`` of :meth:`Attention.forward_cached`. Activations go into
+        ``cache`` when given (names as in :meth:`run_with_cache`)."""
+        for i in range(start, len(self.blocks)):
+            blk = self.blocks[i]
+            ln1 = blk.ln1(resid)
+            attn_out, att, z = blk.attn.forward_cached(
+                ln1, None if head_mask is None else head_mask[i], None if z_patch is None else z_patch.get(i))
+            resid_mid = resid + attn_out
+            ln2 = blk.ln2(resid_mid)
+            mlp_out = blk.mlp(ln2)
+            resid_post = resid_mid + mlp_out
+            if cache is not None:
+                p = f"blocks.{i}."
+                cache.update({p + "resid_pre": resid, p + "ln1": ln1, p + "attn.pattern": att, p + "attn.z": z,
+                              p + "attn_out": attn_out, p + "resid_mid": resid_mid, p + "ln2": ln2,
+                              p + "mlp_out": mlp_out, p + "resid_post": resid_post})
+            resid = resid_post
+        final = self.ln_f(resid)                            # (B, N, D)
+        if cache is not None:
+            var = resid.var(dim=-1, unbiased=False, keepdim=True)
+            cache["ln_f.scale"] = torch.rsqrt(var + self.ln_f.eps)   # (B, N, 1)
+            cache["final"] = final
+        return self.head(final[:, 0])                       # (B, 10)
 
 
 def count_params(model: nn.Module) -> int:

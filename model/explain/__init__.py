@@ -62,3 +62,4 @@ from model.explain.attention import (AttentionResult, attention_summary, attenti
 from model.explain.attribution import (DEFAULT_COMPARISON, METHODS, NT_BASES, NT_TYPES, Attribution, MethodSpec,
                                        Setting, attribute, explain, method_settings)
 from model.explain.faithfulness import Comparison, Faithfulness, compare, faithfulness
+from model.explain.inside import DLA, Inside, Patching, activation_patching, cached_forward, direct_logit_attribution, inside_summary, logit_lens, mean_attention_distance, position_similarity, stem_filters  # noqa: E501
