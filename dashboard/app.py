@@ -31,6 +31,7 @@ _PAGES: list[tuple[str, str, str]] = [
     ("attributions", "Attributions", ":material/insights:"),
     ("baseline", "Baseline", ":material/forest:"),
     ("misclassified", "Misclassified", ":material/error:"),
+    ("data", "Data", ":material/bar_chart:"),
     ("model", "Model", ":material/info:"),
 ]
 

@@ -10,6 +10,7 @@ PAGES: dict[str, str] = {
     "attributions": "../pages/attributions.py",
     "baseline": "../pages/baseline.py",
     "misclassified": "../pages/misclassified.py",
+    "data": "../pages/dataset.py",
     "model": "../pages/model_card.py",
 }
 
