@@ -9,10 +9,11 @@ at 0.5, a fifth of MNIST's 0s have no enclosed hole; at 0.2 about a tenth, whose
 visibly open.
 
 - **ink**: ink mass, the sum of the intensities (a fully inked pixel counts 1).
-- **thickness**: stroke thickness in pixels, ink mass divided by the length of the ink's
-  skeleton. The skeleton is Zhang & Suen's parallel thinning ("A fast parallel algorithm for
-  thinning digital patterns", CACM 1984), run as two lookup tables over each pixel's eight
-  neighbours; its length counts 1 per horizontal/vertical step and sqrt(2) per diagonal one.
+- **thickness**: stroke thickness in pixels, ink mass divided by the length of the stroke's
+  centre line: the ink's skeleton, by Zhang & Suen's parallel thinning ("A fast parallel
+  algorithm for thinning digital patterns", CACM 1984) run as two lookup tables over each
+  pixel's eight neighbours, 1 per horizontal/vertical step and sqrt(2) per diagonal one, plus
+  the half stroke width that thinning eats at each free end (:func:`stroke_thickness`).
 - **slant**: the angle of the shear that would make the digit upright, from the central image
   moments (Hu 1962): ``atan(-mu11 / mu02)`` in degrees, positive when the digit leans right (its
   top is to the right of its bottom), as in the deskewing that moment-based MNIST classifiers use.
@@ -121,6 +122,28 @@ def skeleton_length(skel: np.ndarray) -> np.ndarray:
     return orth + np.sqrt(2.0) * diag
 
 
+def skeleton_ends(skel: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool -> (N,) free ends: skeleton pixels with one skeleton neighbour (a lone pixel
+    counts as two ends)."""
+    code = _neighbour_code(skel)
+    neighbours = _POPCOUNT[code]
+    return (skel & (neighbours == 1)).sum((1, 2)) + 2 * (skel & (neighbours == 0)).sum((1, 2))
+
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+def stroke_thickness(mass: np.ndarray, length: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Stroke thickness t from ink mass A, skeleton length L and free ends e. A stroke of width t
+    along a centre line of length l has A = t * l, and thinning eats about t/2 at each free end,
+    so l = L + e * t / 2: t solves (e/2) t^2 + L t - A = 0 (t = A / L for closed loops)."""
+    a, L, e = (np.asarray(v, dtype=np.float64) for v in (mass, length, ends))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        quad = (np.sqrt(L ** 2 + 2.0 * e * a) - L) / np.where(e > 0, e, 1.0)
+        t = np.where(e > 0, quad, a / np.where(L > 0, L, 1.0))
+    return np.where((a > 0) & ((L > 0) | (e > 0)), t, 0.0)
+
+
 # ---------------------------------------------------------------------------------------
 # Features
 # ---------------------------------------------------------------------------------------
@@ -196,11 +219,12 @@ def features(images: np.ndarray) -> dict[str, np.ndarray]:
         x = x[None]
     masks = ink_masks(x)
     mass = x.sum((1, 2))
-    length = skeleton_length(skeletonize(masks))
+    skel = skeletonize(masks)
+    length = skeleton_length(skel)
     width, height = box_size(masks)
     out = {
         "ink": mass,
-        "thickness": np.where(masks.any((1, 2)), mass / (length + 1.0), 0.0),   # +1: a lone pixel is 1 long
+        "thickness": stroke_thickness(mass, length, skeleton_ends(skel)),
         "slant": slant_degrees(x),
         "width": width.astype(np.float64),
         "height": height.astype(np.float64),
