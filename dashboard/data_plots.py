@@ -12,39 +12,46 @@ from dashboard.plots import DIGITS
 
 def class_balance_figure(train_counts: np.ndarray, test_counts: np.ndarray, height: int = 280) -> go.Figure:
     """Grouped bars: the share of each digit in the training and the test set (counts on hover)."""
-    fig = go.Figure()
+    data = []
     for name, counts, color in (("train", train_counts, "#1f77b4"), ("test", test_counts, "#ff7f0e")):
         c = np.asarray(counts, dtype=float)
-        share = c / max(c.sum(), 1.0)
-        fig.add_trace(go.Bar(x=DIGITS, y=share, name=f"{name} ({int(c.sum()):,})", marker_color=color,
-                             customdata=c, hovertemplate=f"{name}, digit %{{x}}: %{{customdata:,}} images "
-                                                         "(%{y:.2%})<extra></extra>"))
-    fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=10, b=10),
-                      legend=dict(orientation="h", y=1.12, x=0), xaxis=dict(title="digit", type="category"),
-                      yaxis=dict(title="share of the set", tickformat=".0%"))
-    return fig
+        data.append(dict(type="bar", x=DIGITS, y=c / max(c.sum(), 1.0), name=f"{name} ({int(c.sum()):,})",
+                         marker=dict(color=color), customdata=c,
+                         hovertemplate=f"{name}, digit %{{x}}: %{{customdata:,}} images (%{{y:.2%}})<extra></extra>"))
+    return go.Figure(dict(data=data, layout=dict(
+        barmode="group", height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.12, x=0),
+        xaxis=dict(title=dict(text="digit"), type="category"),
+        yaxis=dict(title=dict(text="share of the set"), tickformat=".0%"))))
 
 
 def histogram_figure(edges: np.ndarray, counts: np.ndarray, xtitle: str, log: bool = False,
                      markers: Sequence[tuple[float, str, str, str]] = (), height: int = 240,
                      discrete: bool = False) -> go.Figure:
     """Bars of ``counts`` between ``edges`` and a vertical line per marker ``(x, label, colour,
-    dash)``; ``log`` puts the counts on a log axis (empty bins are left out there)."""
+    dash)``; ``log`` puts the counts on a log axis (empty bins are left out there).
+
+    Built from one dict: plotly's ``add_vline``/``update_*`` helpers made each figure about ten
+    times slower (70 ms against 7 ms here), which mattered with six histograms per page run."""
     edges = np.asarray(edges, dtype=float)
     counts = np.asarray(counts, dtype=float)
     centres = (edges[:-1] + edges[1:]) / 2
     y = np.where(counts > 0, counts, np.nan) if log else counts
-    fig = go.Figure(go.Bar(x=centres, y=y, width=np.diff(edges), marker_color="#9aa5b1",
-                           marker_line_width=0, showlegend=False,
-                           hovertemplate=("%{x:.0f}" if discrete else "%{x:.3g}") + ": %{y:,} digits<extra></extra>"))
+    shapes, notes = [], []
     for x, label, color, dash in markers:
-        fig.add_vline(x=float(np.clip(x, edges[0], edges[-1])), line_color=color, line_dash=dash, line_width=3)
-        fig.add_annotation(x=float(np.clip(x, edges[0], edges[-1])), y=1.0, yref="paper", text=label,
-                           showarrow=False, yanchor="bottom", font=dict(color=color, size=11))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=24, b=10), bargap=0.05)
-    fig.update_xaxes(title=xtitle, dtick=1 if discrete and len(edges) <= 12 else None)
-    fig.update_yaxes(title="digits (log)" if log else "digits", type="log" if log else "linear")
-    return fig
+        xc = float(np.clip(x, edges[0], edges[-1]))
+        shapes.append(dict(type="line", x0=xc, x1=xc, xref="x", y0=0, y1=1, yref="paper",
+                           line=dict(color=color, width=3, dash=dash)))
+        notes.append(dict(x=xc, y=1.0, xref="x", yref="paper", text=label, showarrow=False, yanchor="bottom",
+                          font=dict(color=color, size=11)))
+    bar = dict(type="bar", x=centres, y=y, width=np.diff(edges), marker=dict(color="#9aa5b1", line=dict(width=0)),
+               showlegend=False,
+               hovertemplate=("%{x:.0f}" if discrete else "%{x:.3g}") + ": %{y:,} digits<extra></extra>")
+    xaxis = dict(title=dict(text=xtitle))
+    if discrete and len(edges) <= 12:
+        xaxis["dtick"] = 1
+    return go.Figure(dict(data=[bar], layout=dict(
+        height=height, margin=dict(l=10, r=10, t=24, b=10), bargap=0.05, shapes=shapes, annotations=notes,
+        xaxis=xaxis, yaxis=dict(title=dict(text="digits (log)" if log else "digits"), type="log" if log else "linear"))))
 
 
 def mosaic(images: np.ndarray, cols: int, scale: int = 2, gap: int = 2, normalise: bool = False) -> np.ndarray:

@@ -204,9 +204,9 @@ st.caption(f"How to read this: each bar is a digit's share of its set (counts on
 
 # ---- mean and spread ---------------------------------------------------------------------
 st.subheader("The average digit, and how much digits vary")
-st.image(mosaic(tables["mean"], cols=10, scale=2), caption="mean image of each digit, 0 to 9", width="stretch")
+st.image(mosaic(tables["mean"], cols=10, scale=2), caption="mean image of each digit, 0 to 9", width="stretch", output_format="PNG")
 st.image(mosaic(tables["std"], cols=10, scale=2, normalise=True),
-         caption="pixel-wise standard deviation of each digit (each scaled to its own maximum)", width="stretch")
+         caption="pixel-wise standard deviation of each digit (each scaled to its own maximum)", width="stretch", output_format="PNG")
 st.caption("How to read this: the mean image averages every training digit of a class pixel by pixel: sharp where "
            "writers agree, blurred where they differ. The spread (standard deviation) is bright where pixels vary "
            "most between writers, usually the edges of strokes, since MNIST centred every digit by its centre of "
@@ -228,6 +228,6 @@ rng = np.random.default_rng(st.session_state[SEED_KEY])
 picks = np.concatenate([rng.choice(np.flatnonzero(train_labels == d), SAMPLES, replace=False) for d in range(10)])
 st.image(mosaic(train_images[picks] / 255.0, cols=SAMPLES, scale=2),
          caption=f"{SAMPLES} training digits per row, 0 at the top to 9 at the bottom (sample {st.session_state[SEED_KEY]})",
-         width=SAMPLES * 60)
+         width=SAMPLES * 60, output_format="PNG")
 st.caption("How to read this: real training digits, drawn at random per class; Reshuffle draws another sample. "
            "Look for the variety the averages above hide: open and closed loops, crossed 7s, slants, pen widths.")
