@@ -37,11 +37,13 @@ def histogram_figure(edges: np.ndarray, counts: np.ndarray, xtitle: str, log: bo
     centres = (edges[:-1] + edges[1:]) / 2
     y = np.where(counts > 0, counts, np.nan) if log else counts
     shapes, notes = [], []
-    for x, label, color, dash in markers:
+    for i, (x, label, color, dash) in enumerate(markers):
         xc = float(np.clip(x, edges[0], edges[-1]))
         shapes.append(dict(type="line", x0=xc, x1=xc, xref="x", y0=0, y1=1, yref="paper",
                            line=dict(color=color, width=3, dash=dash)))
-        notes.append(dict(x=xc, y=1.0, xref="x", yref="paper", text=label, showarrow=False, yanchor="bottom",
+        # labels stacked downwards from the top, so two close markers do not print over each other
+        notes.append(dict(x=xc, y=1.0 - 0.14 * i, xref="x", yref="paper", text=label, showarrow=False,
+                          yanchor="bottom", xanchor="left", xshift=3, bgcolor="rgba(255,255,255,0.7)",
                           font=dict(color=color, size=11)))
     bar = dict(type="bar", x=centres, y=y, width=np.diff(edges), marker=dict(color="#9aa5b1", line=dict(width=0)),
                showlegend=False,

@@ -131,8 +131,9 @@ edges = _edges(len(feats))
 captions = {
     "ink": "Sum of the pixel intensities (a full pixel counts 1). Grows with the digit's size and its stroke width: "
            "a 1 has little ink, a 0 or an 8 a lot.",
-    "thickness": "Ink mass divided by the length of the ink's skeleton (Zhang & Suen, 1984, thinning), in pixels "
-                 "of the 28x28 image: the average width of the pen stroke.",
+    "thickness": "Ink mass divided by the length of the stroke's centre line (the ink's skeleton by Zhang & Suen's "
+                 "1984 thinning, plus the half width thinning eats at each free end), in pixels of the 28x28 "
+                 "image: the average width of the pen stroke.",
     "slant": "The shear that would make the digit upright, from its central image moments mu11/mu02 (Hu, 1962), "
              "in degrees; + leans right. It measures the whole shape, so a 9's loop left of its stem reads as "
              "leaning left: compare a digit with its own class.",
@@ -197,10 +198,12 @@ st.subheader("Class balance")
 train_counts, test_counts = tables["train_counts"], tables["test_counts"]
 st.plotly_chart(class_balance_figure(train_counts, test_counts), key="data_balance", config={"displayModeBar": False})
 lo, hi = int(train_counts.argmin()), int(train_counts.argmax())
+gap = 100 * float(np.abs(train_counts / train_counts.sum() - test_counts / max(test_counts.sum(), 1)).max())
 st.caption(f"How to read this: each bar is a digit's share of its set (counts on hover). The training set has "
            f"{int(train_counts[hi]):,} {hi}s and {int(train_counts[lo]):,} {lo}s, "
-           f"{train_counts[hi] / train_counts[lo]:.2f} times as many; the test set follows the same shares, so "
-           "accuracy is not bought by favouring a frequent digit.")
+           f"{train_counts[hi] / train_counts[lo]:.2f} times as many; a digit's share in the test set differs from "
+           f"its share in the training set by at most {gap:.1f} percentage points. Nearly balanced classes mean "
+           "the overall accuracy is not dominated by one digit.")
 
 # ---- mean and spread ---------------------------------------------------------------------
 st.subheader("The average digit, and how much digits vary")
@@ -226,8 +229,10 @@ st.button("Reshuffle", key="data_reshuffle", on_click=_reshuffle, icon=":materia
 train_images, train_labels = resources.load_train_images()
 rng = np.random.default_rng(st.session_state[SEED_KEY])
 picks = np.concatenate([rng.choice(np.flatnonzero(train_labels == d), SAMPLES, replace=False) for d in range(10)])
-st.image(mosaic(train_images[picks] / 255.0, cols=SAMPLES, scale=2),
-         caption=f"{SAMPLES} training digits per row, 0 at the top to 9 at the bottom (sample {st.session_state[SEED_KEY]})",
-         width=SAMPLES * 60, output_format="PNG")
+left, _ = st.columns([3, 2])           # about 480 px on a desktop, the full width on a phone
+with left:
+    st.image(mosaic(train_images[picks] / 255.0, cols=SAMPLES, scale=2), width="stretch", output_format="PNG",
+             caption=f"{SAMPLES} training digits per row, 0 at the top to 9 at the bottom "
+                     f"(sample {st.session_state[SEED_KEY]})")
 st.caption("How to read this: real training digits, drawn at random per class; Reshuffle draws another sample. "
            "Look for the variety the averages above hide: open and closed loops, crossed 7s, slants, pen widths.")
