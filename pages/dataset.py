@@ -67,9 +67,9 @@ def _predicted(image: np.ndarray) -> int | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
-def _edges(n_rows: int) -> list[np.ndarray]:
-    """Shared bin edges per feature (over all digits), keyed by the table's size."""
-    return [F.bin_edges(name, feats[:, j]) for j, name in enumerate(names)]
+def _edges(table: np.ndarray, feature_names: tuple[str, ...]) -> list[np.ndarray]:
+    """Shared bin edges per feature, over all digits (so every digit's histogram uses the same bins)."""
+    return [F.bin_edges(name, table[:, j]) for j, name in enumerate(feature_names)]
 
 
 def _deg(x: float) -> str:
@@ -127,7 +127,7 @@ with c2:
     log = st.toggle("Log scale", value=False, key="data_log",
                     help="Counts on a logarithmic axis: the rare tails become visible")
 sel = slice(None) if isinstance(group, str) else labels == group
-edges = _edges(len(feats))
+edges = _edges(feats, tuple(names))
 captions = {
     "ink": "Sum of the pixel intensities (a full pixel counts 1). Grows with the digit's size and its stroke width: "
            "a 1 has little ink, a 0 or an 8 a lot.",
@@ -199,7 +199,8 @@ train_counts, test_counts = tables["train_counts"], tables["test_counts"]
 st.plotly_chart(class_balance_figure(train_counts, test_counts), key="data_balance", config={"displayModeBar": False})
 lo, hi = int(train_counts.argmin()), int(train_counts.argmax())
 gap = 100 * float(np.abs(train_counts / train_counts.sum() - test_counts / max(test_counts.sum(), 1)).max())
-st.caption(f"How to read this: each bar is a digit's share of its set (counts on hover). The training set has "
+st.caption(f"How to read this: each bar is a digit's share of MNIST's training or test set (LeCun et al., 1998; "
+           f"counts on hover). The training set has "
            f"{int(train_counts[hi]):,} {hi}s and {int(train_counts[lo]):,} {lo}s, "
            f"{train_counts[hi] / train_counts[lo]:.2f} times as many; a digit's share in the test set differs from "
            f"its share in the training set by at most {gap:.1f} percentage points. Nearly balanced classes mean "
@@ -225,14 +226,21 @@ def _reshuffle() -> None:
     st.session_state[SEED_KEY] += 1
 
 
-st.button("Reshuffle", key="data_reshuffle", on_click=_reshuffle, icon=":material/shuffle:")
-train_images, train_labels = resources.load_train_images()
-rng = np.random.default_rng(st.session_state[SEED_KEY])
-picks = np.concatenate([rng.choice(np.flatnonzero(train_labels == d), SAMPLES, replace=False) for d in range(10)])
-left, _ = st.columns([3, 2])           # about 480 px on a desktop, the full width on a phone
-with left:
-    st.image(mosaic(train_images[picks] / 255.0, cols=SAMPLES, scale=2), width="stretch", output_format="PNG",
-             caption=f"{SAMPLES} training digits per row, 0 at the top to 9 at the bottom "
-                     f"(sample {st.session_state[SEED_KEY]})")
-st.caption("How to read this: real training digits, drawn at random per class; Reshuffle draws another sample. "
-           "Look for the variety the averages above hide: open and closed loops, crossed 7s, slants, pen widths.")
+@st.fragment
+def _samples() -> None:
+    """Reshuffle reruns only this fragment, not the histograms above."""
+    st.button("Reshuffle", key="data_reshuffle", on_click=_reshuffle, icon=":material/shuffle:")
+    train_images, train_labels = resources.load_train_images()
+    rng = np.random.default_rng(st.session_state[SEED_KEY])
+    picks = np.concatenate([rng.choice(np.flatnonzero(train_labels == d), SAMPLES, replace=False) for d in range(10)])
+    left, _ = st.columns([3, 2])           # about 480 px on a desktop, the full width on a phone
+    with left:
+        st.image(mosaic(train_images[picks] / 255.0, cols=SAMPLES, scale=2), width="stretch", output_format="PNG",
+                 caption=f"{SAMPLES} training digits per row, 0 at the top to 9 at the bottom "
+                         f"(sample {st.session_state[SEED_KEY]})")
+    st.caption("How to read this: real MNIST training digits (LeCun et al., 1998), drawn at random per class; "
+               "Reshuffle draws another sample. Look for the variety the averages above hide: open and closed "
+               "loops, crossed 7s, slants, pen widths.")
+
+
+_samples()
