@@ -182,3 +182,12 @@ def test_missing_tables_name_the_command(tmp_path, monkeypatch):
     assert not at.exception
     assert F.WRITE_CMD in _texts(at)
     st.cache_data.clear()
+
+
+def test_blank_digit_without_a_model_compares_with_all_digits(tables):
+    at = _run(CurrentDigit.make(np.zeros((28, 28), np.float32), "drawing"))
+    assert not at.exception
+    assert "No model to predict its class yet" in _texts(at)
+    assert at.selectbox(key="data_group").value == "all digits"
+    ink = _charts(at)[F.LABELS["ink"]]
+    assert len(ink["layout"]["shapes"]) == 1             # the marker is still drawn (clipped into the first bin)
