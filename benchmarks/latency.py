@@ -15,6 +15,7 @@ integrated_gradients_ms (50 steps), gradient_shap_ms, occlusion_ms, noise_tunnel
 faithfulness_ms (the full comparison: the default methods' maps plus their deletion and
 insertion curves), faithfulness_curves_ms (the curves alone), forest_predict_ms,
 inside_ms and patching_ms (the Inside page: see :func:`inside_timings`),
+data_features_ms (the Data page's six shape features of the preprocessed digit, data.features),
 load_ms (loading both models), rss_mb (process memory after loading and the first prediction),
 memory_growth_mb (RSS growth over ``--memory-iterations`` predictions, each with one
 explanation, cycling through every method, after a warm-up pass), plus ``device`` notes.
@@ -38,6 +39,7 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+from data.features import features as digit_features  # noqa: E402
 from data.preprocess import preprocess  # noqa: E402
 from model import explain as E  # noqa: E402
 from model import paths  # noqa: E402
@@ -51,6 +53,7 @@ BUDGETS: dict[str, float] = {
     "predict_ms": 15, "attention_ms": 30, "saliency_ms": 40, "integrated_gradients_ms": 250,
     "gradient_shap_ms": 250, "occlusion_ms": 250, "noise_tunnel_ms": 400, "forest_predict_ms": 40,
     "faithfulness_ms": 1000, "memory_growth_mb": 50,
+    "data_features_ms": 20,
 }
 BUDGETS.update({"inside_ms": 100, "patching_ms": 1000})   # issue 13: the Inside page
 
@@ -129,6 +132,7 @@ def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500) -> dict:
         "faithfulness_curves_ms": lambda: E.faithfulness(vit, img, target, maps),
         "faithfulness_ms": lambda: E.compare(vit, img, target),
         "forest_predict_ms": lambda: forest_predict_proba(forest, img),
+        "data_features_ms": lambda: digit_features(img),
     }
     timed.update(inside_timings(vit, img))
     for key, fn in timed.items():

@@ -32,6 +32,7 @@ _PAGES: list[tuple[str, str, str]] = [
     ("inside", "Inside", ":material/account_tree:"),
     ("baseline", "Baseline", ":material/forest:"),
     ("misclassified", "Misclassified", ":material/error:"),
+    ("data", "Data", ":material/bar_chart:"),
     ("model", "Model", ":material/info:"),
 ]
 

@@ -11,6 +11,7 @@ PAGES: dict[str, str] = {
     "inside": "../pages/inside.py",
     "baseline": "../pages/baseline.py",
     "misclassified": "../pages/misclassified.py",
+    "data": "../pages/dataset.py",
     "model": "../pages/model_card.py",
 }
 

@@ -90,3 +90,11 @@ def test_thumbnail_png(index: int, scale: int = 3) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG")
     return buf.getvalue()
+
+
+@st.cache_resource(show_spinner=False)
+def load_train_images() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST training images (uint8, read-only, shared) and labels, for the Data page's samples."""
+    from data.mnist import load_mnist
+
+    return load_mnist("train")
