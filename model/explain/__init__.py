@@ -3,7 +3,8 @@
 * :mod:`model.explain.attention`: predictions with heads knocked out, attention maps, rollout;
 * :mod:`model.explain.attribution`: Captum attributions behind one verb, :func:`explain`, and
   the registry :data:`METHODS` the pages build their menus from;
-* :mod:`model.explain.faithfulness`: deletion/insertion curves of several maps.
+* :mod:`model.explain.faithfulness`: deletion/insertion curves of several maps;
+* :mod:`model.explain.trust`: sanity checks (model randomisation, random logit) and a scorecard per method.
 
 Each family module that has a command-line form defines ``add_cli(subparsers)``; one entry,
 ``python -m model.explain SUBCOMMAND FILE --json``, finds them all (:mod:`model.explain.__main__`).
@@ -62,3 +63,7 @@ from model.explain.attention import (AttentionResult, attention_summary, attenti
 from model.explain.attribution import (DEFAULT_COMPARISON, METHODS, NT_BASES, NT_TYPES, Attribution, MethodSpec,
                                        Setting, attribute, explain, method_settings)
 from model.explain.faithfulness import Comparison, Faithfulness, compare, faithfulness
+from model.explain.trust import (PASS_THRESHOLD, TRUST_METHODS, TRUST_SETTINGS, CascadeStep, MethodTrust, TrustReport,
+                                 cascade_steps, faithfulness_correlation, map_similarity, max_sensitivity,
+                                 method_trust, model_fingerprint, mprt, randomised_cascade, shared_scores, sparseness,
+                                 spearman_abs, ssim, trust_report, trust_settings, verdict)
