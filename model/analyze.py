@@ -13,6 +13,11 @@ Writes two artifacts (formats in the project notes):
   ``--ig-images`` test images; ``n_images``; and ``forest_importance`` (28, 28), the random
   forest's impurity-based ``feature_importances_`` (Breiman, 2001), for the Baseline page.
 
+With ``--trust`` (``python -m model.analyze --trust [--trust-images 200]``) it writes only
+``trust_summary.json``: which attribution methods pass the model-randomisation test (Adebayo et
+al., 2018) on the first ``--trust-images`` test digits, and the random-logit test
+(:func:`model.explain.trust.trust_summary`).
+
 One torch thread; a few minutes at most on a laptop CPU. The shared model is only read.
 """
 from __future__ import annotations
@@ -84,7 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--ig-images", type=int, default=500)
     p.add_argument("--ig-steps", type=int, default=16)
     p.add_argument("--skip-forest", action="store_true", help="leave forest_importance out (no forest yet)")
+    p.add_argument("--trust", action="store_true", help="write only trust_summary.json (sanity checks of the maps)")
+    p.add_argument("--trust-images", type=int, default=200)
     a = p.parse_args(argv)
+    if a.trust:
+        return write_trust_summary(a, argv)
     torch.set_num_threads(1)
     from data.mnist import load_mnist
 
@@ -114,6 +123,35 @@ def main(argv: list[str] | None = None) -> None:
     np.savez_compressed(tmp, **arrays)
     os.replace(tmp, out)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
+
+
+def write_trust_summary(a: argparse.Namespace, argv: list[str] | None) -> None:
+    from data.mnist import load_mnist
+    from model.explain.trust import trust_summary
+
+    torch.set_num_threads(1)
+    images, _ = load_mnist("test")
+    model = load_vit(a.weights)
+    x = images[:a.trust_images].astype(np.float32) / 255.0
+    t0 = time.perf_counter()
+
+    def progress(i: int, n: int) -> None:
+        if i % 20 == 0 or i == n:
+            print(f"  trust: {i}/{n} digits ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    summary = trust_summary(model, x, progress=progress)
+    summary["generated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    summary["command"] = ("python -m model.analyze " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    a.out_dir.mkdir(parents=True, exist_ok=True)
+    out = a.out_dir / paths.TRUST_SUMMARY.name
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp, out)
+    print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
+    for m, r in summary["methods"].items():
+        print(f"  {r['label']:28s} pass {r['pass_rate']:.1%}  changed when all random {r['changed_when_all_random']:.1%}"
+              f"  median Spearman after the top block {r['median_spearman'][summary['steps'][1]]:.2f}"
+              f"  random logit {r['median_random_logit_spearman']:.2f}")
 
 
 if __name__ == "__main__":
