@@ -199,13 +199,13 @@ def test_sparseness_faithfulness_correlation_and_max_sensitivity_agree_with_quan
 
 def test_random_logit_and_mprt_on_class_agnostic_and_class_specific_maps(small):
     x = make_digit(4)
-    r = T.method_trust(small, x, 2, "attention_rollout", scorecard=False)
+    r = T.method_trust(small, x, 2, "attention_rollout", sensitivity=False)
     assert r.random_class != 2 and 0 <= r.random_class < 10
     assert r.random_logit_spearman == pytest.approx(1.0)             # the same map for every class
     assert r.cascade[0].step == "head"
     assert r.cascade[0].spearman == pytest.approx(1.0)              # the head does not change attention
     assert r.cascade[0].ssim == pytest.approx(1.0)
-    r2 = T.method_trust(small, x, 2, "saliency", scorecard=False)
+    r2 = T.method_trust(small, x, 2, "saliency", sensitivity=False)
     assert r2.random_class == r.random_class                        # one random class per digit
     assert r2.random_logit_spearman < 1.0
     assert r2.cascade[0].spearman < 1.0                             # the gradient goes through the head

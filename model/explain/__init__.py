@@ -63,7 +63,8 @@ from model.explain.attention import (AttentionResult, attention_summary, attenti
 from model.explain.attribution import (DEFAULT_COMPARISON, METHODS, NT_BASES, NT_TYPES, Attribution, MethodSpec,
                                        Setting, attribute, explain, method_settings)
 from model.explain.faithfulness import Comparison, Faithfulness, compare, faithfulness
-from model.explain.trust import (PASS_THRESHOLD, TRUST_METHODS, TRUST_SETTINGS, CascadeStep, MethodTrust, TrustReport,
-                                 cascade_steps, faithfulness_correlation, map_similarity, max_sensitivity,
-                                 method_trust, model_fingerprint, mprt, randomised_cascade, shared_scores, sparseness,
-                                 spearman_abs, ssim, trust_report, trust_settings, verdict)
+from model.explain.trust import (PASS_THRESHOLD, RULE, TRUST_METHODS, TRUST_SETTINGS, CascadeStep, MethodTrust,
+                                 TrustReport, add_sensitivity, cascade_steps, faithfulness_correlation,
+                                 map_similarity, max_sensitivity, method_trust, model_fingerprint, mprt,
+                                 randomised_cascade, shared_scores, sparseness, spearman_abs, ssim, trust_report,
+                                 trust_settings, trust_summary, verdict)

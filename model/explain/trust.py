@@ -348,10 +348,10 @@ def first_drop(cascade: list[CascadeStep], threshold: float = PASS_THRESHOLD) ->
 
 
 def method_trust(model: ViT, image: np.ndarray, target: int, method: str, seed: int = SEED,
-                 scorecard: bool = True) -> MethodTrust:
-    """The per-method part of the report: original map, cascade, random-logit test and (with
-    ``scorecard``) max-sensitivity, sparseness and IG's completeness. Costs about
-    (8 + MAX_SENS_SAMPLES) runs of the method."""
+                 sensitivity: bool = True) -> MethodTrust:
+    """The per-method part of the report: original map, cascade, random-logit test, sparseness,
+    IG's completeness and (with ``sensitivity``) max-sensitivity. Costs 8 runs of the method, plus
+    MAX_SENS_SAMPLES with ``sensitivity`` (the page adds it later with :func:`add_sensitivity`)."""
     t0 = time.perf_counter()
     settings = trust_settings(method, model)
     orig = explain(model, image, target, method, **settings)
@@ -360,12 +360,20 @@ def method_trust(model: ViT, image: np.ndarray, target: int, method: str, seed: 
     res.random_class = other
     res.random_map = explain(model, image, other, method, **settings).map
     res.random_logit_spearman = spearman_abs(orig.map, res.random_map)
-    if scorecard:
-        res.max_sensitivity = max_sensitivity(model, image, target, method, settings, orig.map, seed=seed)
-        res.sparseness = sparseness(orig.map)
-        if orig.convergence_delta is not None:
-            res.completeness = abs(orig.convergence_delta)
+    res.sparseness = sparseness(orig.map)
+    if orig.convergence_delta is not None:
+        res.completeness = abs(orig.convergence_delta)
     res.seconds = time.perf_counter() - t0
+    if sensitivity:
+        add_sensitivity(model, image, res, seed)
+    return res
+
+
+def add_sensitivity(model: ViT, image: np.ndarray, res: MethodTrust, seed: int = SEED) -> MethodTrust:
+    """Fill in ``res.max_sensitivity`` (and add its seconds)."""
+    t0 = time.perf_counter()
+    res.max_sensitivity = max_sensitivity(model, image, res.target, res.method, res.settings, res.map, seed=seed)
+    res.seconds += time.perf_counter() - t0
     return res
 
 
@@ -450,7 +458,7 @@ def trust_summary(model: ViT, images: np.ndarray, methods: Iterable[str] = TRUST
     for i, img in enumerate(images):
         t = _target(model, None, _as_input(img))
         for m in methods:
-            r = method_trust(model, img, t, m, seed, scorecard=False)
+            r = method_trust(model, img, t, m, seed, sensitivity=False)
             rho[m][i] = [c.spearman for c in r.cascade]
             sim[m][i] = [c.ssim for c in r.cascade]
             rl[m][i] = r.random_logit_spearman
