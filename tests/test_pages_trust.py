@@ -73,16 +73,16 @@ def test_every_method_gets_a_cascade_a_badge_a_score_row_and_a_verdict(digit, sh
     table = at.dataframe[0].value
     assert list(table["method"]) == [E.METHODS[m].label for m in T.TRUST_METHODS]
     assert set(table["randomisation"]) <= {"pass", "partial", "fail"}
-    assert table["deletion AUC (lower better)"].between(0, 1).all()
-    assert table["sparseness (Gini)"].between(0, 1).all()
-    assert table["IG completeness |delta|"].notna().sum() == 1              # Integrated Gradients only
+    assert table["deletion AUC ↓"].between(0, 1).all()
+    assert table["sparseness"].between(0, 1).all()
+    assert table["IG |delta|"].notna().sum() == 1              # Integrated Gradients only
     # the page's figures are the model's: the same report as the command line computes
     rep = T.trust_report(shipped_vit, digit.image, int(at.selectbox(key="trust_target").value))
     ig = rep.methods["integrated_gradients"]
     row = table[table["method"] == "Integrated Gradients"].iloc[0]
-    assert row["random-logit Spearman"] == pytest.approx(ig.random_logit_spearman)
-    assert row["faithfulness correlation (higher better)"] == pytest.approx(ig.scores["faithfulness_correlation"])
-    assert row["max-sensitivity (lower better)"] == pytest.approx(ig.max_sensitivity)
+    assert row["random-logit ρ"] == pytest.approx(ig.random_logit_spearman)
+    assert row["faithfulness corr. ↑"] == pytest.approx(ig.scores["faithfulness_correlation"])
+    assert row["max-sensitivity ↓"] == pytest.approx(ig.max_sensitivity)
     if paths.TRUST_SUMMARY.is_file():   # the committed test-set summary, one row per method
         summary = json.loads(paths.TRUST_SUMMARY.read_text())
         assert len(at.dataframe[1].value) == len(summary["methods"])

@@ -256,3 +256,7 @@ def test_verdicts_follow_the_rule():
     assert "does reflect what the model learned" in T.verdict(trust(0.9, 0.2, 0.1))
     assert "down to block 2" in T.verdict(trust(0.9, 0.9, 0.1))
     assert "same map for class 5" in T.verdict(trust(0.9, 0.2, 0.1, rl=0.8))
+    assert "class 5" not in T.verdict(trust(0.9, 0.2, 0.1, rl=0.6))
+    rollout = trust(0.9, 0.2, 0.1, rl=1.0)
+    rollout.method = "attention_rollout"
+    assert "same map for every class by construction" in T.verdict(rollout)

@@ -69,6 +69,7 @@ TRUST_SETTINGS: dict[str, dict] = {
     "noise_tunnel": {"nt_samples": 8},
 }
 PASS_THRESHOLD = 0.5      # Spearman of |map| below this = "the map changed" (see passes())
+SAME_CLASS_MAP = 0.8      # random-logit Spearman at or above this = "nearly the same map for another class"
 MAX_SENS_SAMPLES = 4
 MAX_SENS_RADIUS = 0.1
 FC_RUNS = 100
@@ -436,7 +437,9 @@ def verdict(r: MethodTrust) -> str:
                f"reasoning with the shape of the digit")
     else:
         msg = f"{label}: looks the same with random weights: do not read it as the model's reasoning"
-    if r.random_logit_spearman is not None and r.random_logit_spearman >= PASS_THRESHOLD:
+    if not METHODS[r.method].class_specific:
+        msg += "; it is the same map for every class by construction"
+    elif r.random_logit_spearman is not None and r.random_logit_spearman >= SAME_CLASS_MAP:
         msg += f"; nearly the same map for class {r.random_class}, so it hardly says why this class"
     return msg + "."
 
