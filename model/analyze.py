@@ -151,7 +151,7 @@ def write_trust_summary(a: argparse.Namespace, argv: list[str] | None) -> None:
     for m, r in summary["methods"].items():
         print(f"  {r['label']:28s} pass {r['pass_rate']:.1%}  changed when all random {r['changed_when_all_random']:.1%}"
               f"  median Spearman after the top block {r['median_spearman'][summary['steps'][1]]:.2f}"
-              f"  random logit {r['median_random_logit_spearman']:.2f}")
+              f"  random logit {r['median_random_logit_spearman']:.2f}  signed-rank pass {r['signed_pass_rate']:.1%}")
 
 
 if __name__ == "__main__":

@@ -217,16 +217,20 @@ else:
     srows = [{"method": r["label"], "passes the randomisation test": r["pass_rate"],
               "changes once every weight is random": r["changed_when_all_random"],
               "median Spearman after top block": r["median_spearman"][summary["steps"][1]],
-              "median random-logit Spearman": r["median_random_logit_spearman"]}
+              "median random-logit Spearman": r["median_random_logit_spearman"],
+              "would pass on signed ranks": r.get("signed_pass_rate", np.nan)}
              for r in summary["methods"].values()]
     st.dataframe(pd.DataFrame(srows), hide_index=True, key="trust_summary_table",
                  column_config={"passes the randomisation test": st.column_config.NumberColumn(format="percent"),
                                 "changes once every weight is random": st.column_config.NumberColumn(format="percent"),
                                 "median Spearman after top block": st.column_config.NumberColumn(format="%.2f"),
-                                "median random-logit Spearman": st.column_config.NumberColumn(format="%.2f")})
+                                "median random-logit Spearman": st.column_config.NumberColumn(format="%.2f"),
+                                "would pass on signed ranks": st.column_config.NumberColumn(format="percent")})
     st.caption(f"The same tests on the first {summary['n_images']} MNIST test digits, each explained for its predicted "
                f"class (`{summary.get('command', 'python -m model.analyze --trust')}`, {summary.get('generated', '')}). "
-               "One digit can pass or fail by chance; these shares say how a method behaves on this model in general.")
+               "One digit can pass or fail by chance; these shares say how a method behaves on this model in general. "
+               "The last column applies the same rule to the rank correlation of the signed maps (Adebayo et al. "
+               "report both): a map whose |values| survive because it is zero off the ink may still flip its signs.")
     if stale:
         st.warning("This summary was computed for other weights than the model loaded now; "
                    "rerun `python -m model.analyze --trust`.")

@@ -75,6 +75,8 @@ def test_spearman_abs_hand_cases():
     b = np.array([1.0, 2.0, 3.0, 4.0])
     c = np.array([1.0, 3.0, 2.0, 4.0])                              # d^2 = 2: rho = 1 - 6*2/(4*15)
     assert T.spearman_abs(b, c) == pytest.approx(0.8)
+    assert T.spearman_signed(a, -a) == pytest.approx(-1.0)          # signs count here
+    assert T.spearman_signed(b, c) == pytest.approx(0.8)
 
 
 def test_ssim_equals_scikit_image():
@@ -260,3 +262,23 @@ def test_verdicts_follow_the_rule():
     rollout = trust(0.9, 0.2, 0.1, rl=1.0)
     rollout.method = "attention_rollout"
     assert "same map for every class by construction" in T.verdict(rollout)
+
+
+def test_summary_over_digits_counts_the_passes(small):
+    digits = np.stack([make_digit(i) for i in range(3)])
+    calls = []
+    out = T.trust_summary(small, digits, ("saliency", "attention_rollout"), progress=lambda i, n: calls.append((i, n)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert out["n_images"] == 3 and out["steps"] == list(T.cascade_steps(small)) and out["rule"] == T.RULE
+    assert out["weights_sha1"] == T.model_fingerprint(small)
+    for m in ("saliency", "attention_rollout"):
+        per_digit = []
+        for x in digits:
+            t = int(E.predict(small, x).argmax())
+            per_digit.append(T.method_trust(small, x, t, m, sensitivity=False))
+        r = out["methods"][m]
+        assert r["pass_rate"] == pytest.approx(np.mean([p.passes for p in per_digit]))
+        assert r["median_spearman"]["head"] == pytest.approx(np.median([p.cascade[0].spearman for p in per_digit]))
+        assert r["median_random_logit_spearman"] == pytest.approx(np.median([p.random_logit_spearman
+                                                                               for p in per_digit]))
+    assert out["methods"]["attention_rollout"]["median_random_logit_spearman"] == pytest.approx(1.0)

@@ -66,5 +66,5 @@ from model.explain.faithfulness import Comparison, Faithfulness, compare, faithf
 from model.explain.trust import (PASS_THRESHOLD, RULE, TRUST_METHODS, TRUST_SETTINGS, CascadeStep, MethodTrust,
                                  TrustReport, add_sensitivity, cascade_steps, faithfulness_correlation,
                                  map_similarity, max_sensitivity, method_trust, model_fingerprint, mprt,
-                                 randomised_cascade, shared_scores, sparseness, spearman_abs, ssim, trust_report,
-                                 trust_settings, trust_summary, verdict)
+                                 randomised_cascade, shared_scores, sparseness, spearman_abs, spearman_signed, ssim,
+                                 trust_report, trust_settings, trust_summary, verdict)

@@ -159,6 +159,14 @@ def spearman_abs(a: np.ndarray, b: np.ndarray) -> float:
     return float(stats.spearmanr(a, b).statistic)
 
 
+def spearman_signed(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of the signed maps (flattened); a constant map gives 0."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    return float(stats.spearmanr(a, b).statistic)
+
+
 def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None, win_size: int = 7,
          k1: float = 0.01, k2: float = 0.03) -> float:
     """Mean structural similarity (Wang et al., 2004) of two 2-D arrays, computed as
@@ -270,10 +278,15 @@ def max_sensitivity(model: ViT, image: np.ndarray, target: int, method: str, set
 
 @dataclass
 class CascadeStep:
+    """One randomisation step: ``spearman`` of |maps| (the test's measure), ``ssim`` of the
+    |maps| scaled to [0, 1], and ``spearman_signed`` of the maps with their signs, which Adebayo
+    et al. 2018 also report (Fig. 4): maps that are zero wherever there is no ink keep a high
+    |map| ranking whatever the weights, while their signs may still change."""
     step: str
     spearman: float
     ssim: float
     map: np.ndarray
+    spearman_signed: float = float("nan")
 
 
 @dataclass
@@ -327,7 +340,7 @@ def mprt(model: ViT, image: np.ndarray, target: int, method: str, settings: dict
     for step, rmodel in randomised_cascade(model, seed):
         m = explain(rmodel, image, target, method, **settings).map
         rho, s = map_similarity(original, m)
-        out.append(CascadeStep(step, rho, s, m))
+        out.append(CascadeStep(step, rho, s, m, spearman_signed(original, m)))
     return out
 
 
@@ -451,10 +464,12 @@ def trust_summary(model: ViT, images: np.ndarray, methods: Iterable[str] = TRUST
     """The randomisation and random-logit tests of every method on many digits (each explained
     for its predicted class): per method the share of digits that pass (:func:`passes`), the share
     whose map is below PASS_THRESHOLD once every weight is random, and per step the median
-    Spearman and SSIM. ``images`` (N, 28, 28) in [0, 1]; ``progress(i, n)`` is called per digit."""
+    Spearman (of |map| and signed) and SSIM, and the share that would pass on signed ranks.
+    ``images`` (N, 28, 28) in [0, 1]; ``progress(i, n)`` is called per digit."""
     methods = list(methods)
     steps = list(cascade_steps(model))
     rho = {m: np.zeros((len(images), len(steps))) for m in methods}
+    signed = {m: np.zeros((len(images), len(steps))) for m in methods}
     sim = {m: np.zeros((len(images), len(steps))) for m in methods}
     rl = {m: np.zeros(len(images)) for m in methods}
     ok = {m: np.zeros(len(images), dtype=bool) for m in methods}
@@ -463,6 +478,7 @@ def trust_summary(model: ViT, images: np.ndarray, methods: Iterable[str] = TRUST
         for m in methods:
             r = method_trust(model, img, t, m, seed, sensitivity=False)
             rho[m][i] = [c.spearman for c in r.cascade]
+            signed[m][i] = [c.spearman_signed for c in r.cascade]
             sim[m][i] = [c.ssim for c in r.cascade]
             rl[m][i] = r.random_logit_spearman
             ok[m][i] = r.passes
@@ -475,6 +491,9 @@ def trust_summary(model: ViT, images: np.ndarray, methods: Iterable[str] = TRUST
                   "changed_when_all_random": float((rho[m][:, -1] < PASS_THRESHOLD).mean()),
                   "median_spearman": {s: float(np.median(rho[m][:, j])) for j, s in enumerate(steps)},
                   "median_ssim": {s: float(np.median(sim[m][:, j])) for j, s in enumerate(steps)},
+                  "median_spearman_signed": {s: float(np.median(signed[m][:, j])) for j, s in enumerate(steps)},
+                  "signed_pass_rate": float(np.mean([passes([CascadeStep(s, v, 0.0, None) for s, v in zip(steps, row)])
+                                                     for row in signed[m]])),
                   "median_random_logit_spearman": float(np.median(rl[m]))}
     return {"n_images": int(len(images)), "steps": steps, "threshold": PASS_THRESHOLD, "seed": int(seed),
             "rule": RULE, "weights_sha1": model_fingerprint(model), "methods": out}
