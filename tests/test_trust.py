@@ -282,3 +282,23 @@ def test_summary_over_digits_counts_the_passes(small):
         assert r["median_random_logit_spearman"] == pytest.approx(np.median([p.random_logit_spearman
                                                                                for p in per_digit]))
     assert out["methods"]["attention_rollout"]["median_random_logit_spearman"] == pytest.approx(1.0)
+
+
+def test_analyze_trust_writes_only_the_summary(tmp_path):
+    """python -m model.analyze --trust on a small model: trust_summary.json and nothing else."""
+    import json
+
+    from model import analyze
+    from model.vit import load_vit, save_vit
+
+    save_vit(make_model(4), tmp_path / "vit.safetensors")
+    analyze.main(["--trust", "--trust-images", "2", "--weights", str(tmp_path / "vit.safetensors"),
+                  "--out-dir", str(tmp_path)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trust_summary.json", "vit.safetensors"]
+    out = json.loads((tmp_path / "trust_summary.json").read_text())
+    assert out["n_images"] == 2 and list(out["methods"]) == list(T.TRUST_METHODS)
+    assert out["command"] == f"python -m model.analyze --trust --trust-images 2 --weights {tmp_path / 'vit.safetensors'} " \
+                             f"--out-dir {tmp_path}"
+    assert out["weights_sha1"] == T.model_fingerprint(load_vit(tmp_path / "vit.safetensors"))
+    for r in out["methods"].values():
+        assert r["pass_rate"] in (0.0, 0.5, 1.0) and set(r["median_spearman"]) == set(out["steps"])
