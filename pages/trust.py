@@ -191,7 +191,8 @@ st.dataframe(table, hide_index=True, key="trust_table",
 other = next(iter(full.values())).random_class
 st.caption(
     "How to read this. ↓ = lower is better, ↑ = higher is better; ρ = Spearman rank correlation of |map|. "
-    f"**Randomisation**: pass / partial / fail as the badges above. **Random logit** (Sixt et al., 2020): Spearman between the map for class {target} and the map "
+    "**Randomisation**: pass / partial / fail as the badges above. "
+    f"**Random logit** (Sixt et al., 2020): Spearman between the map for class {target} and the map "
     f"for a random other class ({other}); near 1 = the map does not depend on the class. **Deletion / insertion** "
     f"(Petsiuk et al., 2018): area under the class probability as the top-ranked pixels are removed / added back "
     f"({T.FAITH_STEPS} steps, black). **Faithfulness correlation** (Bhatt et al., 2020): correlation between the "
@@ -227,7 +228,8 @@ else:
                                 "median random-logit Spearman": st.column_config.NumberColumn(format="%.2f"),
                                 "would pass on signed ranks": st.column_config.NumberColumn(format="percent")})
     st.caption(f"The same tests on the first {summary['n_images']} MNIST test digits, each explained for its predicted "
-               f"class (`{summary.get('command', 'python -m model.analyze --trust')}`, {summary.get('generated', '')}). "
+               f"class (`{summary.get('command', 'python -m model.analyze --trust')}`, "
+               f"{summary.get('generated', '')}). "
                "One digit can pass or fail by chance; these shares say how a method behaves on this model in general. "
                "The last column applies the same rule to the rank correlation of the signed maps (Adebayo et al. "
                "report both): a map whose |values| survive because it is zero off the ink may still flip its signs.")

@@ -297,8 +297,8 @@ def test_analyze_trust_writes_only_the_summary(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trust_summary.json", "vit.safetensors"]
     out = json.loads((tmp_path / "trust_summary.json").read_text())
     assert out["n_images"] == 2 and list(out["methods"]) == list(T.TRUST_METHODS)
-    assert out["command"] == f"python -m model.analyze --trust --trust-images 2 --weights {tmp_path / 'vit.safetensors'} " \
-                             f"--out-dir {tmp_path}"
+    weights = tmp_path / "vit.safetensors"
+    assert out["command"] == f"python -m model.analyze --trust --trust-images 2 --weights {weights} --out-dir {tmp_path}"
     assert out["weights_sha1"] == T.model_fingerprint(load_vit(tmp_path / "vit.safetensors"))
     for r in out["methods"].values():
         assert r["pass_rate"] in (0.0, 0.5, 1.0) and set(r["median_spearman"]) == set(out["steps"])

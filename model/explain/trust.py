@@ -44,7 +44,6 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
-import math
 import time
 import zlib
 from dataclasses import dataclass, field
