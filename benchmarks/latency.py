@@ -19,6 +19,11 @@ data_features_ms (the Data page's six shape features of the preprocessed digit, 
 load_ms (loading both models), rss_mb (process memory after loading and the first prediction),
 memory_growth_mb (RSS growth over ``--memory-iterations`` predictions, each with one
 explanation, cycling through every method, after a warm-up pass), plus ``device`` notes.
+trust_report_ms (the whole trust report of every method, model.explain.trust.trust_report, median
+of ``--trust-runs``, default 5, after one warm-up that also builds the randomised copies) and
+trust_cascade_max_ms (the slowest method's cascade and random-logit test alone: how long the Trust
+page takes at most to show one method's row), and trust_report_cpu_ms / trust_cascade_max_cpu_ms (the
+same in CPU time of this thread, which a loaded machine does not inflate).
 """
 from __future__ import annotations
 
@@ -56,6 +61,7 @@ BUDGETS: dict[str, float] = {
     "data_features_ms": 20,
 }
 BUDGETS.update({"inside_ms": 100, "patching_ms": 1000})   # issue 13: the Inside page
+BUDGETS.update({"trust_report_ms": 3000, "trust_cascade_max_ms": 1000})   # issue 12
 
 
 def drawn_digit() -> np.ndarray:
@@ -92,7 +98,7 @@ def rss_mb() -> float:
     return psutil.Process(os.getpid()).memory_info().rss / 2**20
 
 
-def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500) -> dict:
+def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500, trust_runs: int = 5) -> dict:
     t0 = time.perf_counter()
     vit = load_vit(paths.VIT_WEIGHTS)
     forest = load_forest(paths.FOREST)
@@ -138,6 +144,7 @@ def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500) -> dict:
     for key, fn in timed.items():
         n = max(20, runs // 2) if key == "faithfulness_ms" else runs
         out[key] = round(median_ms(fn, n, warmup), 2)
+    out.update(trust_timings(vit, img, target, trust_runs))
 
     # memory: many predictions, each with one explanation, cycling through the methods
     rng = np.random.default_rng(0)
@@ -168,6 +175,33 @@ def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500) -> dict:
     return out
 
 
+def trust_timings(vit, img: np.ndarray, target: int, runs: int = 5) -> dict:
+    """trust_report_ms and trust_cascade_max_ms (issue 12), fewer runs: one report takes seconds."""
+    from model.explain import trust as T
+
+    out = {"trust_report_ms": round(median_ms(lambda: T.trust_report(vit, img, target), runs, 1), 1)}
+    # CPU time of this thread for one report: on a shared, overloaded machine the wall time above
+    # also counts the time other processes hold the cores; this does not
+    cpu = []
+    for _ in range(runs):
+        c0 = time.thread_time()
+        T.trust_report(vit, img, target)
+        cpu.append(time.thread_time() - c0)
+    out["trust_report_cpu_ms"] = round(1000 * float(np.median(cpu)), 1)
+
+    def cascade_cpu(m: str) -> float:
+        c0 = time.thread_time()
+        T.method_trust(vit, img, target, m, sensitivity=False)
+        return time.thread_time() - c0
+
+    out["trust_cascade_max_cpu_ms"] = round(1000 * max(float(np.median([cascade_cpu(m) for _ in range(runs)]))
+                                                       for m in T.TRUST_METHODS), 1)
+    out["trust_cascade_max_ms"] = round(max(
+        median_ms(lambda: T.method_trust(vit, img, target, m, sensitivity=False), runs, 1)
+        for m in T.TRUST_METHODS), 1)
+    return out
+
+
 def table(res: dict) -> str:
     lines = [f"{'computation':<26}{'median':>12}{'budget':>12}  ok", "-" * 54]
     for key, val in res.items():
@@ -189,10 +223,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--runs", type=int, default=25, help="timed runs per computation (>= 20)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--memory-iterations", type=int, default=500)
+    p.add_argument("--trust-runs", type=int, default=5, help="timed runs of the trust report")
     a = p.parse_args(argv)
     if a.runs < 20:
         p.error("--runs must be at least 20")
-    res = run(a.runs, a.warmup, a.memory_iterations)
+    res = run(a.runs, a.warmup, a.memory_iterations, a.trust_runs)
     print(json.dumps(res) if a.json else table(res))
 
 

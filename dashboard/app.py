@@ -29,6 +29,7 @@ _PAGES: list[tuple[str, str, str]] = [
     ("draw", "Draw", ":material/draw:"),
     ("attention", "Attention", ":material/visibility:"),
     ("attributions", "Attributions", ":material/insights:"),
+    ("trust", "Trust", ":material/verified:"),
     ("inside", "Inside", ":material/account_tree:"),
     ("baseline", "Baseline", ":material/forest:"),
     ("misclassified", "Misclassified", ":material/error:"),

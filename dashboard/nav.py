@@ -9,6 +9,7 @@ PAGES: dict[str, str] = {
     "attention": "../pages/attention.py",
     "attributions": "../pages/attributions.py",
     "inside": "../pages/inside.py",
+    "trust": "../pages/trust.py",
     "baseline": "../pages/baseline.py",
     "misclassified": "../pages/misclassified.py",
     "data": "../pages/dataset.py",

@@ -17,6 +17,11 @@ Writes two artifacts (formats in the project notes):
   every head in pixels (Dosovitskiy et al., 2021, Fig. 7) averaged over the first
   ``--inside-images`` test images, overall and per true class, for the Inside page.
 
+With ``--trust`` (``python -m model.analyze --trust [--trust-images 200]``) it writes only
+``trust_summary.json``: which attribution methods pass the model-randomisation test (Adebayo et
+al., 2018) on the first ``--trust-images`` test digits, and the random-logit test
+(:func:`model.explain.trust.trust_summary`).
+
 One torch thread; a few minutes at most on a laptop CPU. The shared model is only read.
 """
 from __future__ import annotations
@@ -91,7 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--inside", action="store_true",
                    help="write only attention_distance.json (the Inside page's test-set mean attention distance)")
     p.add_argument("--inside-images", type=int, default=10000, help="test images for attention_distance.json")
+    p.add_argument("--trust", action="store_true", help="write only trust_summary.json (sanity checks of the maps)")
+    p.add_argument("--trust-images", type=int, default=200)
     a = p.parse_args(argv)
+    if a.trust:
+        return write_trust_summary(a, argv)
     torch.set_num_threads(1)
     from data.mnist import load_mnist
 
@@ -142,6 +151,35 @@ def write_attention_distance(model: ViT, images: np.ndarray, labels: np.ndarray,
     os.replace(tmp, out)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s): mean attention distance per layer "
           f"{[round(float(np.mean(r)), 2) for r in res['mean_attention_distance']]} px")
+
+
+def write_trust_summary(a: argparse.Namespace, argv: list[str] | None) -> None:
+    from data.mnist import load_mnist
+    from model.explain.trust import trust_summary
+
+    torch.set_num_threads(1)
+    images, _ = load_mnist("test")
+    model = load_vit(a.weights)
+    x = images[:a.trust_images].astype(np.float32) / 255.0
+    t0 = time.perf_counter()
+
+    def progress(i: int, n: int) -> None:
+        if i % 20 == 0 or i == n:
+            print(f"  trust: {i}/{n} digits ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    summary = trust_summary(model, x, progress=progress)
+    summary["generated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    summary["command"] = ("python -m model.analyze " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
+    a.out_dir.mkdir(parents=True, exist_ok=True)
+    out = a.out_dir / paths.TRUST_SUMMARY.name
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=1))
+    os.replace(tmp, out)
+    print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
+    for m, r in summary["methods"].items():
+        print(f"  {r['label']:28s} pass {r['pass_rate']:.1%}  changed when all random {r['changed_when_all_random']:.1%}"
+              f"  median Spearman after the top block {r['median_spearman'][summary['steps'][1]]:.2f}"
+              f"  random logit {r['median_random_logit_spearman']:.2f}  signed-rank pass {r['signed_pass_rate']:.1%}")
 
 
 if __name__ == "__main__":

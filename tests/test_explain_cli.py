@@ -38,3 +38,31 @@ def test_blank_and_unreadable_files_exit_1_with_a_message(tmp_path):
         r = run("attribute", str(f), "--json")
         assert r.returncode == 1
         assert r.stdout == "" and str(f.name) in r.stderr
+
+
+def test_trust_prints_the_report_of_every_attributions_page_method(tmp_path, test_images):
+    from model.explain import METHODS
+
+    images, _ = test_images
+    f = tmp_path / "digit.png"
+    Image.fromarray((images[1] * 255).astype(np.uint8)).save(f)
+    r = run("trust", str(f), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"target", "methods"} and isinstance(out["target"], int)
+    assert list(out["methods"]) == list(METHODS)
+    steps = ["head", "block 4", "block 3", "block 2", "block 1", "stem"]
+    for name, m in out["methods"].items():
+        assert set(m) == {"mprt", "random_logit_spearman", "deletion_auc", "insertion_auc",
+                          "faithfulness_correlation", "max_sensitivity", "sparseness", "seconds"}, name
+        assert [s["step"] for s in m["mprt"]] == steps
+        assert all(isinstance(s["spearman"], float) and isinstance(s["ssim"], float) for s in m["mprt"])
+        assert all(isinstance(m[k], float) for k in m if k != "mprt")
+    # class-agnostic maps are the same for the random other class
+    assert out["methods"]["attention_rollout"]["random_logit_spearman"] == 1.0
+    r = run("trust", str(tmp_path / "missing.png"), "--json")
+    assert r.returncode == 1 and r.stdout == "" and "missing.png" in r.stderr
+    blank = tmp_path / "blank.png"
+    Image.new("L", (64, 64), 0).save(blank)
+    r = run("trust", str(blank), "--json")
+    assert r.returncode == 1 and r.stdout == "" and "blank.png" in r.stderr

@@ -55,6 +55,16 @@ def session(model: ViT, digit: np.ndarray, target: int, order: list[str],
     faith = E.faithfulness(model, digit, target, {m: out[m] for m in ("saliency", "occlusion")}, steps=14)
     for name in faith.deletion:
         out[f"del_{name}"], out[f"ins_{name}"] = faith.deletion[name], faith.insertion[name]
+    # trust: randomised copies (built and cached per process, possibly by several threads at once),
+    # the cascade, the random-logit test and the scorecard
+    trust_methods = [m for m in order if m in ("saliency", "gradient_shap", "attention_rollout", "occlusion")]
+    rep = E.trust_report(model, digit, target, trust_methods)
+    for name, r in rep.methods.items():
+        out[f"trust_{name}_cascade"] = np.array([[c.spearman, c.ssim] for c in r.cascade])
+        out[f"trust_{name}_maps"] = np.stack([c.map for c in r.cascade])
+        out[f"trust_{name}_scores"] = np.array([r.random_logit_spearman, r.max_sensitivity, r.sparseness,
+                                                r.scores["deletion_auc"], r.scores["insertion_auc"],
+                                                r.scores["faithfulness_correlation"]])
     return out
 
 
@@ -67,6 +77,9 @@ def test_parallel_sessions_equal_serial_and_leave_the_model_untouched():
     targets = [i % 10 for i in range(N_THREADS)]
 
     serial = [session(model, digits[i], targets[i], orders[i], None) for i in range(N_THREADS)]
+    from model.explain import trust
+
+    trust._cascade_cached.cache_clear()   # the threads build the randomised copies again, concurrently
 
     barrier = threading.Barrier(N_THREADS)
     with ThreadPoolExecutor(N_THREADS) as pool:
@@ -81,6 +94,7 @@ def test_parallel_sessions_equal_serial_and_leave_the_model_untouched():
     # the sessions really differ from each other (a shared result would also 'match')
     assert not np.allclose(serial[0]["integrated_gradients"], serial[1]["integrated_gradients"])
     assert not np.allclose(serial[0]["gradient_shap"], serial[2]["gradient_shap"])
+    assert not np.allclose(serial[0]["trust_saliency_maps"], serial[1]["trust_saliency_maps"])
 
     after = model.state_dict()
     assert before.keys() == after.keys()

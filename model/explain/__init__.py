@@ -3,7 +3,8 @@
 * :mod:`model.explain.attention`: predictions with heads knocked out, attention maps, rollout;
 * :mod:`model.explain.attribution`: Captum attributions behind one verb, :func:`explain`, and
   the registry :data:`METHODS` the pages build their menus from;
-* :mod:`model.explain.faithfulness`: deletion/insertion curves of several maps.
+* :mod:`model.explain.faithfulness`: deletion/insertion curves of several maps;
+* :mod:`model.explain.trust`: sanity checks (model randomisation, random logit) and a scorecard per method.
 
 Each family module that has a command-line form defines ``add_cli(subparsers)``; one entry,
 ``python -m model.explain SUBCOMMAND FILE --json``, finds them all (:mod:`model.explain.__main__`).
@@ -63,3 +64,8 @@ from model.explain.attribution import (DEFAULT_COMPARISON, METHODS, NT_BASES, NT
                                        Setting, attribute, explain, method_settings)
 from model.explain.faithfulness import Comparison, Faithfulness, compare, faithfulness
 from model.explain.inside import DLA, Inside, Patching, activation_patching, cached_forward, direct_logit_attribution, inside_summary, logit_lens, mean_attention_distance, position_similarity, stem_filters  # noqa: E501
+from model.explain.trust import (PASS_THRESHOLD, RULE, TRUST_METHODS, TRUST_SETTINGS, CascadeStep, MethodTrust,
+                                 TrustReport, add_sensitivity, cascade_steps, faithfulness_correlation,
+                                 map_similarity, max_sensitivity, method_trust, model_fingerprint, mprt,
+                                 randomised_cascade, shared_scores, sparseness, spearman_abs, spearman_signed, ssim,
+                                 trust_report, trust_settings, trust_summary, verdict)

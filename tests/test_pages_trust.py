@@ -1,0 +1,107 @@
+"""AppTest of the Trust page with the shipped model: with a current digit (cascade rows, the
+similarity chart, badges, scorecard, verdicts, captions citing the papers; fewer methods; another
+class) and without one (a pointer to the Draw page and a test-image button)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard.state import KEY, CurrentDigit
+from data.mnist import load_mnist
+from model import explain as E
+from model import paths
+from model.explain import trust as T
+
+ROOT = Path(__file__).resolve().parent.parent
+TRUST = str(ROOT / "pages" / "trust.py")
+TIMEOUT = 300
+
+pytestmark = pytest.mark.skipif(not paths.VIT_WEIGHTS.is_file(), reason="ViT weights not trained yet")
+
+
+@pytest.fixture(scope="module")
+def digit() -> CurrentDigit:
+    return CurrentDigit.from_test_image(*load_mnist("test"), 7)
+
+
+def run_with(digit: CurrentDigit | None) -> AppTest:
+    at = AppTest.from_file(TRUST, default_timeout=TIMEOUT)
+    if digit is not None:
+        at.session_state[KEY] = digit
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [x.value for x in at.success] + [x.value for x in at.warning] + [x.value for x in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_without_a_digit_points_to_draw_and_offers_a_test_image():
+    at = run_with(None)
+    assert any("No digit yet" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+    at.button(key="trust_use_test").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[KEY].test_index == 0
+    assert len(at.get("plotly_chart")) == len(T.TRUST_METHODS) + 1
+
+
+def test_every_method_gets_a_cascade_a_badge_a_score_row_and_a_verdict(digit, shipped_vit):
+    at = run_with(digit)
+    figs = charts(at)
+    for m in T.TRUST_METHODS:
+        fig = figs[f"trust_cascade_{m}"]
+        assert len(fig["data"]) == 1 + len(T.cascade_steps(shipped_vit))   # the original and every step
+    sim = [v for k, v in figs.items() if k.startswith("trust_similarity_")]
+    assert len(sim) == 1 and len(sim[0]["data"]) == 2 * len(T.TRUST_METHODS)   # Spearman and SSIM per method
+    body = texts(at)
+    for phrase in ("Adebayo", "Sixt", "Bhatt", "Yeh", "Chalasani", "Petsiuk", "Quantus", T.RULE):
+        assert phrase in body, phrase
+    for m in T.TRUST_METHODS:
+        assert f"**{E.METHODS[m].label}**" in body
+    table = at.dataframe[0].value
+    assert list(table["method"]) == [E.METHODS[m].label for m in T.TRUST_METHODS]
+    assert set(table["randomisation"]) <= {"pass", "partial", "fail"}
+    assert table["deletion AUC ↓"].between(0, 1).all()
+    assert table["sparseness"].between(0, 1).all()
+    assert table["IG |delta|"].notna().sum() == 1              # Integrated Gradients only
+    # the page's figures are the model's: the same report as the command line computes
+    rep = T.trust_report(shipped_vit, digit.image, int(at.selectbox(key="trust_target").value))
+    ig = rep.methods["integrated_gradients"]
+    row = table[table["method"] == "Integrated Gradients"].iloc[0]
+    assert row["random-logit ρ"] == pytest.approx(ig.random_logit_spearman)
+    assert row["faithfulness corr. ↑"] == pytest.approx(ig.scores["faithfulness_correlation"])
+    assert row["max-sensitivity ↓"] == pytest.approx(ig.max_sensitivity)
+    if paths.TRUST_SUMMARY.is_file():   # the committed test-set summary, one row per method
+        summary = json.loads(paths.TRUST_SUMMARY.read_text())
+        assert len(at.dataframe[1].value) == len(summary["methods"])
+        assert f"first {summary['n_images']} MNIST test digits" in body
+    else:
+        assert "python -m model.analyze --trust" in body
+    verdicts = [x.value for x in at.success] + [x.value for x in at.warning]
+    assert sum(any(v.startswith(E.METHODS[m].label + ":") for v in verdicts) for m in T.TRUST_METHODS) \
+        == len(T.TRUST_METHODS)
+
+
+def test_fewer_methods_and_another_class(digit):
+    at = run_with(digit)
+    pred = at.selectbox(key="trust_target").value
+    at.multiselect(key="trust_methods").set_value(["saliency", "attention_rollout"])
+    at.selectbox(key="trust_target").set_value((pred + 1) % 10).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {k for k in charts(at) if k.startswith("trust_cascade_")} == {"trust_cascade_saliency",
+                                                                         "trust_cascade_attention_rollout"}
+    assert len(at.dataframe[0].value) == 2
+    at.multiselect(key="trust_methods").set_value([]).run()
+    assert not at.exception
+    assert any("Choose at least one method" in i.value for i in at.info)
