@@ -13,3 +13,4 @@ TEST_EVAL = ARTIFACTS / "test_eval.npz"              # python -m model.evaluate 
 EVALUATION = ARTIFACTS / "evaluation.json"           # python -m model.evaluate --write
 HEAD_IMPORTANCE = ARTIFACTS / "head_importance.json"  # python -m model.analyze
 MEAN_ATTRIBUTION = ARTIFACTS / "mean_attribution.npz"  # python -m model.analyze
+NEIGHBOURS = ARTIFACTS / "neighbours.npz"            # python -m model.explain.neighbours --write

@@ -62,3 +62,4 @@ from model.explain.attention import (AttentionResult, attention_summary, attenti
 from model.explain.attribution import (DEFAULT_COMPARISON, METHODS, NT_BASES, NT_TYPES, Attribution, MethodSpec,
                                        Setting, attribute, explain, method_settings)
 from model.explain.faithfulness import Comparison, Faithfulness, compare, faithfulness
+from model.explain.counterfactual import Counterfactual, counterfactual
