@@ -8,6 +8,7 @@ PAGES: dict[str, str] = {
     "draw": "../pages/draw.py",
     "attention": "../pages/attention.py",
     "attributions": "../pages/attributions.py",
+    "why": "../pages/why.py",
     "baseline": "../pages/baseline.py",
     "misclassified": "../pages/misclassified.py",
     "model": "../pages/model_card.py",
