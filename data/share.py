@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import zlib
 
 import numpy as np
@@ -23,6 +24,7 @@ SIDE = 28
 LEVELS = 16
 MAX_CHARS = 1000       # longer values are refused before any decoding
 _RAW_BYTES = SIDE * SIDE // 2
+_ALPHABET = re.compile(r"[A-Za-z0-9_-]+")      # URL-safe base64 without padding
 
 
 def encode_digit(image: np.ndarray) -> str:
@@ -56,6 +58,8 @@ def decode_digit(value: str | list | None) -> tuple[np.ndarray | None, str | Non
     if text[0] != VERSION:
         return None, "The link's `digit` value is not in a format this app knows (copy the share link again)."
     body = text[1:]
+    if not _ALPHABET.fullmatch(body):
+        return None, "The link's `digit` value is damaged (it has characters a share link never has; copy it again)."
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         d = zlib.decompressobj()
