@@ -93,7 +93,7 @@ def build_report(model, image: np.ndarray, *, source: str = "digit", weights_sha
              _img(png_data_uri(image), "the 28x28 image the model read"),
              _probs_table(probs, f"Prediction: {pred} ({probs[pred]:.1%}); softmax probabilities of the ten digits:"),
              "<h2>Where it looked and what mattered</h2>",
-             _img(png_data_uri(upsample_patches(att.rollout)), "attention rollout (Abnar & Zuidema, 2020)"),
+             _img(png_data_uri(upsample_patches(att.rollout), "heat"), "attention rollout (Abnar & Zuidema, 2020): bright = attended"),
              _img(png_data_uri(ig, "diverging"),
                   f"Integrated Gradients for {pred}, {ig_steps} steps, black baseline (Sundararajan et al., 2017): "
                   "red raises the score, blue lowers it")]
