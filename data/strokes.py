@@ -1,13 +1,15 @@
 """Strokes of a drawing as the canvas records them, and their rasterisation.
 
 The Draw page's canvas (streamlit-drawable-canvas, Fabric.js ``PencilBrush`` in freedraw
-mode) returns its content as Fabric's JSON: ``{"objects": [...]}``, one ``"path"`` object per
+mode) returns its content as Fabric's JSON: ``{"objects": [...]}``, one path object per
 stroke, in drawing order, each with ``"path"`` (commands ``["M", x, y]``, ``["Q", cx, cy, x, y]``,
 ``["L", x, y]`` in canvas pixels), ``"strokeWidth"`` and ``"stroke"`` (the colour), drawn with
 round caps and joins. :func:`render_strokes` draws a list of such objects the way the canvas
 does (white round-capped ink on black, quadratic segments flattened to short lines) into the
 same RGBA array the canvas exports, so the result goes through :mod:`data.preprocess` exactly
-as a drawing does. Objects that are not paths, and malformed commands, are skipped.
+as a drawing does. Objects that are not paths, and malformed commands, are skipped. The
+object type is ``"Path"`` in the Fabric.js 6 that the canvas ships (``"path"`` in older ones);
+both are accepted.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ CURVE_STEPS = 8       # line segments per quadratic Bezier segment
 def stroke_objects(json_data: dict | None) -> list[dict]:
     """The freedraw strokes (Fabric ``path`` objects) of the canvas JSON, in drawing order."""
     objs = (json_data or {}).get("objects") or []
-    return [o for o in objs if isinstance(o, dict) and o.get("type") == "path" and isinstance(o.get("path"), list)]
+    return [o for o in objs if isinstance(o, dict) and str(o.get("type", "")).lower() == "path"
+            and isinstance(o.get("path"), list)]
 
 
 def path_points(path: list) -> list[tuple[float, float]]:

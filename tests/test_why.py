@@ -31,7 +31,7 @@ TIMEOUT = 300
 needs_index = pytest.mark.skipif(not paths.NEIGHBOURS.is_file(), reason="neighbour index not written")
 
 # a '7' as the canvas records it: the top bar, then the diagonal
-SEVEN = [{"type": "path", "strokeWidth": 20, "stroke": "#FFFFFF",
+SEVEN = [{"type": "Path", "strokeWidth": 20, "stroke": "#FFFFFF",
           "path": [["M", 70, 60], ["Q", 140, 58, 205, 62], ["L", 205, 62]]},
          {"type": "path", "strokeWidth": 20, "stroke": "#FFFFFF",
           "path": [["M", 205, 62], ["Q", 160, 140, 120, 225], ["L", 120, 225]]}]
