@@ -3,12 +3,7 @@
 * :mod:`model.explain.attention`: predictions with heads knocked out, attention maps, rollout;
 * :mod:`model.explain.attribution`: Captum attributions behind one verb, :func:`explain`, and
   the registry :data:`METHODS` the pages build their menus from;
-* :mod:`model.explain.faithfulness`: deletion/insertion curves of several maps;
-* :mod:`model.explain.counterfactual`: "make it a D", the smallest pixel change that makes the
-  ViT read another digit (Wachter et al., 2017);
-* :mod:`model.explain.neighbours`: nearest training images in the class token's embedding
-  space, kNN vote and an out-of-distribution meter (Papernot & McDaniel, 2018);
-* :mod:`model.explain.replay`: the prediction after each stroke of a drawing.
+* :mod:`model.explain.faithfulness`: deletion/insertion curves of several maps.
 
 Each family module that has a command-line form defines ``add_cli(subparsers)``; one entry,
 ``python -m model.explain SUBCOMMAND FILE --json``, finds them all (:mod:`model.explain.__main__`).
