@@ -230,7 +230,7 @@ def test_report_is_self_contained_and_small(shipped_vit, test_images):
     assert len(html.encode()) < 2 * 2**20
     assert sha in html and f"reads {pred}" in html and "kNN agreement" in html
     # input, rollout, IG, counterfactual, its change, five neighbours
-    assert html.count("data:image/png;base64,") == 3 + 2 + 5
+    assert html.count("data:image/png;base64,") == 3 + (2 if cf.found else 0) + 5
     assert "<script" not in html and "http://" not in html and "https://" not in html
 
 
