@@ -110,7 +110,7 @@ def neighbours_section() -> None:
     cols = st.columns(5)
     for j, (i, lab, d) in enumerate(zip(nb.indices, nb.labels, nb.distances)):
         with cols[j % 5]:
-            st.image(np.repeat(np.repeat(train_images[int(i)], 3, 0), 3, 1),
+            st.image(np.repeat(np.repeat(train_images[int(i)], 3, 0), 3, 1), width=84,
                      caption=f"{int(lab)} · train #{int(i)} · d = {float(d):.2f}")
     m1, m2, m3 = st.columns(3)
     m1.metric(f"kNN vote (k = {K})", str(nb.knn_vote))
@@ -146,13 +146,13 @@ def replay_section() -> None:
         st.info("Stroke replay works on a digit drawn on the Draw page in this session.")
         return
     steps = W.replay(json.dumps(strokes))
-    cols = st.columns(min(len(steps), 8))
+    cols = st.columns(8)
     for j, s in enumerate(steps):
         with cols[j % len(cols)]:
             if s.image is None:
                 st.caption(f"stroke {s.stroke}: no digit yet")
             else:
-                st.image(np.repeat(np.repeat(s.image, 3, 0), 3, 1), clamp=True,
+                st.image(np.repeat(np.repeat(s.image, 3, 0), 3, 1), clamp=True, width=84,
                          caption=f"stroke {s.stroke}: {s.digit} ({s.probabilities.max():.0%})")
     for sentence in turning_points(steps):
         st.markdown(f"- {sentence}")
