@@ -21,6 +21,7 @@ import streamlit as st  # noqa: E402
 
 from dashboard.nav import PAGES  # noqa: E402
 from dashboard.sidebar import render_sidebar  # noqa: E402
+from dashboard.state import apply_digit_param  # noqa: E402
 
 st.set_page_config(page_title="ViT digit explainer", page_icon=":material/draw:", layout="wide")
 
@@ -31,6 +32,7 @@ _PAGES: list[tuple[str, str, str]] = [
     ("attributions", "Attributions", ":material/insights:"),
     ("trust", "Trust", ":material/verified:"),
     ("inside", "Inside", ":material/account_tree:"),
+    ("why", "Why", ":material/help:"),
     ("baseline", "Baseline", ":material/forest:"),
     ("misclassified", "Misclassified", ":material/error:"),
     ("data", "Data", ":material/bar_chart:"),
@@ -40,4 +42,5 @@ _PAGES: list[tuple[str, str, str]] = [
 pages = [st.Page(PAGES[name], title=title, icon=icon, default=(name == "draw")) for name, title, icon in _PAGES]
 page = st.navigation(pages)
 render_sidebar()
+apply_digit_param()
 page.run()

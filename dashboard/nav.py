@@ -10,6 +10,7 @@ PAGES: dict[str, str] = {
     "attributions": "../pages/attributions.py",
     "inside": "../pages/inside.py",
     "trust": "../pages/trust.py",
+    "why": "../pages/why.py",
     "baseline": "../pages/baseline.py",
     "misclassified": "../pages/misclassified.py",
     "data": "../pages/dataset.py",

@@ -94,7 +94,18 @@ def test_thumbnail_png(index: int, scale: int = 3) -> bytes:
 
 @st.cache_resource(show_spinner=False)
 def load_train_images() -> tuple[np.ndarray, np.ndarray]:
-    """MNIST training images (uint8, read-only, shared) and labels, for the Data page's samples."""
+    """MNIST training images (uint8, read-only, shared) and labels (the Data page's samples, the Why page's neighbours)."""
     from data.mnist import load_mnist
 
     return load_mnist("train")
+
+
+@st.cache_resource(show_spinner="Loading the neighbour index...")
+def load_neighbour_index():
+    """:class:`model.explain.neighbours.NeighbourIndex` (shared, read-only); None when
+    ``neighbours.npz`` is missing (``python -m model.explain.neighbours --write``)."""
+    from model.explain.neighbours import load_index
+
+    if not paths.NEIGHBOURS.is_file():
+        return None
+    return load_index(paths.NEIGHBOURS)

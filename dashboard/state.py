@@ -92,3 +92,48 @@ def note_explained(current: CurrentDigit) -> CurrentDigit | None:
 def get_previous() -> CurrentDigit | None:
     """The digit a page explained before the current one (see :func:`note_explained`), if any."""
     return st.session_state.get(PREVIOUS_KEY)
+# ---- strokes of the current drawing and the share link (?digit=...) ------------------------
+STROKES_KEY = "current_strokes"
+DIGIT_PARAM = "digit"
+DIGIT_PARAM_KEY = "digit_param_applied"
+
+
+def _image_key(image: np.ndarray) -> bytes:
+    import hashlib
+
+    return hashlib.md5(np.ascontiguousarray(image, dtype=np.float32).tobytes()).digest()
+
+
+def set_strokes(objects: list[dict]) -> None:
+    """Remember the canvas strokes that made the current digit (for the Why page's replay)."""
+    current = get_current()
+    if current is not None:
+        st.session_state[STROKES_KEY] = (_image_key(current.image), list(objects))
+
+
+def get_strokes() -> list[dict] | None:
+    """The strokes of the current digit when it is a drawing made on this session's canvas."""
+    current, stored = get_current(), st.session_state.get(STROKES_KEY)
+    if current is None or stored is None or stored[0] != _image_key(current.image):
+        return None
+    return stored[1]
+
+
+def apply_digit_param() -> None:
+    """Open a shared drawn digit (``?digit=<code>``, :mod:`data.share`) as the current digit, on
+    any page; a bad value gets a clear message and the app goes on with the digit it has. Each
+    value is applied once, so drawing a new digit afterwards is not overwritten on every rerun."""
+    from data.share import decode_digit
+
+    values = st.query_params.get_all(DIGIT_PARAM)
+    if not values:
+        return
+    key = tuple(values)
+    if st.session_state.get(DIGIT_PARAM_KEY) == key:
+        return
+    st.session_state[DIGIT_PARAM_KEY] = key
+    image, message = decode_digit(values)
+    if message:
+        st.warning(message)
+        return
+    set_current(image, "shared drawing")

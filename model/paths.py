@@ -16,3 +16,4 @@ MEAN_ATTRIBUTION = ARTIFACTS / "mean_attribution.npz"  # python -m model.analyze
 ATTENTION_DISTANCE = ARTIFACTS / "attention_distance.json"  # python -m model.analyze --inside (or a full run)
 DATA_TABLES = ARTIFACTS / "data_tables.npz"            # python -m data.features --write (MNIST only, not the weights)
 TRUST_SUMMARY = ARTIFACTS / "trust_summary.json"      # python -m model.analyze --trust
+NEIGHBOURS = ARTIFACTS / "neighbours.npz"            # python -m model.explain.neighbours --write

@@ -19,6 +19,8 @@ from dashboard.plots import image_figure, probability_chart
 from dashboard import resources
 from dashboard.resources import load_vit
 from dashboard.state import CurrentDigit, get_current, set_current
+from dashboard.state import DIGIT_PARAM, set_strokes
+from data.strokes import stroke_objects
 from model.inference import TTA_VIEWS
 
 CANVAS_SIDE = 280        # px: fits a 390 px phone screen with Streamlit's margins
@@ -172,6 +174,8 @@ def _handle_drawing(canvas, rgba: np.ndarray, live: bool, submit: bool, tta: boo
         st.warning(digit.message)
         return
     set_current(digit.image, "drawing", raw=rgba)
+    set_strokes(stroke_objects(canvas.json_data))      # the Why page replays them
+    st.query_params.pop(DIGIT_PARAM, None)             # a shared link's digit is no longer the one shown
     _show_prediction(digit.image, tta, log)
 
 

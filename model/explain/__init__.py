@@ -69,3 +69,4 @@ from model.explain.trust import (PASS_THRESHOLD, RULE, TRUST_METHODS, TRUST_SETT
                                  map_similarity, max_sensitivity, method_trust, model_fingerprint, mprt,
                                  randomised_cascade, shared_scores, sparseness, spearman_abs, spearman_signed, ssim,
                                  trust_report, trust_settings, trust_summary, verdict)
+from model.explain.counterfactual import Counterfactual, counterfactual

@@ -1,0 +1,194 @@
+"""Why page: why this answer? Counterfactual ("make it a ..."), look-alike training digits,
+stroke replay, and a report to keep and a link to share.
+
+* Counterfactual: :mod:`model.explain.counterfactual` (Wachter et al., 2017), with the random
+  forest's answer on the result (:mod:`model.forest`).
+* Neighbours, kNN vote, "unlike anything in training" meter and 2-D map:
+  :mod:`model.explain.neighbours` (Papernot & McDaniel, 2018) on ``model/artifacts/neighbours.npz``.
+* Stroke replay: :mod:`model.explain.replay` on the canvas strokes the Draw page kept.
+* Report: :mod:`model.report`; share link: :mod:`data.share` (``?digit=...``) or ``?image=N``.
+
+Render only: every number comes from one call into ``model/`` or a stored artifact.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
+
+from dashboard import resources
+from dashboard import why as W
+from dashboard.plots import image_figure, probability_chart
+from dashboard.state import DIGIT_PARAM, get_strokes, require_current
+from model import paths
+from model.explain.neighbours import WARN_PERCENTILE, WRITE_CMD
+from model.explain.replay import turning_points
+from model.inference import predict_proba
+
+K = 10
+NOCHART = {"displayModeBar": False}
+
+st.title("Why this answer?")
+st.caption("What would have to change for another answer, which training digits look alike to the model, "
+           "which stroke decided it, and a report to keep.")
+
+cur = require_current("why_use_test")
+try:
+    model = resources.load_vit()
+except (FileNotFoundError, OSError) as exc:
+    st.error(f"The model weights are missing ({exc}). Train them with `python -m model.train`.")
+    st.stop()
+image = np.array(cur.image, dtype=np.float32)
+image_bytes = image.tobytes()
+probs = predict_proba(model, image)[0]
+pred = int(probs.argmax())
+st.markdown(f"**{cur.source}**" + (f" (true label {cur.label})" if cur.label is not None else "")
+            + f": the ViT reads **{pred}** ({probs[pred]:.1%}).")
+
+
+# ---- make it a D ------------------------------------------------------------------------------
+@st.fragment
+def counterfactual_section() -> None:
+    st.subheader("Make it a ...")
+    runner_up = int(np.argsort(probs)[-2])
+    target = st.selectbox("Target digit", list(range(10)), index=runner_up, key="why_target",
+                          help="The smallest change of pixels that makes the transformer read this digit.")
+    with st.spinner("Searching for a small change..."):
+        cf = W.counterfactual(image_bytes, int(target))
+    st.session_state["why_cf_target"] = int(target)
+    c1, c2, c3 = st.columns(3)
+    c1.plotly_chart(image_figure(cf.original, title=f"original: {pred}", height=220), config=NOCHART,
+                    key="why_cf_orig")
+    if target == pred and cf.found:
+        st.info(f"The ViT already reads {pred}: no change needed.")
+    elif not cf.found:
+        st.warning(f"No small change found: {cf.steps} optimisation steps did not make the ViT read {target} "
+                   "with a clear margin.")
+    else:
+        c2.plotly_chart(image_figure(cf.image, title=f"counterfactual: {cf.prediction}", height=220),
+                        config=NOCHART, key="why_cf_image")
+        c3.plotly_chart(W.delta_figure(cf.delta, title="added (red) / removed (blue)"), config=NOCHART,
+                        key="why_cf_delta")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Changed pixels", f"{cf.changed_pixels}", help="pixels that moved by more than 0.1 of full ink")
+        m2.metric(f"ViT's P({target})", f"{cf.probabilities[target]:.1%}",
+                  delta=f"{cf.probabilities[target] - cf.original_probabilities[target]:+.1%}")
+        if cf.forest is not None:
+            m3.metric("Random forest reads", str(cf.forest_prediction))
+        st.plotly_chart(probability_chart(cf.probabilities, title="ViT on the counterfactual (re-run)",
+                                          height=220), config=NOCHART, key="why_cf_probs")
+        if cf.fools_vit_not_forest:
+            still = "still " if cf.forest_prediction == pred else ""
+            st.warning(f"This change fools the ViT but not the forest: the forest {still}reads "
+                       f"{cf.forest_prediction}. A few pixels that a person would hardly notice flipped the "
+                       "transformer's answer; the forest, which weighs pixels one by one, was not moved.")
+        elif cf.forest is not None:
+            st.success(f"The forest reads {cf.forest_prediction} too: the change moved both models.")
+    st.caption("How to read this: a counterfactual explanation (Wachter, Mittelstadt & Russell, 2017) answers "
+               "'what is the smallest change that gives another answer?'. The change is found by gradient descent "
+               "on the pixels (kept between black and white), penalising every changed pixel (an L1 cost, "
+               "larger far from the strokes) until the target's score beats every other by a margin (Carlini & "
+               "Wagner, 2017), then pruned to the fewest pixels that still work, and checked by running the "
+               "model again. Few changed pixels means the answer was fragile.")
+
+
+# ---- look-alike training digits --------------------------------------------------------------
+def neighbours_section() -> None:
+    st.subheader("Look-alike training digits")
+    index = resources.load_neighbour_index()
+    if index is None:
+        st.warning(f"No neighbour index yet: run `{WRITE_CMD}` (writes model/artifacts/neighbours.npz).")
+        return
+    from model.explain.neighbours import weights_sha256
+
+    if index.weights_sha256 != weights_sha256(paths.VIT_WEIGHTS):
+        st.warning(f"The neighbour index was computed from other weights than the shipped model; "
+                   f"rerun `{WRITE_CMD}`.")
+    nb = W.neighbours(image_bytes, K)
+    train_images, _ = resources.load_train_images()
+    cols = st.columns(5)
+    for j, (i, lab, d) in enumerate(zip(nb.indices, nb.labels, nb.distances)):
+        with cols[j % 5]:
+            st.image(np.repeat(np.repeat(train_images[int(i)], 3, 0), 3, 1), width=84,
+                     caption=f"{int(lab)} · train #{int(i)} · d = {float(d):.2f}")
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"kNN vote (k = {K})", str(nb.knn_vote))
+    m2.metric("ViT", str(pred))
+    m3.metric("Nearest distance, percentile", f"{nb.distance_percentile:.1f}")
+    if nb.knn_vote != pred:
+        st.warning(f"The neighbours vote {nb.knn_vote} but the ViT says {pred}: its answer is not backed by "
+                   "similar training digits.")
+    st.progress(min(1.0, nb.distance_percentile / 100.0),
+                text=f"Unlike anything in training? {nb.distance_percentile:.1f}th percentile of the test images' "
+                     "nearest-neighbour distances")
+    if nb.unusual:
+        st.warning(f"Unlike anything in training: this digit is farther from its nearest training image than "
+                   f"{WARN_PERCENTILE:.0f} % of the MNIST test digits are from theirs. Treat the answer with care.")
+    st.caption(f"How to read this: the model's own view of a digit is the class token's final embedding. These "
+               f"are the {K} training images nearest to yours in that space (Euclidean distance after PCA to "
+               f"{index.codes.shape[1]} dimensions), as in Deep k-Nearest Neighbors (Papernot & McDaniel, 2018). "
+               f"Their vote agrees with the ViT on {index.knn_accuracy:.2%} of the 10,000 test images (the ViT "
+               f"itself scores {index.vit_accuracy:.2%}). The meter ranks your digit's nearest-neighbour distance "
+               "among the test digits' own: near 100 means nothing in training looks like it.")
+    st.plotly_chart(W.map_figure(index.test_map, index.test_labels, nb.map_xy), key="why_map")
+    st.caption("How to read this: each dot is one of the 10,000 test digits, placed by a PCA (Pearson, 1901) of "
+               "their embeddings to two dimensions, coloured by true label; the star is your digit, placed by "
+               "the same projection. A star far from every cloud, or between two, is one the model finds unusual "
+               "or ambiguous. PCA keeps distances only roughly: the neighbours above are exact.")
+
+
+# ---- stroke replay --------------------------------------------------------------------------
+def replay_section() -> None:
+    st.subheader("Stroke replay")
+    strokes = get_strokes()
+    if not strokes:
+        st.info("Stroke replay works on a digit drawn on the Draw page in this session.")
+        return
+    steps = W.replay(json.dumps(strokes))
+    cols = st.columns(8)
+    for j, s in enumerate(steps):
+        with cols[j % len(cols)]:
+            if s.image is None:
+                st.caption(f"stroke {s.stroke}: no digit yet")
+            else:
+                st.image(np.repeat(np.repeat(s.image, 3, 0), 3, 1), clamp=True, width=84,
+                         caption=f"stroke {s.stroke}: {s.digit} ({s.probabilities.max():.0%})")
+    for sentence in turning_points(steps):
+        st.markdown(f"- {sentence}")
+    st.caption("How to read this: your strokes are redrawn one by one, as the canvas drew them, and each partial "
+               "drawing is read afresh, so you see which stroke decided the answer. The model never sees the "
+               "order, only each finished image: the order matters to you, not to it.")
+
+
+# ---- keep and share ---------------------------------------------------------------------------
+def keep_and_share_section() -> None:
+    st.subheader("Keep and share")
+    target = st.session_state.get("why_cf_target")
+    with st.spinner("Writing the report..."):
+        report = W.report_html(image_bytes, cur.source, target, K)
+    st.download_button("Download the report (HTML)", report, file_name=f"digit-{pred}-report.html",
+                       mime="text/html", key="why_report",
+                       help="One self-contained file: input, prediction, attention, attributions, counterfactual, "
+                            "neighbours and the model version.")
+    st.caption(f"{len(report.encode()) / 1024:.0f} kB, opens offline in any browser.")
+    if cur.test_index is not None:
+        link = f"?image={cur.test_index}"
+    else:
+        from data.share import encode_digit
+
+        link = f"?{DIGIT_PARAM}={encode_digit(image)}"
+    st.code(link, language=None)
+    if st.button("Put this link in the address bar", key="why_share"):
+        if cur.test_index is None:
+            st.query_params[DIGIT_PARAM] = link.split("=", 1)[1]
+        else:
+            st.query_params["image"] = str(cur.test_index)
+    st.caption("Add this to the app's address to open the same digit on any page. A drawn digit is stored in the "
+               "link itself (16 grey levels, compressed), so nothing is kept on a server.")
+
+
+counterfactual_section()
+neighbours_section()
+replay_section()
+keep_and_share_section()
