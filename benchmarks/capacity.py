@@ -1,0 +1,255 @@
+"""What one server process costs per learner: CPU per stroke and per page view, and memory.
+
+    python benchmarks/capacity.py [--json] [--strokes 20] [--sessions 3] [--gc]
+
+Starts ``streamlit run dashboard/app.py`` (the repository's ``.streamlit/config.toml``), drives
+it in Debian chromium and reads the **server process's own CPU time** (psutil ``cpu_times``,
+user + system, of the server and its children; not wall-clock time, so a busy machine does not
+inflate it) around each action, after the server has gone quiet again:
+
+* ``stroke_cpu_ms``: one drawn stroke on the Draw page (a one-stroke 1 or 7 on a cleared
+  canvas) up to the right Prediction; median over ``--strokes``. The cleared canvas in between
+  is not counted.
+* ``page_cpu_ms``: the first view of every other page in the menu (Attention, Attributions with
+  its defaults, Baseline, Misclassified, Model, and any page added later) with a drawn digit
+  current, in the first session: a cold process, so it includes loading what that page needs
+  once per process (the forest on Baseline). ``page_cpu_ms_warm``: the same views in the extra
+  sessions (median), which is what each further learner costs.
+* ``users_per_core``: 2000 / stroke_cpu_ms, the learners drawing one stroke every 2 s that one
+  core serves.
+* ``rss_mb_cold`` (first page load), ``rss_mb_all_pages`` (server RSS after the first session
+  has drawn and visited every page), ``rss_mb_per_session`` (RSS growth per extra session,
+  each drawing its own, slightly shifted digit and visiting every page; ``--sessions`` of
+  them, kept open), ``rss_mb_stroke_growth`` (RSS after the strokes minus before them: with
+  ``runner.postScriptGC = false`` the per-run garbage must still be freed).
+
+``--gc`` runs the server with Streamlit's default ``runner.postScriptGC = true`` for comparison.
+Goals on the 2-core development machine: stroke_cpu_ms <= 40, rss_mb_all_pages < 600,
+rss_mb_per_session < 5.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+
+from canvas_driver import (DESKTOP, _path, canvas_box, free_port, launch_browser,  # noqa: E402
+                           open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
+
+GOALS = {"stroke_cpu_ms": 40.0, "rss_mb_all_pages": 600.0, "rss_mb_per_session": 5.0}
+STROKE_PERIOD_MS = 2000.0     # a learner drawing one stroke every 2 s
+
+# one-stroke digits (canvas fractions), so that one stroke is one answer
+ONE_STROKE = {
+    "1": [(0.5, 0.15), (0.5, 0.85)],
+    "7": [(0.27, 0.2), (0.73, 0.2), (0.42, 0.85)],
+}
+
+_PREDICTION_JS = """(digit) => {
+  for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
+    const label = m.querySelector('[data-testid="stMetricLabel"]');
+    const value = m.querySelector('[data-testid="stMetricValue"]');
+    if (label && value && label.innerText.trim() === 'Prediction') return value.innerText.trim() === digit;
+  }
+  return false;
+}"""
+_IDLE_JS = """() => { const a = document.querySelector('[data-testid="stApp"]');
+  return a && a.getAttribute('data-test-script-state') === 'notRunning'; }"""
+
+
+def _procs(pid: int) -> list[psutil.Process]:
+    proc = psutil.Process(pid)
+    return [proc, *proc.children(recursive=True)]
+
+
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time of the server and its children, in ms."""
+    total = 0.0
+    for p in _procs(pid):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total * 1000
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in _procs(pid):
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def settle(pid: int, quiet_s: float = 0.5, timeout_s: float = 60.0) -> float:
+    """Wait until the server has used no CPU (< 1 clock tick) for ``quiet_s``; its CPU ms then."""
+    last, quiet_since, t0 = cpu_ms(pid), time.perf_counter(), time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        time.sleep(0.1)
+        now = cpu_ms(pid)
+        if now - last > 5.0:
+            last, quiet_since = now, time.perf_counter()
+        elif time.perf_counter() - quiet_since >= quiet_s:
+            return now
+    return cpu_ms(pid)
+
+
+def stroke(page, points, dx: float = 0.0) -> None:
+    """One mouse stroke (hover, press, move in small steps, release), shifted by ``dx`` of the width."""
+    box = canvas_box(page)
+    path = _path([(x + dx, y) for x, y in points], box)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.move(*path[0], steps=4)
+    page.mouse.down()
+    for x, y in path[1:]:
+        page.mouse.move(x, y)
+    page.mouse.up()
+
+
+def measured_stroke(page, pid: int, digit: str, dx: float = 0.0) -> float | None:
+    """Server CPU ms for one stroke on a cleared canvas, up to the right Prediction (None if wrong)."""
+    reset_canvas(page)
+    prediction_metric(page).wait_for(state="detached", timeout=20_000)
+    page.wait_for_function(_IDLE_JS, timeout=20_000)
+    before = settle(pid)
+    stroke(page, ONE_STROKE[digit], dx)
+    try:
+        page.wait_for_function(_PREDICTION_JS, arg=digit, polling=50, timeout=20_000)
+    except Exception:
+        return None
+    return settle(pid) - before
+
+
+def nav_pages(page) -> list[str]:
+    """The menu's page titles, in order."""
+    links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
+    links.first.wait_for(timeout=20_000)
+    # a link's text is its icon's ligature name, then the title
+    return [t.strip().splitlines()[-1].strip() for t in links.all_inner_texts()]
+
+
+def visit(page, pid: int, title: str) -> float:
+    """Server CPU ms for opening the page ``title`` from the menu, until the server is quiet again."""
+    page.wait_for_function(_IDLE_JS, timeout=30_000)
+    before = settle(pid)
+    url = page.url
+    page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink").filter(has_text=title).last.click()
+    if title != "Draw":
+        page.wait_for_url(lambda u: u != url, timeout=30_000)
+    page.wait_for_function(_IDLE_JS, timeout=120_000)
+    return settle(pid, quiet_s=0.8) - before
+
+
+def session_with_digit(browser, url: str, pid: int, dx: float) -> tuple[object, object]:
+    """A new browser session that has drawn a 7 (shifted by ``dx``) and read it."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = open_draw_page(context, url, timeout_ms=120_000)
+    stroke(page, ONE_STROKE["7"], dx)
+    page.wait_for_function(_PREDICTION_JS, arg="7", polling=50, timeout=30_000)
+    return context, page
+
+
+def run(strokes: int = 20, sessions: int = 3, gc: bool = False) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    port = free_port()
+    extra = ["--runner.postScriptGC", "true"] if gc else None
+    proc = start_server(port, Path("/tmp") / "capacity_streamlit.log", extra_args=extra)
+    url = f"http://127.0.0.1:{port}/"
+    out: dict = {"postScriptGC": gc}
+    try:
+        wait_healthy(port, proc)
+        pid = proc.pid
+        with sync_playwright() as p:
+            browser = launch_browser(p)
+            try:
+                context = browser.new_context(viewport=DESKTOP)
+                page = open_draw_page(context, url, timeout_ms=120_000)
+                page.wait_for_function(_IDLE_JS, timeout=30_000)
+                settle(pid)
+                out["rss_mb_cold"] = round(rss_mb(pid), 1)
+                # warm-up: the first stroke in a process loads the ViT and the canvas component
+                measured_stroke(page, pid, "1")
+                rss_before = rss_mb(pid)
+                digits = list(ONE_STROKE)
+                costs = [measured_stroke(page, pid, digits[i % 2]) for i in range(strokes)]
+                ok = [c for c in costs if c is not None]
+                out["rss_mb_stroke_growth"] = round(rss_mb(pid) - rss_before, 1)
+                out["stroke_cpu_ms"] = round(statistics.median(ok), 1) if ok else None
+                out["stroke_cpu_ms_runs"] = [None if c is None else round(c, 1) for c in costs]
+                out["strokes_wrong"] = len(costs) - len(ok)
+                if ok:
+                    out["users_per_core"] = round(STROKE_PERIOD_MS / statistics.median(ok), 1)
+
+                # the first session: a drawn 7 current, then every page of the menu once
+                stroke(page, ONE_STROKE["7"])
+                page.wait_for_function(_PREDICTION_JS, arg="7", polling=50, timeout=30_000)
+                titles = [t for t in nav_pages(page) if t != "Draw"]
+                out["page_cpu_ms"] = {t: round(visit(page, pid, t), 1) for t in titles}
+                out["rss_mb_all_pages"] = round(rss_mb(pid), 1)
+
+                # extra sessions, each with its own digit, every page once; all kept open
+                warm: dict[str, list[float]] = {t: [] for t in titles}
+                extra_contexts = []
+                for k in range(sessions):
+                    ctx, pg = session_with_digit(browser, url, pid, dx=0.02 * (k + 1))
+                    extra_contexts.append(ctx)
+                    for t in titles:
+                        warm[t].append(visit(pg, pid, t))
+                    visit(pg, pid, "Draw")
+                settle(pid)
+                rss_sessions = rss_mb(pid)
+                out["page_cpu_ms_warm"] = {t: round(statistics.median(v), 1) for t, v in warm.items() if v}
+                out["sessions"] = sessions
+                out["rss_mb_after_sessions"] = round(rss_sessions, 1)
+                if sessions:
+                    out["rss_mb_per_session"] = round((rss_sessions - out["rss_mb_all_pages"]) / sessions, 1)
+                for ctx in extra_contexts:
+                    ctx.close()
+                context.close()
+            finally:
+                browser.close()
+    finally:
+        stop_server(proc)
+    out["cpus"] = psutil.cpu_count()
+    return out
+
+
+def table(res: dict) -> str:
+    lines = [f"server CPU per action ({'postScriptGC on' if res['postScriptGC'] else 'repository config'})",
+             f"  stroke on Draw (median of {len(res['stroke_cpu_ms_runs'])})   {res['stroke_cpu_ms']} ms"
+             f"   goal <= {GOALS['stroke_cpu_ms']:g} ms; {res['strokes_wrong']} wrong",
+             f"  users per core (a stroke every 2 s)  {res.get('users_per_core')}",
+             "  first view of a page, drawn digit current: first session (cold process) / further sessions"]
+    for t, ms in res["page_cpu_ms"].items():
+        lines.append(f"    {t:<32}{ms:>9.1f} ms {res.get('page_cpu_ms_warm', {}).get(t, float('nan')):>9.1f} ms")
+    lines += [f"server memory: cold {res['rss_mb_cold']} MB, after every page {res['rss_mb_all_pages']} MB "
+              f"(goal < {GOALS['rss_mb_all_pages']:g}), per extra session {res.get('rss_mb_per_session')} MB "
+              f"(goal < {GOALS['rss_mb_per_session']:g}, {res['sessions']} sessions), "
+              f"growth over the strokes {res['rss_mb_stroke_growth']} MB"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--strokes", type=int, default=20, help="measured strokes (median)")
+    ap.add_argument("--sessions", type=int, default=3, help="extra sessions for the memory per session")
+    ap.add_argument("--gc", action="store_true", help="Streamlit's default runner.postScriptGC = true, to compare")
+    a = ap.parse_args(argv)
+    res = run(a.strokes, a.sessions, a.gc)
+    print(json.dumps(res) if a.json else table(res))
+
+
+if __name__ == "__main__":
+    main()
