@@ -15,6 +15,8 @@ inflate it) around each action, after the server has gone quiet again:
   current, in the first session: a cold process, so it includes loading what that page needs
   once per process (the forest on Baseline). ``page_cpu_ms_warm``: the same views in the extra
   sessions (median), which is what each further learner costs.
+* ``idle_cpu_ms_per_s``: the server's CPU per second with a session open and nobody acting
+  (config-file polling, event loop); the per-action figures include about a second of it.
 * ``users_per_core``: 2000 / stroke_cpu_ms, the learners drawing one stroke every 2 s that one
   core serves.
 * ``rss_mb_cold`` (first page load), ``rss_mb_all_pages`` (server RSS after the first session
@@ -69,10 +71,37 @@ def _procs(pid: int) -> list[psutil.Process]:
     return [proc, *proc.children(recursive=True)]
 
 
+def _clock_ms(pid: int) -> float | None:
+    """CPU time of every thread of process ``pid`` (live and ended) in ms, to the nanosecond:
+    clock_gettime on the process's CPU-time clock (clock_getcpuclockid). None if unavailable."""
+    import ctypes
+    import ctypes.util
+
+    class Timespec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        clock = ctypes.c_int()
+        if libc.clock_getcpuclockid(pid, ctypes.byref(clock)) != 0:
+            return None
+        ts = Timespec()
+        if libc.clock_gettime(clock, ctypes.byref(ts)) != 0:
+            return None
+    except (OSError, AttributeError):
+        return None
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1e6
+
+
 def cpu_ms(pid: int) -> float:
-    """User + system CPU time of the server and its children, in ms."""
+    """User + system CPU time of the server and its children, in ms (the server's own to the
+    nanosecond where the OS allows, else psutil's 10 ms clock ticks)."""
     total = 0.0
-    for p in _procs(pid):
+    own = _clock_ms(pid)
+    procs = _procs(pid)
+    if own is not None:
+        total, procs = own / 1000, procs[1:]
+    for p in procs:
         try:
             t = p.cpu_times()
             total += t.user + t.system
@@ -159,7 +188,7 @@ def session_with_digit(browser, url: str, pid: int, dx: float) -> tuple[object, 
     return context, page
 
 
-def run(strokes: int = 20, sessions: int = 3, gc: bool = False) -> dict:
+def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -178,6 +207,10 @@ def run(strokes: int = 20, sessions: int = 3, gc: bool = False) -> dict:
                 page.wait_for_function(_IDLE_JS, timeout=30_000)
                 settle(pid)
                 out["rss_mb_cold"] = round(rss_mb(pid), 1)
+                # what the server burns with nobody doing anything (watchers, event loop), per second
+                c0, t0 = cpu_ms(pid), time.perf_counter()
+                time.sleep(5)
+                out["idle_cpu_ms_per_s"] = round((cpu_ms(pid) - c0) / (time.perf_counter() - t0), 2)
                 # warm-up: the first stroke in a process loads the ViT and the canvas component
                 measured_stroke(page, pid, "1")
                 rss_before = rss_mb(pid)
@@ -201,19 +234,25 @@ def run(strokes: int = 20, sessions: int = 3, gc: bool = False) -> dict:
                 # extra sessions, each with its own digit, every page once; all kept open
                 warm: dict[str, list[float]] = {t: [] for t in titles}
                 extra_contexts = []
+                rss_steps = [out["rss_mb_all_pages"]]
                 for k in range(sessions):
                     ctx, pg = session_with_digit(browser, url, pid, dx=0.02 * (k + 1))
                     extra_contexts.append(ctx)
                     for t in titles:
                         warm[t].append(visit(pg, pid, t))
                     visit(pg, pid, "Draw")
-                settle(pid)
-                rss_sessions = rss_mb(pid)
+                    settle(pid)
+                    rss_steps.append(rss_mb(pid))
+                rss_sessions = rss_steps[-1]
                 out["page_cpu_ms_warm"] = {t: round(statistics.median(v), 1) for t, v in warm.items() if v}
                 out["sessions"] = sessions
                 out["rss_mb_after_sessions"] = round(rss_sessions, 1)
-                if sessions:
-                    out["rss_mb_per_session"] = round((rss_sessions - out["rss_mb_all_pages"]) / sessions, 1)
+                out["rss_mb_steps"] = [round(r, 1) for r in rss_steps]
+                if sessions >= 2:
+                    # least-squares slope over the extra sessions (one session's RSS is noisy:
+                    # the allocator hands freed memory back or keeps it)
+                    out["rss_mb_per_session"] = round(statistics.linear_regression(
+                        range(sessions + 1), rss_steps).slope, 2)
                 for ctx in extra_contexts:
                     ctx.close()
                 context.close()
@@ -226,7 +265,8 @@ def run(strokes: int = 20, sessions: int = 3, gc: bool = False) -> dict:
 
 
 def table(res: dict) -> str:
-    lines = [f"server CPU per action ({'postScriptGC on' if res['postScriptGC'] else 'repository config'})",
+    lines = [f"server CPU per action ({'postScriptGC on' if res['postScriptGC'] else 'repository config'}); "
+             f"idle {res['idle_cpu_ms_per_s']} ms per s",
              f"  stroke on Draw (median of {len(res['stroke_cpu_ms_runs'])})   {res['stroke_cpu_ms']} ms"
              f"   goal <= {GOALS['stroke_cpu_ms']:g} ms; {res['strokes_wrong']} wrong",
              f"  users per core (a stroke every 2 s)  {res.get('users_per_core')}",
@@ -244,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--strokes", type=int, default=20, help="measured strokes (median)")
-    ap.add_argument("--sessions", type=int, default=3, help="extra sessions for the memory per session")
+    ap.add_argument("--sessions", type=int, default=4, help="extra sessions for the memory per session (>= 2)")
     ap.add_argument("--gc", action="store_true", help="Streamlit's default runner.postScriptGC = true, to compare")
     a = ap.parse_args(argv)
     res = run(a.strokes, a.sessions, a.gc)
