@@ -188,6 +188,15 @@ def session_with_digit(browser, url: str, pid: int, dx: float) -> tuple[object, 
     return context, page
 
 
+def _config_post_script_gc() -> bool:
+    """runner.postScriptGC as the repository's .streamlit/config.toml sets it (Streamlit's default: true)."""
+    import tomllib
+
+    path = Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml"
+    config = tomllib.loads(path.read_text()) if path.is_file() else {}
+    return bool(config.get("runner", {}).get("postScriptGC", True))
+
+
 def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -195,7 +204,7 @@ def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
     extra = ["--runner.postScriptGC", "true"] if gc else None
     proc = start_server(port, Path("/tmp") / "capacity_streamlit.log", extra_args=extra)
     url = f"http://127.0.0.1:{port}/"
-    out: dict = {"postScriptGC": gc}
+    out: dict = {"postScriptGC": gc or _config_post_script_gc()}
     try:
         wait_healthy(port, proc)
         pid = proc.pid
@@ -265,7 +274,7 @@ def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
 
 
 def table(res: dict) -> str:
-    lines = [f"server CPU per action ({'postScriptGC on' if res['postScriptGC'] else 'repository config'}); "
+    lines = [f"server CPU per action (runner.postScriptGC = {str(res['postScriptGC']).lower()}); "
              f"idle {res['idle_cpu_ms_per_s']} ms per s",
              f"  stroke on Draw (median of {len(res['stroke_cpu_ms_runs'])})   {res['stroke_cpu_ms']} ms"
              f"   goal <= {GOALS['stroke_cpu_ms']:g} ms; {res['strokes_wrong']} wrong",
