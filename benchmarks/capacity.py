@@ -25,6 +25,11 @@ inflate it) around each action, after the server has gone quiet again:
   them, kept open), ``rss_mb_stroke_growth`` (RSS after the strokes minus before them: with
   ``runner.postScriptGC = false`` the per-run garbage must still be freed).
 
+``replicas``: for a class of 30, a school of 300 and a course of 3,000 learners drawing at once,
+how many one-core replicas (one server process each, kept at half load on average) and the
+memory each holds (``rss_mb_all_pages`` plus ``rss_mb_per_session`` per learner on it);
+``start_s``: server launch to ``/_stcore/health`` answering.
+
 ``--gc`` runs the server with Streamlit's default ``runner.postScriptGC = true`` for comparison.
 Goals on the 2-core development machine: stroke_cpu_ms <= 40, rss_mb_all_pages < 600,
 rss_mb_per_session < 5.
@@ -47,6 +52,11 @@ from canvas_driver import (DESKTOP, _path, canvas_box, free_port, launch_browser
 
 GOALS = {"stroke_cpu_ms": 40.0, "rss_mb_all_pages": 600.0, "rss_mb_per_session": 5.0}
 STROKE_PERIOD_MS = 2000.0     # a learner drawing one stroke every 2 s
+# Sizing replicas (README "Beyond one container"): one replica is one server process, which
+# runs the app's Python on about one core (the GIL), kept at half load on average so that a
+# whole class lifting the pen at once still gets fast answers.
+REPLICA_LOAD = 0.5
+GROUPS = {"class": 30, "school": 300, "course": 3000}
 
 # one-stroke digits (canvas fractions), so that one stroke is one answer
 ONE_STROKE = {
@@ -206,7 +216,7 @@ def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
     url = f"http://127.0.0.1:{port}/"
     out: dict = {"postScriptGC": gc or _config_post_script_gc()}
     try:
-        wait_healthy(port, proc)
+        out["start_s"] = round(wait_healthy(port, proc), 2)
         pid = proc.pid
         with sync_playwright() as p:
             browser = launch_browser(p)
@@ -270,6 +280,24 @@ def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
     finally:
         stop_server(proc)
     out["cpus"] = psutil.cpu_count()
+    if out.get("users_per_core"):
+        out["replicas"] = plan(out)
+    return out
+
+
+def plan(res: dict, load: float = REPLICA_LOAD) -> dict:
+    """Replicas (one core each, at ``load`` average use) for each group size in GROUPS, and the
+    memory each then holds: the server after every page plus one session per learner."""
+    import math
+
+    per_replica = max(1, math.floor(res["users_per_core"] * load))
+    out = {}
+    for name, learners in GROUPS.items():
+        n = math.ceil(learners / per_replica)
+        on_each = math.ceil(learners / n)
+        out[name] = {"learners": learners, "replicas": n, "learners_per_replica": on_each,
+                     "cores": n, "rss_mb_per_replica": round(res["rss_mb_all_pages"]
+                                                            + on_each * max(0.0, res.get("rss_mb_per_session", 0.0)))}
     return out
 
 
@@ -285,7 +313,11 @@ def table(res: dict) -> str:
     lines += [f"server memory: cold {res['rss_mb_cold']} MB, after every page {res['rss_mb_all_pages']} MB "
               f"(goal < {GOALS['rss_mb_all_pages']:g}), per extra session {res.get('rss_mb_per_session')} MB "
               f"(goal < {GOALS['rss_mb_per_session']:g}, {res['sessions']} sessions), "
-              f"growth over the strokes {res['rss_mb_stroke_growth']} MB"]
+              f"growth over the strokes {res['rss_mb_stroke_growth']} MB",
+              f"start: launch to /_stcore/health {res['start_s']} s"]
+    for name, r in res.get("replicas", {}).items():
+        lines.append(f"  {name} of {r['learners']:,}: {r['replicas']} replica(s) of one core, {r['learners_per_replica']} "
+                     f"learners and about {r['rss_mb_per_replica']} MB each (at {REPLICA_LOAD:.0%} load)")
     return "\n".join(lines)
 
 
