@@ -73,7 +73,7 @@ async def _box(page) -> dict:
 async def _reset(page) -> None:
     box = await _box(page)
     await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    await page.locator(".st-key-draw_canvas").get_by_role("button", name="Reset canvas & history").click()
+    await page.locator(".st-key-draw_canvas").get_by_role("button", name="Reset canvas & history").click(timeout=60_000)
     await page.wait_for_function(_NO_PREDICTION_JS, timeout=30_000)
 
 
@@ -85,10 +85,14 @@ async def _pupil(page, rounds: int, seed: int, start: asyncio.Event) -> list[tup
     await asyncio.sleep(rng.uniform(0, 0.5))
     for r in range(rounds):
         digit = digits[(seed + r) % len(digits)]
-        if r:
-            await _reset(page)
-        await asyncio.sleep(rng.uniform(0.3, 1.2))
-        box = await _box(page)
+        try:
+            if r:
+                await _reset(page)
+            await asyncio.sleep(rng.uniform(0.3, 1.2))
+            box = await _box(page)
+        except Exception:          # the page did not respond in time: a failed answer, go on
+            out.append((digit, None))
+            continue
         await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         for stroke in DIGITS[digit]:
             path = _path(stroke, box)
