@@ -291,8 +291,27 @@ class CompactForest:
 
 
 def load_compact_forest(path: Path | str = paths.FOREST) -> CompactForest:
-    """A forest file as a :class:`CompactForest`, after the same checks as :func:`load_forest`."""
-    return CompactForest(_read_forest(path))
+    """A forest file as a :class:`CompactForest`, after the same checks as :func:`load_forest`.
+
+    Reading the file briefly holds about 100 MB of full-size arrays; once they are freed, glibc
+    keeps much of that in its heap unless asked to give it back, so it is asked (malloc_trim):
+    the server then holds the compact arrays only (``benchmarks/forest_memory.py``)."""
+    forest = CompactForest(_read_forest(path))
+    _return_free_memory()
+    return forest
+
+
+def _return_free_memory() -> None:
+    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``); a no-op elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        name = ctypes.util.find_library("c")
+        if sys.platform.startswith("linux") and name:
+            ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc (musl, macOS...): nothing to do
+        pass
 
 
 def forest_predict_proba(forest, images: np.ndarray) -> np.ndarray:
