@@ -28,6 +28,9 @@ inflate it) around each action, after the server has gone quiet again:
 ``replicas``: for a class of 30, a school of 300 and a course of 3,000 learners drawing at once,
 how many one-core replicas (one server process each, kept at half load on average) and the
 memory each holds (``rss_mb_all_pages`` plus ``rss_mb_per_session`` per learner on it);
+``session_state_mb_per_session``: what Streamlit counts in the session states of all open
+sessions (``/_stcore/metrics``), per session: the part of a session's memory that RSS, moved
+by tens of MB by the allocator, cannot show; ``cache_data_mb``: all ``st.cache_data`` entries.
 ``start_s``: server launch to ``/_stcore/health`` answering.
 
 ``--gc`` runs the server with Streamlit's default ``runner.postScriptGC = true`` for comparison.
@@ -169,6 +172,20 @@ def measured_stroke(page, pid: int, digit: str, dx: float = 0.0) -> float | None
     return settle(pid) - before
 
 
+def streamlit_memory(port: int) -> dict[str, float]:
+    """Bytes Streamlit itself counts (``/_stcore/metrics``, server.enableExpensiveMemoryStats):
+    all sessions' session state, and the st.cache_data / st.cache_resource entries, by kind."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/metrics", timeout=30) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for m in re.finditer(r'^cache_memory_bytes\{cache_type="(\w+)"[^}]*\} ([0-9.e+]+)$', text, re.M):
+        out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(2))
+    return out
+
+
 def nav_pages(page) -> list[str]:
     """The menu's page titles, in order."""
     links = page.get_by_test_id("stSidebarNav").get_by_test_id("stSidebarNavLink")
@@ -211,7 +228,8 @@ def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    extra = ["--runner.postScriptGC", "true"] if gc else None
+    # byte sizes (not item counts) on /_stcore/metrics; costs nothing until that endpoint is read
+    extra = ["--server.enableExpensiveMemoryStats", "true"] + (["--runner.postScriptGC", "true"] if gc else [])
     proc = start_server(port, Path("/tmp") / "capacity_streamlit.log", extra_args=extra)
     url = f"http://127.0.0.1:{port}/"
     out: dict = {"postScriptGC": gc or _config_post_script_gc()}
@@ -267,6 +285,10 @@ def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
                 out["sessions"] = sessions
                 out["rss_mb_after_sessions"] = round(rss_sessions, 1)
                 out["rss_mb_steps"] = [round(r, 1) for r in rss_steps]
+                mem = streamlit_memory(port)
+                if "st_session_state" in mem:
+                    out["session_state_mb_per_session"] = round(mem["st_session_state"] / (sessions + 1) / 2**20, 2)
+                out["cache_data_mb"] = round(mem.get("st_cache_data", 0) / 2**20, 2)
                 if sessions >= 2:
                     # least-squares slope over the extra sessions (one session's RSS is noisy:
                     # the allocator hands freed memory back or keeps it)
@@ -291,13 +313,15 @@ def plan(res: dict, load: float = REPLICA_LOAD) -> dict:
     import math
 
     per_replica = max(1, math.floor(res["users_per_core"] * load))
+    # a learner's memory: the RSS slope (noisy, allocator) or what Streamlit counts, the larger
+    per_learner = max(0.0, res.get("rss_mb_per_session", 0.0), res.get("session_state_mb_per_session", 0.0))
     out = {}
     for name, learners in GROUPS.items():
         n = math.ceil(learners / per_replica)
         on_each = math.ceil(learners / n)
         out[name] = {"learners": learners, "replicas": n, "learners_per_replica": on_each,
                      "cores": n, "rss_mb_per_replica": round(res["rss_mb_all_pages"]
-                                                            + on_each * max(0.0, res.get("rss_mb_per_session", 0.0)))}
+                                                            + on_each * per_learner)}
     return out
 
 
@@ -313,7 +337,8 @@ def table(res: dict) -> str:
     lines += [f"server memory: cold {res['rss_mb_cold']} MB, after every page {res['rss_mb_all_pages']} MB "
               f"(goal < {GOALS['rss_mb_all_pages']:g}), per extra session {res.get('rss_mb_per_session')} MB "
               f"(goal < {GOALS['rss_mb_per_session']:g}, {res['sessions']} sessions), "
-              f"growth over the strokes {res['rss_mb_stroke_growth']} MB",
+              f"growth over the strokes {res['rss_mb_stroke_growth']} MB; session state "
+              f"{res.get('session_state_mb_per_session')} MB per session, st.cache_data {res.get('cache_data_mb')} MB",
               f"start: launch to /_stcore/health {res['start_s']} s"]
     for name, r in res.get("replicas", {}).items():
         lines.append(f"  {name} of {r['learners']:,}: {r['replicas']} replica(s) of one core, {r['learners_per_replica']} "
