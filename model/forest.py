@@ -37,7 +37,10 @@ checks their structure and rebuilds the scikit-learn objects, so loading runs no
 the file (pickle would). An earlier version stored the forest with skops: loading that took
 about 20 s and 610 MB of resident memory on this machine (skops rebuilds a million nodes
 through Python objects), against under a second and about 150 MB for the arrays, which
-matters on Streamlit Community Cloud's smallest (690 MB) containers.
+matters on Streamlit Community Cloud's smallest (690 MB) containers. The app goes further:
+:func:`load_compact_forest` reads the same file into :class:`CompactForest` (prediction only,
+small dtypes, no scikit-learn import), about 35 MB resident with identical probabilities
+(``python benchmarks/forest_memory.py``).
 Prediction runs with ``n_jobs=1``: for one image, joblib's worker start-up costs far more
 than walking 100 trees.
 """
