@@ -37,7 +37,10 @@ checks their structure and rebuilds the scikit-learn objects, so loading runs no
 the file (pickle would). An earlier version stored the forest with skops: loading that took
 about 20 s and 610 MB of resident memory on this machine (skops rebuilds a million nodes
 through Python objects), against under a second and about 150 MB for the arrays, which
-matters on Streamlit Community Cloud's smallest (690 MB) containers.
+matters on Streamlit Community Cloud's smallest (690 MB) containers. The app goes further:
+:func:`load_compact_forest` reads the same file into :class:`CompactForest` (prediction only,
+small dtypes, no scikit-learn import), about 35 MB resident with identical probabilities
+(``python benchmarks/forest_memory.py``).
 Prediction runs with ``n_jobs=1``: for one image, joblib's worker start-up costs far more
 than walking 100 trees.
 """
@@ -50,12 +53,14 @@ import sys
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.tree import DecisionTreeClassifier
-from sklearn.tree._tree import Tree
 
 from model import paths
+
+if TYPE_CHECKING:   # scikit-learn is imported only where a forest is trained or rebuilt (80 MB of imports)
+    from sklearn.ensemble import RandomForestClassifier
 
 DEFAULT_PARAMS: dict = dict(n_estimators=100, max_features="sqrt", min_samples_leaf=1, random_state=0)
 
@@ -93,6 +98,8 @@ def train_forest(images_uint8: np.ndarray, labels: np.ndarray, n_jobs: int = 2, 
     ``params`` override :data:`DEFAULT_PARAMS` (any RandomForestClassifier argument). The
     returned forest has ``n_jobs=1`` so that predicting one image stays fast.
     """
+    from sklearn.ensemble import RandomForestClassifier
+
     kwargs = {**DEFAULT_PARAMS, **params}
     forest = RandomForestClassifier(n_jobs=n_jobs, **kwargs)
     forest.fit(to_features(images_uint8), np.asarray(labels, dtype=np.int64))
@@ -109,6 +116,8 @@ _NODE_FIELDS = ("left_child", "right_child", "feature", "threshold", "impurity",
 
 def _node_dtype() -> np.dtype:
     """The structured dtype sklearn's ``Tree`` uses for its nodes (taken from sklearn itself)."""
+    from sklearn.tree._tree import Tree
+
     return Tree(1, np.array([2], dtype=np.intp), 1).__getstate__()["nodes"].dtype
 
 
@@ -156,12 +165,8 @@ def _check_trees(z: dict[str, np.ndarray], n_features: int) -> None:
         raise ForestFileError("tree structure is corrupt (child or feature index out of range)")
 
 
-def load_forest(path: Path | str = paths.FOREST) -> RandomForestClassifier:
-    """Load a forest written by :func:`save_forest`.
-
-    Only numeric arrays are read (``allow_pickle=False``), their structure is checked, and the
-    sklearn objects are rebuilt from them: loading runs no code from the file.
-    """
+def _read_forest(path: Path | str) -> dict[str, np.ndarray]:
+    """The checked arrays of a forest file written by :func:`save_forest` (``allow_pickle=False``)."""
     path = Path(path)
     if not path.is_file():
         raise ForestFileError(f"forest file missing: {path} (run python -m model.forest)")
@@ -177,6 +182,23 @@ def load_forest(path: Path | str = paths.FOREST) -> RandomForestClassifier:
     if list(classes) != list(range(10)) or n_features != 784 or z["values"].shape[1:] != (10,):
         raise ForestFileError(f"{path} is not a 10-class forest on 784 pixels")
     _check_trees(z, n_features)
+    return z
+
+
+def load_forest(path: Path | str = paths.FOREST) -> RandomForestClassifier:
+    """Load a forest written by :func:`save_forest` as scikit-learn's ``RandomForestClassifier``
+    (for training-side tools: feature importances, node counts).
+
+    Only numeric arrays are read (``allow_pickle=False``), their structure is checked, and the
+    sklearn objects are rebuilt from them: loading runs no code from the file. The app uses the
+    leaner :func:`load_compact_forest`, which gives the same probabilities.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+    from sklearn.tree._tree import Tree
+
+    z = _read_forest(path)
+    classes, n_features = z["classes"], int(z["n_features"])
     params = json.loads(str(z["params"]))
     known = RandomForestClassifier().get_params()
     forest = RandomForestClassifier(**{k: v for k, v in params.items() if k in known})
@@ -203,13 +225,107 @@ def load_forest(path: Path | str = paths.FOREST) -> RandomForestClassifier:
     return forest
 
 
-def forest_predict_proba(forest: RandomForestClassifier, images: np.ndarray) -> np.ndarray:
+class CompactForest:
+    """The same forest for prediction only, in about a fifth of the memory and without importing
+    scikit-learn: per node a split pixel (int16), a threshold (float32) and two child indices
+    (int32); class fractions (float32) for the leaves only. scikit-learn's ``Tree`` keeps 64-byte
+    node records and float64 values for every node, about 195 MB resident for the shipped
+    million-node forest against about 35 MB here, which matters on 690 MB containers.
+
+    :meth:`predict_proba` returns exactly what ``RandomForestClassifier.predict_proba`` returns
+    (Breiman, 2001: the mean over trees of the leaf's class fractions): sklearn compares the
+    float32 pixel with a float64 threshold, ``x <= t``; for a float32 ``x`` that is the same as
+    ``x <= t32`` with ``t32`` the largest float32 not above ``t``, which is what is stored; the
+    leaves' values are the file's float32 fractions, summed over the trees in order in float64
+    and divided by the number of trees, as sklearn does. Read-only after construction, so one
+    instance is shared by every session.
+    """
+
+    def __init__(self, z: dict[str, np.ndarray]):
+        offsets = z["offsets"]
+        n_trees = len(offsets) - 1
+        left, right = z["left_child"], z["right_child"]
+        leaf = left == -1                                                       # (nodes,)
+        base = np.repeat(offsets[:-1], np.diff(offsets))                        # tree start of each node
+        leaf_rows = np.cumsum(leaf) - 1                                         # row in leaf_values
+        # inner node: children as global node indices; leaf: left = -1, right = its leaf_values row
+        self.left = np.where(leaf, -1, left + base).astype(np.int32)           # (nodes,)
+        self.right = np.where(leaf, leaf_rows, right + base).astype(np.int32)  # (nodes,)
+        self.feature = np.where(leaf, 0, z["feature"]).astype(np.int16)         # (nodes,)
+        t = z["threshold"].astype(np.float64)
+        t32 = t.astype(np.float32)
+        t32 = np.where(t32.astype(np.float64) > t, np.nextafter(t32, np.float32(-np.inf)), t32)
+        self.threshold = np.where(leaf, 0, t32).astype(np.float32)              # (nodes,)
+        self.leaf_values = np.ascontiguousarray(z["values"][leaf], dtype=np.float32)   # (leaves, 10)
+        self.roots = offsets[:-1].astype(np.int32)                              # (trees,)
+        self.max_depth = int(z["max_depth"].max())
+        self.n_estimators = n_trees
+        self.node_count = int(len(left))
+        self.classes_ = np.asarray(z["classes"]).copy()
+        self.n_features_in_ = int(z["n_features"])
+        for a in (self.left, self.right, self.feature, self.threshold, self.leaf_values, self.roots):
+            a.setflags(write=False)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """(B, 784) float32 -> (B, trees) leaf rows: every tree walked at once, one level a step."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        node = np.broadcast_to(self.roots, (len(x), self.n_estimators)).copy()   # (B, T)
+        rows = np.arange(len(x))[:, None]                                         # (B, 1)
+        for _ in range(self.max_depth + 1):
+            left = self.left[node]                                                # (B, T)
+            inner = left >= 0
+            if not inner.any():
+                break
+            go_left = x[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(inner, np.where(go_left, left, self.right[node]), node)
+        return self.right[node]                                                   # (B, T) leaf rows
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """(B, 784) float32 in [0, 1] -> (B, 10) float64, as sklearn's ``predict_proba``."""
+        x = np.asarray(x, dtype=np.float32)
+        if np.isnan(x).any():
+            raise ValueError("the compact forest does not take missing values")
+        leaves = self.apply(x)                                                    # (B, T)
+        out = np.zeros((len(x), len(self.classes_)), dtype=np.float64)
+        for t in range(self.n_estimators):                                        # tree order, as sklearn
+            out += self.leaf_values[leaves[:, t]]
+        out /= self.n_estimators
+        return out
+
+
+def load_compact_forest(path: Path | str = paths.FOREST) -> CompactForest:
+    """A forest file as a :class:`CompactForest`, after the same checks as :func:`load_forest`.
+
+    Reading the file briefly holds about 100 MB of full-size arrays; once they are freed, glibc
+    keeps much of that in its heap unless asked to give it back, so it is asked (malloc_trim):
+    the server then holds the compact arrays only (``benchmarks/forest_memory.py``)."""
+    forest = CompactForest(_read_forest(path))
+    _return_free_memory()
+    return forest
+
+
+def _return_free_memory() -> None:
+    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``); a no-op elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        name = ctypes.util.find_library("c")
+        if sys.platform.startswith("linux") and name:
+            ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc (musl, macOS...): nothing to do
+        pass
+
+
+def forest_predict_proba(forest, images: np.ndarray) -> np.ndarray:
     """Class probabilities (B, 10) float32 for (28, 28) or (B, 28, 28) images in [0, 1]
     (the same inputs as the ViT). Reads the forest only; safe to share between sessions."""
     return forest.predict_proba(to_features(images)).astype(np.float32)
 
 
-def total_nodes(forest: RandomForestClassifier) -> int:
+def total_nodes(forest) -> int:
+    if isinstance(forest, CompactForest):
+        return forest.node_count
     return int(sum(est.tree_.node_count for est in forest.estimators_))
 
 

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from dashboard import resources
+from dashboard import resources, shared_cache
 from dashboard.plots import SEQUENTIAL
 from dashboard.state import require_current
 from model import explain as E
@@ -94,7 +94,7 @@ def stat_heatmap(values: np.ndarray, title: str, fmt: str = ".2f", colorscale: s
     return fig
 
 
-summary = E.attention_summary(model, img)
+summary = shared_cache.attention_summary(model, img)
 pred = int(summary.probs.argmax())
 st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({summary.probs[pred]:.1%}).")
 
@@ -183,7 +183,7 @@ def rollout_view() -> None:
                    "for a 3?\". Yellow = relevant to that class; never negative.")
         target = st.selectbox("Class", list(range(10)), index=pred, key="attn_relevance_target",
                               format_func=lambda t: f"{t} (predicted)" if t == pred else str(t))
-        rel = E.gradient_rollout(model, img, target)
+        rel = shared_cache.gradient_rollout(model, img, target)
         st.plotly_chart(attention_grid(rel[None], [f"relevance for {target}"], 1, 1, shared=True,
                                        height_per_row=300, colorbar_title="relevance"),
                         key="attn_relevance_fig", config=CONFIG)
@@ -263,7 +263,7 @@ knockout_view()
 st.markdown("**How much does each head matter?**")
 c1, c2 = st.columns(2)
 with c1:
-    effects = E.single_head_effects(model, img, pred)
+    effects = shared_cache.single_head_effects(model, img, pred)
     st.plotly_chart(stat_heatmap(effects, f"this digit: drop in P({pred}) with one head off", fmt=".1%",
                                  colorscale="RdBu_r", zmid=0.0), key="attn_effect_fig", config=CONFIG)
     st.caption("Each cell: how much the probability of the predicted digit falls when only that head is off. "

@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from dashboard import resources
+from dashboard import resources, shared_cache
 from dashboard.state import require_current
 from model import explain as E
 
@@ -38,24 +38,12 @@ cur = require_current("attr_use_test")
 
 model = resources.load_vit()
 img = cur.image
-img_bytes = np.ascontiguousarray(img, dtype=np.float32).tobytes()
+img_bytes = shared_cache.image_key(img)
 MODEL_KEY = id(model)   # the cached model lives as long as the process; a reloaded one gets a new id
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def _explain(_model, model_key: int, image_bytes: bytes, target: int, method: str,
-             settings: tuple) -> tuple[np.ndarray, dict]:
-    image = np.frombuffer(image_bytes, dtype=np.float32).reshape(28, 28)
-    res = E.explain(_model, image, target, method, **dict(settings))
-    return res.map, res.extra
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _faithfulness(_model, model_key: int, image_bytes: bytes, target: int, runs: tuple, unit: str,
-                  steps: int, baseline: str) -> E.Faithfulness:
-    image = np.frombuffer(image_bytes, dtype=np.float32).reshape(28, 28)
-    maps = {m: _explain(_model, model_key, image_bytes, target, m, s)[0] for m, s in runs}
-    return E.faithfulness(_model, image, target, maps, unit=unit, steps=steps, baseline=baseline)
+# computed once per process for everyone who asks with the same digit and settings
+_explain, _faithfulness = shared_cache.explain, shared_cache.faithfulness
 
 
 probs = E.predict(model, img)

@@ -10,8 +10,10 @@ import pytest
 from data.mnist import load_mnist
 from model import paths
 from model.forest import (
+    CompactForest,
     ForestFileError,
     forest_predict_proba,
+    load_compact_forest,
     load_forest,
     save_forest,
     to_features,
@@ -157,3 +159,43 @@ def test_shipped_forest_is_sensible():
     acc = float((forest_predict_proba(forest, images[:1000]).argmax(1) == labels[:1000]).mean())
     assert acc >= 0.95, f"shipped forest accuracy on the first 1,000 test images: {acc:.1%}"
     assert total_nodes(forest) > 1000 and len(forest.estimators_) >= 10
+
+
+def test_compact_forest_gives_sklearns_probabilities_exactly(tmp_path, small_forest):
+    """The app's lean forest (int32/int16/float32 arrays, leaves only) against the sklearn
+    objects it replaces, bit for bit: MNIST uint8 images, [0, 1] floats between the uint8 steps
+    (preprocessed drawings) and values right at the split thresholds."""
+    path = tmp_path / "f.npz"
+    save_forest(small_forest, path)
+    compact = load_compact_forest(path)
+    assert isinstance(compact, CompactForest) and total_nodes(compact) == total_nodes(small_forest)
+    images, _ = load_mnist("test")
+    rng = np.random.default_rng(0)
+    noisy = np.clip(images[:200] / 255.0 + rng.normal(0, 0.03, (200, 28, 28)), 0, 1).astype(np.float32)
+    at_split = np.zeros((8, 784), np.float64)
+    for est in small_forest.estimators_:              # pixels set to each tree's root threshold
+        t = est.tree_
+        at_split[:, t.feature[0]] = t.threshold[0]
+    at_split = np.clip(at_split, 0, 1).reshape(8, 28, 28)
+    for x in (images[:300], noisy, at_split):
+        assert np.array_equal(forest_predict_proba(compact, x), forest_predict_proba(small_forest, x))
+        assert np.array_equal(compact.predict_proba(to_features(x)), small_forest.predict_proba(to_features(x)))
+
+
+def test_compact_forest_refuses_what_load_forest_refuses(tmp_path, small_forest):
+    arrays = _saved_arrays(small_forest, tmp_path)
+    arrays["left_child"] = np.where(arrays["left_child"] > 0, 0, arrays["left_child"])
+    with pytest.raises(ForestFileError, match="corrupt"):
+        load_compact_forest(_write(tmp_path, arrays))
+
+
+def test_shipped_forest_compact_matches_sklearn():
+    """The shipped file read both ways gives identical probabilities on MNIST test images."""
+    images, _ = load_mnist("test")
+    x = images[:500]
+    expected = forest_predict_proba(load_forest(paths.FOREST), x)
+    compact = load_compact_forest(paths.FOREST)
+    assert np.array_equal(forest_predict_proba(compact, x), expected)
+    # lean: well under the ~150 MB of sklearn's node records and float64 values
+    size = sum(a.nbytes for a in (compact.left, compact.right, compact.feature, compact.threshold, compact.leaf_values))
+    assert size < 60e6

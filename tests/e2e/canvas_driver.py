@@ -52,11 +52,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log_path: Path | None = None) -> subprocess.Popen:
-    """``streamlit run dashboard/app.py`` on ``port`` from the repository root (not yet healthy)."""
+def start_server(port: int, log_path: Path | None = None, extra_args: list[str] | None = None) -> subprocess.Popen:
+    """``streamlit run dashboard/app.py`` on ``port`` from the repository root (not yet healthy);
+    ``extra_args`` are more ``--section.option value`` flags (benchmarks compare configurations)."""
     cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
            "--server.headless", "true", "--server.fileWatcherType", "none",
-           "--browser.gatherUsageStats", "false"]
+           "--browser.gatherUsageStats", "false", *(extra_args or [])]
     out = open(log_path, "wb") if log_path else subprocess.DEVNULL
     return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
