@@ -32,7 +32,7 @@ def _table(label: str, results: dict[str, dict]) -> str:
     for name, m in results.items():
         med = f"{m['median_panel_px']:.0f}" if m["median_panel_px"] is not None else "-"
         low = f"{min(m['panels']):.0f}" if m["panels"] else "-"
-        thumbs = ",".join(str(t) for t in m["thumbs_per_row"]) or "-"
+        thumbs = ",".join(str(t["first_row"]) for t in m["thumbs_per_row"]) or "-"
         rows.append(f"{name:<14} {med:>15} {low:>7} {len(m['panels']):>6} {thumbs:>10} {m['overflow_px']:>11}")
     return "\n".join(rows)
 

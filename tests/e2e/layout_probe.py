@@ -11,9 +11,11 @@ What is measured on each page, after scrolling it to the end so that every chart
   of the document and of Streamlit's main area; 0 = no horizontal scrolling).
 * ``panels``: the width in CSS pixels of every plot panel, i.e. every plotly subplot's
   plotting area (its ``.nsewdrag`` rectangle: one per subplot, so a figure of 16 subplots
-  counts 16 panels).
+  counts 16 panels). A colour bar drawn as a figure of its own (an element whose key ends in
+  ``_colorbar``, as :func:`dashboard.map_grid.show_map_grid` makes) is not a panel.
 * ``thumbs_per_row``: for each thumbnail grid (a container whose key starts with
-  ``thumbs_``; see :func:`dashboard.grid.thumbnail_grid`), the number of images in its first row.
+  ``thumbs_``; see :func:`dashboard.grid.thumbnail_grid`), ``{"first_row": images in its first
+  row, "total": images in the grid}``.
 """
 from __future__ import annotations
 
@@ -47,11 +49,13 @@ _MEASURE_JS = """() => {
   const overflow = Math.max(doc.scrollWidth - window.innerWidth,
                             main ? main.scrollWidth - main.clientWidth : 0);
   const panels = [...document.querySelectorAll('.js-plotly-plot .nsewdrag')]
+      .filter(e => !e.closest('[class*="_colorbar"]'))
       .map(e => e.getBoundingClientRect().width).filter(w => w > 0);
   const grids = [...document.querySelectorAll('[class*="st-key-thumbs_"]')].map(g => {
       const tops = [...g.querySelectorAll('[data-testid="stImage"] img')]
           .map(i => Math.round(i.getBoundingClientRect().top));
-      return tops.length ? tops.filter(t => Math.abs(t - Math.min(...tops)) < 4).length : 0;
+      const first = tops.length ? tops.filter(t => Math.abs(t - Math.min(...tops)) < 4).length : 0;
+      return {first_row: first, total: tops.length};
   });
   const images = [...document.querySelectorAll('[data-testid="stImage"] img')]
       .map(i => Math.round(i.getBoundingClientRect().top));
