@@ -103,9 +103,10 @@ def map_figure(z: np.ndarray, title: str = "", *, background: np.ndarray | None 
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     top = 8 + LINE_PX * title_lines if title_lines else 0
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=top, b=0), plot_bgcolor="white",
-                      title=dict(text=wrap_title(title), font_size=12, x=0.5, xanchor="center", y=1,
-                                 yanchor="top", yref="container", pad=dict(t=4)) if title else None)
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=top, b=0), plot_bgcolor="white")
+    if title:   # just above the map, growing upwards into the top margin (sized for the longest title)
+        fig.add_annotation(text=f"<b>{wrap_title(title)}</b>", x=0.5, y=1, xref="paper", yref="paper",
+                           xanchor="center", yanchor="bottom", yshift=2, showarrow=False, font_size=12)
     return fig
 
 

@@ -184,15 +184,16 @@ def knockout_view() -> None:
                "'Are Sixteen Heads Really Better than One?'). Grey bars: the original probabilities; red: with the "
                "ticked heads off.")
     off: list[tuple[int, int]] = []
-    cols = st.columns(H + 1, wrap=False)          # a table of ticks: it stays one row on a phone
-    cols[0].markdown("&nbsp;")
+    # a table of ticks that keeps its H + 1 columns on a phone too (cells shrink to 56 px)
+    table = st.grid(H + 1, wrap=False, min_column_width=56, gap="xsmall", vertical_alignment="center",
+                    key="attn_ko_table")
+    table.markdown("&nbsp;")
     for h in range(H):
-        cols[h + 1].markdown(f"**head {h + 1}**")
+        table.markdown(f"**head {h + 1}**")
     for l in range(L):
-        cols = st.columns(H + 1, wrap=False)
-        cols[0].markdown(f"layer {l + 1}")
+        table.markdown(f"layer {l + 1}")
         for h in range(H):
-            if cols[h + 1].checkbox(head_name(l, h), key=f"attn_ko_{l}_{h}", label_visibility="collapsed"):
+            if table.checkbox(head_name(l, h), key=f"attn_ko_{l}_{h}", label_visibility="collapsed"):
                 off.append((l, h))
     st.button("Switch all heads back on", key="attn_ko_clear", on_click=_clear_knockout)
     new = E.knockout_proba(model, img, off)

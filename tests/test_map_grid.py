@@ -21,7 +21,7 @@ def test_map_figure_stretches_a_patch_map_over_the_digit_and_marks_a_cell():
     rect = fig.layout.shapes[0]
     assert (rect.x0, rect.x1, rect.y0, rect.y1) == (19.5, 23.5, 7.5, 11.5)
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.autorange == "reversed"
-    assert "L1 H1" in heat.hovertemplate
+    assert "L1 H1" in heat.hovertemplate and "L1 H1" in fig.layout.annotations[0].text
 
 
 def test_long_titles_are_wrapped_not_clipped():
@@ -30,6 +30,7 @@ def test_long_titles_are_wrapped_not_clipped():
     tall = map_figure(np.zeros((2, 2)), "Integrated Gradients with NoiseTunnel", title_lines=2)
     short = map_figure(np.zeros((2, 2)), "Saliency", title_lines=1)
     assert tall.layout.margin.t > short.layout.margin.t
+    assert "<br>" in tall.layout.annotations[0].text and "<br>" not in short.layout.annotations[0].text
 
 
 def test_colorbar_figure_is_a_horizontal_bar_with_the_range():
