@@ -1,7 +1,7 @@
 """Every page in the navigation on a phone (390x844, touch, Debian chromium via Playwright),
 with an MNIST test image as the current digit: nothing overflows horizontally, plot panels are
 readable (median at least 150 px wide per page) and thumbnail grids keep at least 3 images per
-row. The pages are read from ``_PAGES`` in dashboard/app.py, so a page added later is covered
+row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages are read from ``_PAGES`` in dashboard/app.py, so a page added later is covered
 without changing this test. What is measured: tests/e2e/layout_probe.py."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from layout_probe import PHONE, go_to, measure_page, navigation, open_with_test_image
+from layout_probe import DESKTOP, PHONE, go_to, measure_page, navigation, open_with_test_image
 from model import paths
 
 try:
@@ -69,3 +69,19 @@ def test_page_reads_well_on_a_phone(phone, name, title):
     for grid in m["thumbs_per_row"]:
         assert grid["first_row"] >= min(MIN_THUMBS_PER_ROW, grid["total"]), (
             f"{name}: a thumbnail grid shows {grid['first_row']} of its {grid['total']} images per row")
+
+
+_PER_ROW_JS = """(sel) => {
+  const tops = [...document.querySelectorAll(sel)].map(e => Math.round(e.getBoundingClientRect().top));
+  return tops.filter(t => Math.abs(t - Math.min(...tops)) < 4).length;
+}"""
+
+
+def test_the_desktop_keeps_its_columns(new_context_module, app_url):
+    page = open_with_test_image(new_context_module(**DESKTOP), app_url)
+    go_to(page, "Attention")
+    measure_page(page)
+    assert page.evaluate(_PER_ROW_JS, ".st-key-attn_grid .js-plotly-plot") == 4          # one layer per row
+    go_to(page, "Misclassified")
+    measure_page(page)
+    assert page.evaluate(_PER_ROW_JS, "[class*='st-key-thumbs_'] [data-testid='stImage'] img") == 6
