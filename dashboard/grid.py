@@ -1,6 +1,10 @@
 """A paginated grid of MNIST test-image thumbnails with a "Pick" button under each, shared by
 the Baseline (disagreements) and Misclassified pages. Thumbnails come from the cached
-:func:`dashboard.resources.test_thumbnail_png`, so a page turn only re-renders one page."""
+:func:`dashboard.resources.test_thumbnail_png`, so a page turn only re-renders one page.
+
+The grid is an ``st.grid`` of ``cols`` columns that reflows on a narrow screen to as many
+columns as fit :data:`THUMB_MIN_WIDTH` px each: three per row on a 390 px phone, ``cols`` on a
+desktop. Its key starts with ``thumbs_``, which the phone-layout browser test looks for."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -8,6 +12,8 @@ from collections.abc import Callable, Sequence
 import streamlit as st
 
 from dashboard import resources
+
+THUMB_MIN_WIDTH = 96      # px: 3 thumbnails (84 px images) and their Pick buttons fit a 390 px phone's row
 
 
 def thumbnail_grid(indices: Sequence[int], captions: Callable[[int], str], key: str,
@@ -21,8 +27,8 @@ def thumbnail_grid(indices: Sequence[int], captions: Callable[[int], str], key: 
         st.session_state[page_key] = 1
     page = st.number_input(f"Page (of {n_pages})", min_value=1, max_value=n_pages, step=1, key=page_key)
     chunk = [int(i) for i in indices[(page - 1) * per_page: page * per_page]]
-    for r in range(0, len(chunk), cols):
-        for col, i in zip(st.columns(cols), chunk[r:r + cols]):
-            with col:
-                st.image(resources.test_thumbnail_png(i), caption=captions(i))
-                st.button("Pick", key=f"{key}_pick_{i}", on_click=on_pick, args=(i,), help=pick_help)
+    grid = st.grid(cols, min_column_width=THUMB_MIN_WIDTH, gap="xsmall", key=f"thumbs_{key}")
+    for i in chunk:
+        with grid.cell():
+            st.image(resources.test_thumbnail_png(i), caption=captions(i))
+            st.button("Pick", key=f"{key}_pick_{i}", on_click=on_pick, args=(i,), help=pick_help)

@@ -1,5 +1,6 @@
-"""Plotly figures of the Inside page (logit lens, patch votes, direct logit attribution,
-attention distance, position similarity, stem filters, activation patching). Pure functions of
+"""Plotly figures of the Inside page (logit lens, direct logit attribution, attention distance,
+position similarity, stem filters, activation patching by head). Its grids of 7x7 maps (patch
+votes, patching per layer) are drawn with :func:`dashboard.map_grid.show_map_grid`. Pure functions of
 numpy arrays from :mod:`model.explain.inside`; no Streamlit calls here."""
 from __future__ import annotations
 
@@ -23,48 +24,6 @@ def logit_lens_figure(lens: np.ndarray, stages: list[str], pred: int) -> go.Figu
     fig.update_xaxes(title="digit", type="category")
     fig.update_layout(height=70 + 42 * len(stages), margin=dict(l=0, r=0, t=10, b=0))
     return fig
-
-
-def _strip(image: np.ndarray, grids: np.ndarray, titles: list[str], heat: dict, height: int = 250,
-           text: np.ndarray | None = None, customdata: np.ndarray | None = None,
-           hovertemplate: str = "%{z}<extra></extra>") -> go.Figure:
-    """(S, g, g) patch grids side by side over S faint copies of the 28x28 digit, as one figure
-    of two traces (plotly's subplots cost ~50 ms per panel to build; this costs a few ms).
-    ``heat``: colour settings of the grid trace; ``text``/``customdata``: (S, g, g[, k])."""
-    S, g, _ = grids.shape
-    px = 28 // g                                                        # pixels per patch
-    digit = mosaic(np.repeat(np.asarray(image, dtype=float)[None], S, 0), S, gap=px)      # (28, S*28 + gaps)
-    fig = go.Figure(go.Heatmap(z=digit, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
-    z = mosaic(grids, S)                                                # (g, S*g + S-1), NaN between grids
-    kw = {}
-    if text is not None:
-        t = np.full(z.shape, "", dtype=object)
-        for i in range(S):
-            t[:, i * (g + 1):i * (g + 1) + g] = text[i]
-        kw.update(text=t, texttemplate="%{text}")
-    if customdata is not None:
-        cd = np.zeros(z.shape + customdata.shape[3:])
-        for i in range(S):
-            cd[:, i * (g + 1):i * (g + 1) + g] = customdata[i]
-        kw.update(customdata=cd)
-    fig.add_trace(go.Heatmap(z=z, x0=(px - 1) / 2, dx=px, y0=(px - 1) / 2, dy=px, hoverongaps=False,
-                             hovertemplate=hovertemplate, **heat, **kw))
-    for i, title in enumerate(titles):
-        fig.add_annotation(x=i * (28 + px) + 13.5, y=-1.5, text=title, showarrow=False, yanchor="bottom",
-                           font_size=12)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_layout(height=height, margin=dict(l=0, r=0, t=30, b=0), plot_bgcolor="white")
-    return fig
-
-
-def patch_votes_figure(digits: np.ndarray, conf: np.ndarray, stages: list[str], image: np.ndarray) -> go.Figure:
-    """One 7x7 grid per stage: each patch token's most likely digit (text) and its probability
-    (colour), over the faint digit."""
-    heat = dict(zmin=0, zmax=1, colorscale=SEQUENTIAL, opacity=0.65, textfont=dict(size=10, color="white"),
-                colorbar=dict(title="confidence", len=0.8))
-    return _strip(image, conf, stages, heat, text=digits.astype(str), customdata=digits[..., None],
-                  hovertemplate="votes %{customdata[0]} with %{z:.1%}<extra></extra>")
 
 
 def _layer_of(name: str) -> int:
@@ -148,29 +107,6 @@ def filters_figure(filters: np.ndarray, cols: int = 8) -> go.Figure:
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     fig.update_layout(height=220, margin=dict(l=0, r=0, t=10, b=0), plot_bgcolor="white")
-    return fig
-
-
-def patching_layers_figure(layer_patch: np.ndarray, image: np.ndarray, title: str,
-                           guess: tuple[int, int] | None = None) -> go.Figure:
-    """One 7x7 map per layer of the change when that patch token (entering that block) is
-    patched; red = patching it lowers the measure (the patch carried evidence), blue = raises it."""
-    L, g, _ = layer_patch.shape
-    m = float(np.abs(layer_patch).max()) or 1e-9
-    r, c = np.mgrid[0:g, 0:g] + 1
-    cd = np.stack([np.broadcast_to(r, layer_patch.shape), np.broadcast_to(c, layer_patch.shape), layer_patch], -1)
-    heat = dict(zmin=-m, zmax=m, zmid=0, colorscale=DIVERGING, opacity=0.75, colorbar=dict(title="drop", len=0.8))
-    fig = _strip(image, -layer_patch, [f"entering block {l + 1}" for l in range(L)], heat, height=270,
-                 customdata=cd, hovertemplate="patch row %{customdata[0]}, col %{customdata[1]}: "
-                                              "change %{customdata[2]:+.4f}<extra></extra>")
-    px = 28 // g
-    if guess is not None:
-        gr, gc = guess
-        for l in range(L):
-            x0 = l * (28 + px) + gc * px - 0.5
-            fig.add_shape(type="rect", x0=x0, x1=x0 + px, y0=gr * px - 0.5, y1=(gr + 1) * px - 0.5,
-                          line=dict(color="lime", width=2))
-    fig.update_layout(title=dict(text=title, font_size=13), margin=dict(l=0, r=0, t=60, b=0))
     return fig
 
 

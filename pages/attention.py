@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from dashboard import resources, shared_cache
+from dashboard.map_grid import show_map_grid
 from dashboard.plots import SEQUENTIAL
 from dashboard.state import require_current
 from model import explain as E
@@ -39,48 +39,6 @@ img = cur.image
 
 def head_name(layer: int, head: int) -> str:
     return f"L{layer + 1} H{head + 1}"
-
-
-def _grid_coords(g: int) -> dict:
-    # a 7x7 patch map drawn on the 28x28 pixel axes: patch (r, c) covers pixels 4r..4r+3
-    step = 28 / g
-    return dict(x0=(step - 1) / 2, dx=step, y0=(step - 1) / 2, dy=step)
-
-
-def attention_grid(maps: np.ndarray, titles: list[str], rows: int, cols: int, shared: bool,
-                   overlay: bool = True, height_per_row: int = 190, colorbar_title: str = "attention",
-                   marker: tuple[int, int] | None = None) -> go.Figure:
-    """Heatmaps of (rows*cols, g, g) patch values over the digit, one colour scale when ``shared``."""
-    g = maps.shape[-1]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles,
-                        horizontal_spacing=0.02, vertical_spacing=0.25 / rows)
-    zmax = float(maps.max()) if shared else None
-    for i, m in enumerate(maps):
-        r, c = i // cols + 1, i % cols + 1
-        if overlay:
-            fig.add_trace(go.Heatmap(z=img, colorscale="gray", zmin=0, zmax=1, showscale=False,
-                                     hoverinfo="skip"), row=r, col=c)
-        patch_r, patch_c = np.mgrid[0:g, 0:g] + 1
-        fig.add_trace(go.Heatmap(
-            z=m, **_grid_coords(g), colorscale=SEQUENTIAL, opacity=0.7 if overlay else 1.0,
-            zmin=0 if shared else float(m.min()), zmax=zmax if shared else float(m.max()),
-            showscale=shared and i == 0,
-            colorbar=dict(title=colorbar_title, len=0.6) if shared and i == 0 else None,
-            customdata=np.stack([patch_r, patch_c], -1),
-            hovertemplate=f"{titles[i]}<br>patch row %{{customdata[0]}}, col %{{customdata[1]}}: "
-                          "%{z:.3f}<extra></extra>"), row=r, col=c)
-        if marker is not None:
-            mr, mc = marker
-            s = 28 / g
-            fig.add_shape(type="rect", x0=mc * s - 0.5, x1=(mc + 1) * s - 0.5, y0=mr * s - 0.5,
-                          y1=(mr + 1) * s - 0.5, line=dict(color="red", width=2), row=r, col=c)
-    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
-    for i in range(1, rows * cols + 1):  # square pixels in every subplot: each y axis follows its own x axis
-        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_layout(height=height_per_row * rows + 40, margin=dict(l=0, r=0, t=30, b=0))
-    fig.update_annotations(font_size=12)
-    return fig
 
 
 def stat_heatmap(values: np.ndarray, title: str, fmt: str = ".2f", colorscale: str = SEQUENTIAL,
@@ -111,10 +69,10 @@ with c1:
                              "range (see the pattern of a weak head).")
 with c2:
     grid_overlay = st.toggle("Draw over the digit", value=True, key="attn_grid_overlay")
-st.plotly_chart(attention_grid(summary.cls.reshape(L * H, summary.grid, summary.grid),
-                               [head_name(l, h) for l in range(L) for h in range(H)], L, H,
-                               shared=not per_map, overlay=grid_overlay),
-                key="attn_grid", config=CONFIG)
+show_map_grid(summary.cls.reshape(L * H, summary.grid, summary.grid),
+              [head_name(l, h) for l in range(L) for h in range(H)], "attn_grid", cols=H,
+              background=img if grid_overlay else None, shared=not per_map, colorbar_title="attention",
+              hover="attention")
 
 
 # ---- 2. any query patch --------------------------------------------------------------------
@@ -142,9 +100,8 @@ def query_view() -> None:
         query = 1 + (pr - 1) * g + (pc - 1)
         marker = (pr - 1, pc - 1)
     maps = E.query_attention(summary.attn, layer, query)                     # (H, g, g)
-    fig = attention_grid(maps, [f"head {h + 1}" for h in range(H)], 1, H, shared=True, marker=marker,
-                         height_per_row=230)
-    st.plotly_chart(fig, key="attn_query_fig", config=CONFIG)
+    show_map_grid(maps, [f"head {h + 1}" for h in range(H)], "attn_query_fig", cols=H, background=img,
+                  marker=marker, colorbar_title="attention", hover="attention")
     to_cls = summary.attn[layer, :, query, 0]
     st.caption("Weight on the class token itself, per head: " +
                ", ".join(f"head {h + 1}: {v:.2f}" for h, v in enumerate(to_cls)))
@@ -157,8 +114,8 @@ query_view()
 st.subheader("Combining heads and layers")
 st.caption("Mean over the heads of each layer: the class token's average attention per layer "
            "(yellow = much attention, one colour scale).")
-st.plotly_chart(attention_grid(summary.cls_mean, [f"layer {l + 1}" for l in range(L)], 1, L, shared=True,
-                               height_per_row=220), key="attn_mean_fig", config=CONFIG)
+show_map_grid(summary.cls_mean, [f"layer {l + 1}" for l in range(L)], "attn_mean_fig", cols=L, background=img,
+              colorbar_title="attention", hover="attention")
 
 
 @st.fragment
@@ -174,8 +131,8 @@ def rollout_view() -> None:
         fusion = st.selectbox("Head fusion", ["mean", "max", "min"], key="attn_rollout_fusion",
                               help="How the heads of a layer are combined before multiplying the layers.")
         roll = E.rollout(summary.attn, d, fusion)
-        st.plotly_chart(attention_grid(roll[None], ["rollout"], 1, 1, shared=True, height_per_row=300,
-                                       colorbar_title="share"), key="attn_rollout_fig", config=CONFIG)
+        show_map_grid(roll[None], ["rollout"], "attn_rollout_fig", cols=1, background=img, height=320,
+                      colorbar_title="share", hover="share")
     with c2:
         st.markdown("**Class-specific relevance**")
         st.caption("Chefer, Gur & Wolf (2021): rollout where every attention weight counts only as much as its "
@@ -184,9 +141,8 @@ def rollout_view() -> None:
         target = st.selectbox("Class", list(range(10)), index=pred, key="attn_relevance_target",
                               format_func=lambda t: f"{t} (predicted)" if t == pred else str(t))
         rel = shared_cache.gradient_rollout(model, img, target)
-        st.plotly_chart(attention_grid(rel[None], [f"relevance for {target}"], 1, 1, shared=True,
-                                       height_per_row=300, colorbar_title="relevance"),
-                        key="attn_relevance_fig", config=CONFIG)
+        show_map_grid(rel[None], [f"relevance for {target}"], "attn_relevance_fig", cols=1, background=img,
+                      height=320, colorbar_title="relevance", hover="relevance")
 
 
 rollout_view()
@@ -228,15 +184,16 @@ def knockout_view() -> None:
                "'Are Sixteen Heads Really Better than One?'). Grey bars: the original probabilities; red: with the "
                "ticked heads off.")
     off: list[tuple[int, int]] = []
-    cols = st.columns(H + 1)
-    cols[0].markdown("&nbsp;")
+    # a table of ticks that keeps its H + 1 columns on a phone too (cells shrink to 56 px)
+    table = st.grid(H + 1, wrap=False, min_column_width=56, gap="xsmall", vertical_alignment="center",
+                    key="attn_ko_table")
+    table.markdown("&nbsp;")
     for h in range(H):
-        cols[h + 1].markdown(f"**head {h + 1}**")
+        table.markdown(f"**head {h + 1}**")
     for l in range(L):
-        cols = st.columns(H + 1)
-        cols[0].markdown(f"layer {l + 1}")
+        table.markdown(f"layer {l + 1}")
         for h in range(H):
-            if cols[h + 1].checkbox(head_name(l, h), key=f"attn_ko_{l}_{h}", label_visibility="collapsed"):
+            if table.checkbox(head_name(l, h), key=f"attn_ko_{l}_{h}", label_visibility="collapsed"):
                 off.append((l, h))
     st.button("Switch all heads back on", key="attn_ko_clear", on_click=_clear_knockout)
     new = E.knockout_proba(model, img, off)

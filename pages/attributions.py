@@ -11,15 +11,13 @@ Render only: one call into ``model.explain`` per method (cached per digit and se
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from dashboard import resources, shared_cache
+from dashboard.map_grid import show_map_grid
 from dashboard.state import require_current
 from model import explain as E
 
@@ -161,34 +159,19 @@ zmax = max([float(np.abs(a).max()) for a in shown.values()] + [1e-12])
 signed_scale = sign == "signed"
 
 if shown:
-    n = len(shown)
-    cols_n = min(n, COLS)
-    rows_n = math.ceil(n / cols_n)
-    fig = make_subplots(rows=rows_n, cols=cols_n, subplot_titles=[E.METHODS[m].label for m in shown],
-                        horizontal_spacing=0.03, vertical_spacing=0.12 / rows_n)
-    for i, (m, a) in enumerate(shown.items()):
-        r, c = i // cols_n + 1, i % cols_n + 1
-        if view == "masked":
-            weight = np.clip(np.abs(a) / zmax, 0, 1)
-            fig.add_trace(go.Heatmap(z=img * weight, colorscale="gray", zmin=0, zmax=1, showscale=False,
-                                     customdata=a, hovertemplate=f"{E.METHODS[m].label}<br>row %{{y}}, col %{{x}}: "
-                                     "%{customdata:.3f}<extra></extra>"), row=r, col=c)
-            continue
-        if view == "overlay":
-            fig.add_trace(go.Heatmap(z=img, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
-                          row=r, col=c)
-        fig.add_trace(go.Heatmap(z=a, coloraxis="coloraxis", opacity=0.65 if view == "overlay" else 1.0,
-                                 hovertemplate=f"{E.METHODS[m].label}<br>row %{{y}}, col %{{x}}: %{{z:.3f}}<extra></extra>"),
-                      row=r, col=c)
-    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
-    for i in range(1, rows_n * cols_n + 1):  # square pixels in every subplot: each y axis follows its own x axis
-        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_layout(height=260 * rows_n + 40, margin=dict(l=0, r=0, t=30, b=0),
-                      coloraxis=dict(colorscale="RdBu_r" if signed_scale else ("Blues" if sign == "negative" else "Reds"),
-                                     cmin=-zmax if signed_scale else 0, cmax=zmax,
-                                     colorbar=dict(title="score" if not normalise else "share of<br>range")))
-    st.plotly_chart(fig, key="attr_maps", config=CONFIG)
+    labels = [E.METHODS[m].label for m in shown]
+    if view == "masked":           # the digit dimmed where the method scores low; hover shows the score
+        show_map_grid([img * np.clip(np.abs(a) / zmax, 0, 1) for a in shown.values()], labels, "attr_maps",
+                      cols=COLS, colorscale="gray", shared=True, zmin=0.0, zmax=1.0, colorbar=False,
+                      customdata=list(shown.values()),
+                      hovertemplates=[f"{t}<br>row %{{y}}, col %{{x}}: %{{customdata:.3f}}<extra></extra>"
+                                      for t in labels])
+    else:
+        show_map_grid(list(shown.values()), labels, "attr_maps", cols=COLS,
+                      background=img if view == "overlay" else None, opacity=0.65 if view == "overlay" else 1.0,
+                      colorscale="RdBu_r" if signed_scale else ("Blues" if sign == "negative" else "Reds"),
+                      shared=True, zmin=-zmax if signed_scale else 0.0, zmax=zmax, hover="score",
+                      colorbar_title="score" if not normalise else "share of range")
     if view == "masked":
         st.caption("Masked: each pixel of the digit is dimmed in proportion to how little it scores; what stays "
                    "bright is what the method says matters (bright = important, black = unimportant or no ink).")
@@ -239,22 +222,22 @@ def faithfulness_view() -> None:
                                 format_func=lambda b: "black (no ink)" if b == "black" else "the blurred digit")
     runs = tuple((m, tuple(sorted(chosen[m].items()))) for m in results)
     f = _faithfulness(model, MODEL_KEY, img_bytes, target, runs, unit, steps, baseline)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["Deletion (lower is better)", "Insertion (higher is better)"],
-                        horizontal_spacing=0.08)
     x = f.fractions
-    for i, name in enumerate(f.deletion):
-        label = "random order" if name == "random" else E.METHODS[name].label
-        style = dict(color="#9e9e9e", dash="dash") if name == "random" else dict(color=LINE_COLORS[i % len(LINE_COLORS)])
-        for col, curve in ((1, f.deletion[name]), (2, f.insertion[name])):
-            fig.add_trace(go.Scatter(x=x, y=curve, mode="lines", name=label, line=style, legendgroup=name,
-                                     showlegend=col == 1,
-                                     hovertemplate=f"{label}<br>%{{x:.0%}} {unit}s: P({target}) = %{{y:.3f}}<extra></extra>"),
-                          row=1, col=col)
-    fig.update_xaxes(title=f"fraction of {unit}s removed", tickformat=".0%", row=1, col=1)
-    fig.update_xaxes(title=f"fraction of {unit}s inserted", tickformat=".0%", row=1, col=2)
-    fig.update_yaxes(title=f"P({target})", range=[0, 1.02])
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.3))
-    st.plotly_chart(fig, key="attr_faith_fig", config=CONFIG)
+    # two figures side by side on a desktop, one above the other on a phone (st.grid reflows)
+    grid = st.grid(2, min_column_width=300, key="attr_faith_fig")
+    for which, curves, verb in (("Deletion (lower is better)", f.deletion, "removed"),
+                                ("Insertion (higher is better)", f.insertion, "inserted")):
+        fig = go.Figure()
+        for i, name in enumerate(curves):
+            label = "random order" if name == "random" else E.METHODS[name].label
+            style = dict(color="#9e9e9e", dash="dash") if name == "random" else dict(color=LINE_COLORS[i % len(LINE_COLORS)])
+            fig.add_trace(go.Scatter(x=x, y=curves[name], mode="lines", name=label, line=style, legendgroup=name,
+                                     hovertemplate=f"{label}<br>%{{x:.0%}} {unit}s: P({target}) = %{{y:.3f}}<extra></extra>"))
+        fig.update_xaxes(title=f"fraction of {unit}s {verb}", tickformat=".0%")
+        fig.update_yaxes(title=f"P({target})", range=[0, 1.02])
+        fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=which, font_size=14),
+                          legend=dict(orientation="h", y=-0.25))
+        grid.plotly_chart(fig, key=f"attr_faith_{verb}", config=CONFIG)
     table = pd.DataFrame([{
         "method": "random order" if n == "random" else E.METHODS[n].label,
         "deletion AUC (lower better)": a["deletion"],

@@ -142,8 +142,9 @@ else:
     d = interp.disagreements("vit", "forest")
     labels = {"vit_only": "ViT right, forest wrong", "forest_only": "forest right, ViT wrong",
               "both_wrong": "both wrong", "both_right": "both right"}
-    for col, key in zip(st.columns(4), ("both_right", "vit_only", "forest_only", "both_wrong")):
-        col.metric(labels[key], f"{d.counts[key]:,}")
+    counts = st.grid(4, min_column_width=150, key="base_counts")     # two per row on a phone
+    for key in ("both_right", "vit_only", "forest_only", "both_wrong"):
+        counts.metric(labels[key], f"{d.counts[key]:,}")
     group = st.radio("Show", ["vit_only", "forest_only", "both_wrong"], format_func=labels.get, horizontal=True,
                      key="base_group")
     idx = d.indices[group]

@@ -20,6 +20,8 @@ import streamlit as st
 
 from dashboard import inside_plots as P
 from dashboard import resources
+from dashboard.map_grid import show_map_grid
+from dashboard.plots import DIVERGING, SEQUENTIAL
 from dashboard.state import note_explained, require_current
 from model import explain as E
 from model import paths
@@ -76,7 +78,10 @@ st.caption("How to read this: the same read-out applied to every patch token (lo
            "The head was only trained on the class token, so these votes are a probe of what a token carries, not "
            "something the model uses.")
 votes, conf = res.patch_votes
-st.plotly_chart(P.patch_votes_figure(votes, conf, res.stages, img), key="inside_votes_fig", config=CONFIG)
+show_map_grid(conf, res.stages, "inside_votes_fig", cols=len(res.stages), background=img, colorscale=SEQUENTIAL,
+              zmin=0.0, zmax=1.0, opacity=0.65, colorbar_title="confidence",
+              text=[v.astype(str) for v in votes], customdata=[v[..., None] for v in votes],
+              hovertemplates="votes %{customdata[0]} with %{z:.1%}<extra></extra>")
 
 
 # ---- 2. direct logit attribution ------------------------------------------------------------------------------
@@ -252,8 +257,15 @@ def patching_view() -> None:
     e = pt.effects[metric]
     fmt = ".1%" if metric == "prob" else "+.2f"
     lt, rt, ct = pt.top_patch(metric)
-    st.plotly_chart(P.patching_layers_figure(e["layer_patch"], img, "one patch token patched, as it enters each block",
-                                             guess), key="inside_patch_fig", config=CONFIG)
+    lp = e["layer_patch"]                                                   # (L, g, g)
+    rr, cc = np.mgrid[0:G, 0:G] + 1
+    st.markdown("**One patch token patched, as it enters each block**")
+    show_map_grid(-lp, [f"entering block {l + 1}" for l in range(L)], "inside_patch_fig", cols=L, background=img,
+                  colorscale=DIVERGING, zmid=0.0, opacity=0.75, colorbar_title="drop (red) or rise (blue)",
+                  customdata=[np.stack([rr, cc, lp[l]], -1) for l in range(L)],
+                  hovertemplates="patch row %{customdata[0]}, col %{customdata[1]}: "
+                                 "change %{customdata[2]:+.4f}<extra></extra>",
+                  marker=guess, marker_color="lime")
     if metric == "prob" and np.abs(e["layer_patch"]).max() < 0.01:
         st.info("Every single-patch change is below one percentage point: the model is so sure that its probability "
                 "hardly moves. Switch the measure to the logit difference to see which patches carry the evidence.")

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from dashboard import resources
 from dashboard.evaluation import EVALUATE_CMD, models_table
@@ -83,21 +82,21 @@ if not history:
     st.warning(f"No training log yet: run `{TRAIN_CMD}` (writes model/artifacts/vit_metrics.json).")
 else:
     hist = pd.DataFrame(history)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss (cross-entropy)", "accuracy"))
-    for col, name, dash in (("train_loss", "train loss", "dot"), ("val_loss", "validation loss", "solid"),
-                            ("test_loss", "test loss", "solid")):
-        if col in hist:
-            fig.add_trace(go.Scatter(x=hist["epoch"], y=hist[col], name=name, mode="lines+markers",
-                                     line=dict(dash=dash)), row=1, col=1)
-    for col, name, dash in (("train_accuracy", "train accuracy", "dot"), ("val_accuracy", "validation accuracy", "solid"),
-                            ("test_accuracy", "test accuracy", "solid")):
-        if col in hist:
-            fig.add_trace(go.Scatter(x=hist["epoch"], y=hist[col], name=name, mode="lines+markers",
-                                     line=dict(dash=dash)), row=1, col=2)
-    fig.update_xaxes(title="epoch")
-    fig.update_yaxes(tickformat=".1%", row=1, col=2)
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10))
-    st.plotly_chart(fig, key="card_curves")
+    # two figures side by side on a desktop, one above the other on a phone (st.grid reflows)
+    curves = st.grid(2, min_column_width=300, key="card_curves")
+    for title, fmt, series in (
+            ("loss (cross-entropy)", None, (("train_loss", "train loss", "dot"), ("val_loss", "validation loss", "solid"),
+                                            ("test_loss", "test loss", "solid"))),
+            ("accuracy", ".1%", (("train_accuracy", "train accuracy", "dot"),
+                                 ("val_accuracy", "validation accuracy", "solid"),
+                                 ("test_accuracy", "test accuracy", "solid")))):
+        fig = go.Figure([go.Scatter(x=hist["epoch"], y=hist[col], name=name, mode="lines+markers", line=dict(dash=dash))
+                         for col, name, dash in series if col in hist])
+        fig.update_xaxes(title="epoch")
+        fig.update_yaxes(tickformat=fmt)
+        fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font_size=14),
+                          legend=dict(orientation="h", y=-0.25))
+        curves.plotly_chart(fig, key=f"card_curves_{series[0][0].split('_')[1]}")
     split = (metrics.get("validation_split") or {}).get("description")
     st.caption("How to read this: per-epoch figures from `vit_metrics.json`. Training figures are measured on "
                "augmented images, so they can sit below the validation figures. "

@@ -59,8 +59,8 @@ def test_without_a_digit_points_to_draw_and_offers_a_test_image():
 
 def test_every_view_renders_with_its_caption_and_the_checks_hold(digit, shipped_vit):
     at = run_with(digit)
-    assert {"inside_lens_fig", "inside_votes_fig", "inside_dla_fig", "inside_distance_fig", "inside_pos_fig",
-            "inside_filters_fig", "inside_patch_fig", "inside_heads_fig"} <= chart_keys(at)
+    assert {"inside_lens_fig", "inside_votes_fig_0", "inside_dla_fig", "inside_distance_fig", "inside_pos_fig",
+            "inside_filters_fig", "inside_patch_fig_0", "inside_heads_fig"} <= chart_keys(at)
     body = texts(at)
     for phrase in ("nostalgebraist", "Elhage", "Dosovitskiy", "Xiao", "Meng", "Heimersheim", "cannot"):
         assert phrase in body, phrase
@@ -101,10 +101,10 @@ def test_why_not_another_class_compares_two_logits(digit):
 
 def test_patching_measure_and_second_digit(digit, mnist):
     at = run_with(digit)
-    before = chart(at, "inside_patch_fig")
+    before = chart(at, "inside_patch_fig_0")
     at.radio(key="inside_patch_metric").set_value("logit_diff").run()
     assert not at.exception, [e.value for e in at.exception]
-    after = chart(at, "inside_patch_fig")
+    after = chart(at, "inside_patch_fig_0")
     assert after["data"][1]["z"] != before["data"][1]["z"]
     at.selectbox(key="inside_second_class").set_value(1)
     at.number_input(key="inside_second_n").set_value(2)
@@ -120,19 +120,19 @@ def test_predict_then_reveal_hides_the_map_until_the_guess(digit):
     at.toggle(key="inside_predict_first").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]
     keys = chart_keys(at)
-    assert "inside_patch_fig" not in keys and "inside_heads_fig" not in keys and "inside_guess_fig" in keys
+    assert "inside_patch_fig_0" not in keys and "inside_heads_fig" not in keys and "inside_guess_fig" in keys
     at.selectbox(key="inside_guess_row").set_value(2)
     at.selectbox(key="inside_guess_col").set_value(6)
     at.run()
     at.button(key="inside_reveal").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert "inside_patch_fig" in chart_keys(at)
+    assert "inside_patch_fig_0" in chart_keys(at)
     verdict = " ".join(s.value for s in at.success)
     assert "You picked row 2, column 6" in verdict
     assert "Spot on" in verdict or re.search(r"ranks \d+ of 49", verdict)
     # a new measure asks for a new guess
     at.radio(key="inside_patch_metric").set_value("logit_diff").run()
-    assert "inside_patch_fig" not in chart_keys(at)
+    assert "inside_patch_fig_0" not in chart_keys(at)
 
 
 def test_the_previous_digit_can_be_the_second_digit(digit, mnist):

@@ -1,0 +1,116 @@
+"""Measure how the app's pages fit a screen in a real browser: every page in the navigation,
+with one MNIST test image as the current digit, visited in one session the way a person does
+(``/misclassified?image=N`` makes the test image current, then the menu's links).
+
+Shared by the phone-layout browser test (tests/e2e/test_phone_layout_browser.py) and
+``python benchmarks/phone_layout.py``, which prints the figures.
+
+What is measured on each page, after scrolling it to the end so that every chart is drawn:
+
+* ``overflow_px``: how far the page is wider than the viewport (``scrollWidth - innerWidth``
+  of the document and of Streamlit's main area; 0 = no horizontal scrolling).
+* ``panels``: the width in CSS pixels of every plot panel, i.e. every plotly subplot's
+  plotting area (its ``.nsewdrag`` rectangle: one per subplot, so a figure of 16 subplots
+  counts 16 panels). A colour bar drawn as a figure of its own (an element whose key ends in
+  ``_colorbar``, as :func:`dashboard.map_grid.show_map_grid` makes) is not a panel.
+* ``thumbs_per_row``: for each thumbnail grid (a container whose key starts with
+  ``thumbs_``; see :func:`dashboard.grid.thumbnail_grid`), ``{"first_row": images in its first
+  row, "total": images in the grid}``.
+"""
+from __future__ import annotations
+
+import ast
+import statistics
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "device_scale_factor": 3}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+TEST_IMAGE = 8          # an MNIST test image (a 5): the current digit on every page
+PAGE_TIMEOUT_MS = 120_000
+
+
+def navigation() -> list[tuple[str, str]]:
+    """(short name, menu title) of every page in the app's navigation, in menu order, read from
+    ``_PAGES`` in dashboard/app.py (parsed, not run), so that pages added later are covered."""
+    tree = ast.parse((ROOT / "dashboard" / "app.py").read_text())
+    for node in ast.walk(tree):
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        if isinstance(target, ast.Name) and target.id == "_PAGES" and node.value is not None:
+            return [(name, title) for name, title, *_ in ast.literal_eval(node.value)]
+    raise AssertionError("dashboard/app.py defines no _PAGES list")
+
+
+_MEASURE_JS = """() => {
+  const doc = document.documentElement;
+  const main = document.querySelector('[data-testid="stMain"]');
+  const overflow = Math.max(doc.scrollWidth - window.innerWidth,
+                            main ? main.scrollWidth - main.clientWidth : 0);
+  const panels = [...document.querySelectorAll('.js-plotly-plot .nsewdrag')]
+      .filter(e => !e.closest('[class*="_colorbar"]'))
+      .map(e => e.getBoundingClientRect().width).filter(w => w > 0);
+  const grids = [...document.querySelectorAll('[class*="st-key-thumbs_"]')].map(g => {
+      const tops = [...g.querySelectorAll('[data-testid="stImage"] img')]
+          .map(i => Math.round(i.getBoundingClientRect().top));
+      const first = tops.length ? tops.filter(t => Math.abs(t - Math.min(...tops)) < 4).length : 0;
+      return {first_row: first, total: tops.length};
+  });
+  const images = [...document.querySelectorAll('[data-testid="stImage"] img')]
+      .map(i => Math.round(i.getBoundingClientRect().top));
+  const perRow = {};
+  images.forEach(t => { perRow[t] = (perRow[t] || 0) + 1; });
+  return {overflow_px: overflow, panels: panels, thumbs_per_row: grids,
+          images_per_row_max: images.length ? Math.max(...Object.values(perRow)) : 0,
+          exceptions: document.querySelectorAll('[data-testid="stException"]').length};
+}"""
+
+
+def _settle(page) -> None:
+    """Wait until the script run ends, then scroll down in screen steps (plots draw lazily)."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=PAGE_TIMEOUT_MS)
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    step = page.viewport_size["height"] // 2
+    for y in range(0, height + step, step):
+        page.evaluate("(y) => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                      " m.scrollTo(0, y); window.scrollTo(0, y); }", y)
+        page.wait_for_timeout(60)
+    page.wait_for_timeout(800)                      # plotly's last draws
+
+
+def open_with_test_image(context, url: str, index: int = TEST_IMAGE):
+    """A page on the app whose session's current digit is MNIST test image ``index``."""
+    page = context.new_page()
+    page.goto(url.rstrip("/") + f"/misclassified?image={index}")
+    page.get_by_text(f"Selected: test image #{index}").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    return page
+
+
+def go_to(page, title: str) -> None:
+    """Open the page called ``title`` from the navigation menu (the same session; the menu may
+    be folded away on a phone, so the link is clicked from script)."""
+    link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
+    link.wait_for(state="attached", timeout=PAGE_TIMEOUT_MS)
+    link.evaluate("a => a.click()")
+    page.wait_for_function("(t) => document.title !== '' && "
+                           "[...document.querySelectorAll('[data-testid=\"stSidebarNav\"] a[aria-current=\"page\"]')]"
+                           ".some(a => a.textContent.includes(t))", arg=title, timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_timeout(300)
+
+
+def measure_page(page) -> dict:
+    _settle(page)
+    m = page.evaluate(_MEASURE_JS)
+    m["median_panel_px"] = statistics.median(m["panels"]) if m["panels"] else None
+    return m
+
+
+def measure_all(context, url: str, index: int = TEST_IMAGE) -> dict[str, dict]:
+    """{short name: measurements} for every page in the navigation, in one session."""
+    page = open_with_test_image(context, url, index)
+    out = {}
+    for name, title in navigation():
+        go_to(page, title)
+        out[name] = measure_page(page)
+    return out

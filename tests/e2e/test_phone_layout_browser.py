@@ -1,0 +1,87 @@
+"""Every page in the navigation on a phone (390x844, touch, Debian chromium via Playwright),
+with an MNIST test image as the current digit: nothing overflows horizontally, plot panels are
+readable (median at least 150 px wide per page) and thumbnail grids keep at least 3 images per
+row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages are read from ``_PAGES`` in dashboard/app.py, so a page added later is covered
+without changing this test. What is measured: tests/e2e/layout_probe.py."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from layout_probe import DESKTOP, PHONE, go_to, measure_page, navigation, open_with_test_image
+from model import paths
+
+try:
+    from playwright.sync_api import expect  # noqa: F401  (the import checks that playwright is there)
+except ImportError:      # in CI (REQUIRE_BROWSER=1) a missing package is an error, not a skip
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        raise
+    pytest.skip("the playwright package is not installed", allow_module_level=True)
+
+if not paths.TEST_EVAL.is_file():
+    pytest.skip("model/artifacts/test_eval.npz missing (the test image is opened through the Misclassified "
+                "page): run python -m model.evaluate --write", allow_module_level=True)
+
+MIN_MEDIAN_PANEL_PX = 150
+MIN_THUMBS_PER_ROW = 3
+WIDTH = PHONE["viewport"]["width"]
+
+
+@pytest.fixture(scope="module")
+def phone(new_context_module, app_url):
+    """One phone session for the whole module, its current digit a test image."""
+    return open_with_test_image(new_context_module(**PHONE), app_url)
+
+
+@pytest.fixture(scope="module")
+def new_context_module(browser):
+    contexts = []
+
+    def make(**options):
+        ctx = browser.new_context(**options)
+        ctx.set_default_timeout(120_000)
+        contexts.append(ctx)
+        return ctx
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+def test_the_navigation_lists_pages():
+    names = [name for name, _ in navigation()]
+    assert names[0] == "draw" and len(names) == len(set(names)) >= 8
+
+
+@pytest.mark.parametrize("name,title", navigation())
+def test_page_reads_well_on_a_phone(phone, name, title):
+    go_to(phone, title)
+    m = measure_page(phone)
+    assert m["exceptions"] == 0, f"{name}: the page shows an exception"
+    assert m["overflow_px"] <= 0, f"{name}: the page is {m['overflow_px']} px wider than a {WIDTH} px phone"
+    if m["panels"]:
+        assert m["median_panel_px"] >= MIN_MEDIAN_PANEL_PX, (
+            f"{name}: plot panels are {m['median_panel_px']:.0f} px wide (median), all: "
+            f"{sorted(round(w) for w in m['panels'])}")
+    if name in ("misclassified", "baseline"):
+        assert m["thumbs_per_row"], f"{name}: no thumbnail grid found"
+    for grid in m["thumbs_per_row"]:
+        assert grid["first_row"] >= min(MIN_THUMBS_PER_ROW, grid["total"]), (
+            f"{name}: a thumbnail grid shows {grid['first_row']} of its {grid['total']} images per row")
+
+
+_PER_ROW_JS = """(sel) => {
+  const tops = [...document.querySelectorAll(sel)].map(e => Math.round(e.getBoundingClientRect().top));
+  return tops.filter(t => Math.abs(t - Math.min(...tops)) < 4).length;
+}"""
+
+
+def test_the_desktop_keeps_its_columns(new_context_module, app_url):
+    page = open_with_test_image(new_context_module(**DESKTOP), app_url)
+    go_to(page, "Attention")
+    measure_page(page)
+    assert page.evaluate(_PER_ROW_JS, ".st-key-attn_grid .js-plotly-plot") == 4          # one layer per row
+    go_to(page, "Misclassified")
+    measure_page(page)
+    assert page.evaluate(_PER_ROW_JS, "[class*='st-key-thumbs_'] [data-testid='stImage'] img") == 6
