@@ -1,0 +1,268 @@
+"""Find the digit in a photo or scan of paper: the steps a picture of real paper needs before
+:mod:`data.preprocess` can treat it like a drawing.
+
+A phone photo of a digit written on paper is not a drawing: the paper is grey and unevenly lit
+(darker at one side, a shadow across it), it may be ruled or squared, the paper's edge and the
+table can show, and the camera adds blur, noise and JPEG blocks. Taken as it is, all of that
+is "ink". The classic document-image recipe undoes it, step by step (OpenCV, headless build):
+
+1. **Work size**: the picture is reduced so its long side is at most ``PHOTO_SIDE`` px
+   (``cv2.INTER_AREA``), early, so a 12-megapixel photo costs what a small one does.
+2. **Illumination**: the paper's brightness at every pixel is estimated by a morphological
+   closing (a max then a min filter) with a window wider than any pen stroke: it erases dark
+   strokes but keeps smooth light gradients and the hard edge of a shadow. Dividing the picture
+   by it leaves the ink's *contrast with the paper around it* (background normalisation for
+   uneven illumination; e.g. Gonzalez & Woods, *Digital Image Processing*, ch. 9).
+3. **Local threshold**: a pixel is ink when its contrast with its local paper clears both
+   the noise (a multiple of the paper's robust noise level) and a share of the ink's own
+   level, so a faint pencil and a black marker are both kept. This is a local (adaptive)
+   threshold in the background-subtraction form (Sauvola & Pietikainen, 2000, threshold
+   relative to local statistics).
+4. **Lines**: ruled and squared paper lines are long, thin and nearly straight. A
+   morphological opening with long horizontal (then vertical) line kernels keeps only them;
+   pieces that span a large part of the picture are removed, and pen strokes that crossed a
+   line are bridged again across it.
+5. **Marks**: connected components (8-connected). Specks are dropped, as are the paper's edge
+   and the table (large or long regions along the picture's border) when something else is
+   on the paper. Pieces of one digit (a 5's bar, a 4 written in two strokes) are merged when
+   close together; separate digits are not. The largest plausible mark is read, and the
+   others are counted so the page can say "found 3 marks, read the largest".
+
+The result is a grey ink image (bright ink on black, like MNIST) cropped around the chosen
+mark, which :func:`data.preprocess.preprocess` then normalises like any drawing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PHOTO_SIDE = 1024        # photos are worked on at this long side (px)
+BG_WINDOW = 1 / 6        # closing window for the paper's brightness, as a share of the long side
+NOISE_SIGMAS = 5.0       # ink must stand this many noise levels above the paper
+INK_SHARE = 0.35         # ... and reach this share of the ink's own contrast (its 99.5th percentile)
+MIN_CONTRAST = 0.12      # below this nothing was written (a blank page, a photo of a wall)
+LINE_SPAN = 0.45         # a straight piece longer than this share of the picture is a paper line
+SPECK_SHARE = 0.02       # components smaller than this share of the largest are specks
+
+
+@dataclass
+class PhotoResult:
+    """``ink``: float32 (h, w) in [0, 1], bright ink on black, cropped around the chosen mark
+    (None when nothing was found); ``box``: the chosen mark in the *input's* pixels
+    (x0, y0, x1, y1); ``marks``: how many plausible marks there were; ``steps``: named images."""
+
+    ink: np.ndarray | None
+    box: tuple[int, int, int, int] | None
+    marks: int
+    steps: dict[str, np.ndarray]
+    side: int                     # long side of the working image (for size rules downstream)
+
+
+def _odd(v: float) -> int:
+    k = max(3, int(round(v)))
+    return k if k % 2 else k + 1
+
+
+def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
+    """Whether a grayscale picture is a photo or scan of light paper rather than a clean drawing.
+
+    Clean drawings (the canvas, a drawing program's export, typed text) have a background of
+    one exact grey level: most pixels share the histogram's mode. A camera or scanner never
+    gives that: sensor noise, JPEG and uneven light spread the paper over many levels. So:
+    a light background (the border's median) and fewer than half the pixels at the mode
+    (sampled on a grid of at most 256x256 pixels, without averaging, which would hide noise)."""
+    if has_alpha or min(gray.shape) < 24:
+        return False
+    h, w = gray.shape
+    step = max(1, max(h, w) // 256)
+    sample = gray[::step, ::step]
+    b = max(1, min(sample.shape) // 20)
+    border = np.concatenate([sample[:b].ravel(), sample[-b:].ravel(), sample[:, :b].ravel(), sample[:, -b:].ravel()])
+    if float(np.median(border)) < 0.5:
+        return False
+    q = np.round(sample * 255).astype(np.int32).ravel()
+    mode_share = np.bincount(q, minlength=256).max() / q.size
+    return bool(mode_share < 0.5)
+
+
+def _border_span(stats_row, shape) -> float:
+    """Largest share of one picture side that a component's box runs along while touching it."""
+    x, y, w, h = stats_row[:4]
+    H, W = shape
+    spans = []
+    if y == 0 or y + h == H:
+        spans.append(w / W)
+    if x == 0 or x + w == W:
+        spans.append(h / H)
+    return max(spans) if spans else 0.0
+
+
+def _remove_lines(mask: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
+    """Remove long, thin, nearly straight horizontal and vertical lines from a binary mask.
+    Returns (mask without lines, the removed line pixels)."""
+    H, W = mask.shape
+    side = max(H, W)
+    tol = max(2, side // 200)                 # tilt tolerance: thicken across the line first
+    removed = np.zeros_like(mask)
+    out = mask.copy()
+    for horizontal in (True, False):
+        length = W if horizontal else H
+        run = _odd(length / 12)
+        across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * tol + 1) if horizontal else (2 * tol + 1, 1))
+        along = cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1) if horizontal else (1, run))
+        gap = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * tol + 1, 1) if horizontal else (1, 2 * tol + 1))
+        band = cv2.dilate(out, across)
+        band = cv2.morphologyEx(band, cv2.MORPH_CLOSE, gap)          # dashes from noise and JPEG
+        band = cv2.morphologyEx(band, cv2.MORPH_OPEN, along)         # only straight runs survive
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
+        keep = np.zeros(n, bool)
+        for i in range(1, n):
+            x, y, w, h = stats[i, :4]
+            extent, thick = (w, h) if horizontal else (h, w)
+            keep[i] = extent >= LINE_SPAN * length and thick <= max(6 * tol, 0.06 * length)
+        if not keep.any():
+            continue
+        band = keep[lab].astype(np.uint8)
+        line = out & band
+        rest = out & ~band
+        # strokes that crossed a line: bridge them across the band (a closing across the line)
+        bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 6 * tol + 1) if horizontal else (6 * tol + 1, 1))
+        bridged = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, bridge) & line
+        out = rest | bridged
+        removed |= line & ~bridged
+    return out, removed
+
+
+def _group_marks(stats: np.ndarray, ids: list[int], stroke: float) -> list[list[int]]:
+    """Union components whose boxes are close (within 1.5 pen widths plus 8 % of the larger
+    box's side), or stacked (overlapping in x by half the narrower one and a small vertical
+    gap: a 5's bar over its body): pieces of one digit, not separate digits."""
+    parent = {i: i for i in ids}
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a_i, a in enumerate(ids):
+        ax, ay, aw, ah = stats[a, :4]
+        for b in ids[a_i + 1:]:
+            bx, by, bw, bh = stats[b, :4]
+            gx = max(0, max(ax, bx) - min(ax + aw, bx + bw))
+            gy = max(0, max(ay, by) - min(ay + ah, by + bh))
+            size = max(aw, ah, bw, bh)
+            near = max(gx, gy) <= 1.5 * stroke + 0.08 * size
+            ox = min(ax + aw, bx + bw) - max(ax, bx)
+            stacked = ox >= 0.5 * min(aw, bw) and gy <= 0.25 * max(ah, bh)
+            if near or stacked:
+                parent[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for i in ids:
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
+    """Illumination, local threshold, lines, marks: see the module's docstring. ``gray`` is
+    float32 (H, W) in [0, 1], dark ink on light paper; ``scale_to_input`` converts its pixels
+    to the input's (when the input was already reduced)."""
+    import cv2  # heavy import (about 0.1 s): only photos need it
+
+    steps: dict[str, np.ndarray] = {}
+    gray = np.ascontiguousarray(gray, dtype=np.float32)
+    h, w = gray.shape
+    s = min(1.0, PHOTO_SIDE / max(h, w))
+    if s < 1.0:
+        gray = cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    scale = scale_to_input / s                      # working px -> input px
+    H, W = gray.shape
+    side = max(H, W)
+
+    # 2. illumination: the paper's brightness by a closing wider than any pen stroke, computed at
+    # half size (a closing keeps gradients and shadow edges, so half size loses little)
+    hs = 0.5 if side >= 256 else 1.0
+    small = cv2.resize(gray, (max(1, round(W * hs)), max(1, round(H * hs))), interpolation=cv2.INTER_AREA) if hs < 1 else gray
+    k = _odd(BG_WINDOW * max(small.shape))
+    # a very fat pen (a tight scan of a blurry digit) needs a wider window: thicker than k/3?
+    dark = (small < 0.5 * (float(np.percentile(small, 2)) + float(np.percentile(small, 98)))).astype(np.uint8)
+    if dark.any():
+        p = np.pad(dark, 1)
+        perim = (p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()
+        fat = 2.0 * dark.sum() / max(perim, 1)
+        k = max(k, _odd(3 * fat))
+    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    paper = cv2.GaussianBlur(paper, (0, 0), 1.0)
+    if hs < 1:
+        paper = cv2.resize(paper, (W, H), interpolation=cv2.INTER_LINEAR)
+    contrast = np.clip(1.0 - gray / np.maximum(paper, 1e-3), 0.0, 1.0)
+    steps["illumination corrected"] = 1.0 - contrast
+
+    # 3. local threshold: above the paper's noise and a share of the ink's own contrast
+    med = float(np.median(contrast))
+    noise = 1.4826 * float(np.median(np.abs(contrast - med)))
+    level = float(np.percentile(contrast, 99.5))
+    if level < max(MIN_CONTRAST, NOISE_SIGMAS * 2 * noise + med):
+        return PhotoResult(None, None, 0, steps, side)
+    t = max(med + NOISE_SIGMAS * noise, INK_SHARE * level, 0.5 * MIN_CONTRAST)
+    mask = (contrast > t).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))   # single-pixel noise
+    steps["thresholded (local)"] = mask.astype(np.float32)
+
+    # 4. ruled and squared paper lines
+    mask, lines = _remove_lines(mask, cv2)
+    if lines.any():
+        steps["paper lines removed"] = mask.astype(np.float32)
+
+    # 5. marks
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return PhotoResult(None, None, 0, steps, side)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
+    border = {i for i in ids if _border_span(stats[i], (H, W)) > 0}
+    inner = [i for i in ids if i not in border]
+    if inner:
+        big_inner = max(stats[i, cv2.CC_STAT_AREA] for i in inner)
+        # the paper's edge, the table, a shadow's rim: along the border, long or larger than what is on the paper
+        edge = {i for i in border if _border_span(stats[i], (H, W)) >= 0.5 or
+                (stats[i, cv2.CC_STAT_AREA] > 3 * big_inner and big_inner >= 0.05 * stats[i, cv2.CC_STAT_AREA])}
+        if any(stats[i, cv2.CC_STAT_AREA] >= 0.15 * max(stats[j, cv2.CC_STAT_AREA] for j in ids) for i in inner):
+            ids = [i for i in ids if i not in edge]
+    if not ids:
+        return PhotoResult(None, None, 0, steps, side)
+    kept = np.isin(lab, ids)
+    p = np.pad(kept, 1)
+    stroke = 2.0 * kept.sum() / max(int((p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()), 1)
+    groups = _group_marks(stats, ids, stroke)
+
+    def box(g):
+        x0 = min(stats[i, 0] for i in g)
+        y0 = min(stats[i, 1] for i in g)
+        x1 = max(stats[i, 0] + stats[i, 2] for i in g)
+        y1 = max(stats[i, 1] + stats[i, 3] for i in g)
+        return x0, y0, x1, y1
+
+    def ink_area(g):
+        return sum(int(stats[i, cv2.CC_STAT_AREA]) for i in g)
+
+    # plausible marks: tall enough next to the tallest, and with real ink next to the largest
+    boxes = [box(g) for g in groups]
+    tallest = max(max(b[3] - b[1], b[2] - b[0]) for b in boxes)
+    most = max(ink_area(g) for g in groups)
+    plausible = [g for g, b in zip(groups, boxes)
+                 if max(b[3] - b[1], b[2] - b[0]) >= 0.3 * tallest and ink_area(g) >= 0.1 * most]
+    chosen = max(plausible, key=lambda g: (max(box(g)[3] - box(g)[1], box(g)[2] - box(g)[0]), ink_area(g)))
+    x0, y0, x1, y1 = box(chosen)
+    chosen_mask = np.isin(lab, chosen).astype(np.uint8)
+    # the grey ink of the chosen mark: its contrast, stretched to full ink, with a soft edge
+    near = cv2.dilate(chosen_mask, np.ones((3, 3), np.uint8)).astype(bool)
+    peak = float(np.percentile(contrast[chosen_mask.astype(bool)], 90))
+    ink = np.where(near, np.clip((contrast - 0.5 * t) / max(peak - 0.5 * t, 1e-3), 0.0, 1.0), 0.0).astype(np.float32)
+    pad = max(1, int(0.05 * max(x1 - x0, y1 - y0)))
+    cy0, cy1, cx0, cx1 = max(0, y0 - pad), min(H, y1 + pad), max(0, x0 - pad), min(W, x1 + pad)
+    crop = ink[cy0:cy1, cx0:cx1]
+    steps["chosen mark"] = crop
+    in_box = tuple(int(round(v * scale)) for v in (x0, y0, x1, y1))
+    return PhotoResult(crop, in_box, len(plausible), steps, side)
