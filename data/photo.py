@@ -195,7 +195,9 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     small = cv2.resize(gray, (max(1, round(W * hs)), max(1, round(H * hs))), interpolation=cv2.INTER_AREA) if hs < 1 else gray
     k = _odd(BG_WINDOW * max(small.shape))
     # a very fat pen (a tight scan of a blurry digit) needs a wider window: thicker than k/3?
-    dark = (small < 0.5 * (float(np.percentile(small, 2)) + float(np.percentile(small, 98)))).astype(np.uint8)
+    # (ink is darker than 0.4 of the brightest paper; a shadow or the far side of a gradient is not)
+    lo, hi = float(np.percentile(small, 2)), float(np.percentile(small, 98))
+    dark = (small < min(0.5 * (lo + hi), 0.4 * hi)).astype(np.uint8)
     if dark.any():
         p = np.pad(dark, 1)
         perim = (p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()
@@ -235,14 +237,16 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     border = {i for i in ids if _border_span(stats[i], (H, W)) > 0}
     inner = [i for i in ids if i not in border]
     sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
-    if sizable:
+    if sizable or scale * side >= 600:
+        # a photo (600 px or more) or something sizable on the paper: rims are not the digit
+        # (a small tight scan's digit runs along its border, and is kept)
         # something is written on the paper: what lies along the border (the paper's edge, the
         # table, a shadow's rim) is dropped when it runs along a long stretch of the border or is
         # far larger than the largest thing on the paper
-        big_inner = max(stats[i, cv2.CC_STAT_AREA] for i in sizable)
+        big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
         ids = [i for i in ids if i not in border or not (
             _border_span(stats[i], (H, W)) >= 0.5 or _along_border(stats[i], (H, W))
-            or stats[i, cv2.CC_STAT_AREA] > 4 * big_inner
+            or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
             or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3])]     # a thin rim round a corner
     if not ids:
         return PhotoResult(None, None, 0, steps, side)
