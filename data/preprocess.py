@@ -54,7 +54,8 @@ TARGET_STROKE_PX = 2.4    # typical MNIST stroke width at 28x28, in pixels
 MIN_STROKE_PX = 1.6       # thinner strokes (in the 28x28 frame) are thickened
 MAX_STROKE_PX = 3.5       # fatter strokes (a broad pen on a small digit) are thinned ...
 THIN_TO_PX = 2.8          # ... to about this width (fat 1s and 4s were read as 3s and 9s)
-PRE_REDUCE_SIDE = 2048    # PIL images larger than this are first box-reduced by a whole factor (cheap)
+PRE_REDUCE_SIDE = 2048    # PIL images larger than this are first box-reduced by a whole factor (cheap) ...
+PRE_REDUCE_TO = 1024      # ... to at least this long side (photos are worked on at about 1024 px)
 SOLID_FILL = 0.8          # ink filling this share of its box over most of the picture: a filled area
 
 
@@ -254,7 +255,7 @@ def _pre_reduce(image: Image.Image | np.ndarray) -> tuple[Image.Image | np.ndarr
     """A PIL image larger than PRE_REDUCE_SIDE is box-reduced by a whole factor before it
     becomes floats (a 12-megapixel photo as float32 RGB is 144 MB); returns it and the factor."""
     if isinstance(image, Image.Image) and image.mode in ("L", "RGB", "RGBA") and max(image.size) > PRE_REDUCE_SIDE:
-        f = -(-max(image.size) // PRE_REDUCE_SIDE)
+        f = max(image.size) // PRE_REDUCE_TO
         return image.reduce(f), float(f)
     return image, 1.0
 
