@@ -174,3 +174,28 @@ def test_camera_widget_is_on_the_draw_page_and_reads_a_photo(mnist):
     assert at.session_state["current_digit"].source == "photo"
     assert "illumination corrected" in at.session_state["current_digit"].steps
     assert any(m.label == "Prediction" for m in at.metric)
+
+
+def test_model_page_shows_the_photo_steps(mnist):
+    """The Model page's step-by-step section shows what happened to a photo (the upload's own
+    steps, kept with the current digit), not a recomputation on its small thumbnail."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.nav import PAGES
+    from dashboard.state import CurrentDigit
+
+    images, _ = mnist
+    result = upload_to_digit(_jpeg_bytes(synthetic.photo(images[0], np.random.default_rng(9), CASES["ruled lines"])))
+    assert result.ok
+    root = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root / "dashboard" / "app.py"), default_timeout=180)
+    at.session_state["current_digit"] = CurrentDigit.make(result.digit.image, "photo", raw=result.thumbnail,
+                                                          steps=result.digit.steps)
+    at.run()
+    at.switch_page(PAGES["model"]).run()
+    assert not at.exception, at.exception
+    captions = " ".join(c.value for c in at.caption)
+    for step in ("illumination corrected", "thresholded (local)", "chosen mark"):
+        assert f"{step}:" in captions, step
