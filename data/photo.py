@@ -194,8 +194,9 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     hs = 0.5 if side >= 256 else 1.0
     small = cv2.resize(gray, (max(1, round(W * hs)), max(1, round(H * hs))), interpolation=cv2.INTER_AREA) if hs < 1 else gray
     k = _odd(BG_WINDOW * max(small.shape))
-    # a very fat pen (a tight scan of a blurry digit) needs a wider window: thicker than k/3?
-    # (ink is darker than 0.4 of the brightest paper; a shadow or the far side of a gradient is not)
+    # a very fat pen (a tight scan of a blurry digit) needs a wider window, five stroke widths;
+    # strokes are measured on what is darker than 0.4 of the brightest paper (ink is; a shadow or
+    # the far side of a light gradient is not)
     lo, hi = float(np.percentile(small, 2)), float(np.percentile(small, 98))
     dark = (small < min(0.5 * (lo + hi), 0.4 * hi)).astype(np.uint8)
     if dark.any():
@@ -252,11 +253,10 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     inner = [i for i in ids if i not in border]
     sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
     if sizable or scale * side >= 600:
-        # a photo (600 px or more) or something sizable on the paper: rims are not the digit
-        # (a small tight scan's digit runs along its border, and is kept)
-        # something is written on the paper: what lies along the border (the paper's edge, the
-        # table, a shadow's rim) is dropped when it runs along a long stretch of the border or is
-        # far larger than the largest thing on the paper
+        # a photo (600 px or more), or something sizable written on the paper: what lies along
+        # the border (the paper's edge, the table, a shadow's rim) is dropped when it runs along a
+        # long stretch of the border, is a thin rim, or is far larger than what is on the paper.
+        # (A small tight scan with nothing inside keeps its border marks: there the digit is one.)
         big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
         ids = [i for i in ids if i not in border or not (
             _border_span(stats[i], (H, W)) >= 0.5 or _along_border(stats[i], (H, W))
