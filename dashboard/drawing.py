@@ -110,6 +110,23 @@ def box_on_thumbnail(thumb: np.ndarray, box: tuple[int, int, int, int], input_si
     return np.asarray(img)
 
 
+STEP_SIDE = 400   # preprocessing steps of an upload are kept (in session state) no larger than this
+
+
+def _for_display(step: np.ndarray) -> np.ndarray:
+    """A preprocessing step no larger than STEP_SIDE px a side: a photo's full-size steps would
+    hold several MB per session, and the Model page shows them 220 px high."""
+    step = np.asarray(step)
+    h, w = step.shape[:2]
+    if max(h, w) <= STEP_SIDE:
+        return step
+    s = STEP_SIDE / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    if step.ndim == 2:
+        return np.asarray(Image.fromarray(step.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX))
+    return np.stack([_for_display(step[..., c]) for c in range(step.shape[2])], axis=-1)
+
+
 def upload_to_digit(data: bytes) -> UploadResult:
     """Decode and preprocess an uploaded file (or a camera photo: the same path); never raises
     for bad input."""
@@ -121,6 +138,7 @@ def upload_to_digit(data: bytes) -> UploadResult:
         return UploadResult(None, str(exc))
     except (ValueError, OSError, MemoryError) as exc:
         return UploadResult(None, f"This image could not be read as a digit ({type(exc).__name__}).")
+    digit.steps = {name: _for_display(step) for name, step in digit.steps.items()}
     marked = None
     if digit.ok and digit.box is not None and (digit.photo or digit.note):
         marked = box_on_thumbnail(thumb, digit.box, img.size)
