@@ -203,7 +203,10 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
         p = np.pad(dark, 1)
         perim = (p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()
         fat = 2.0 * dark.sum() / max(perim, 1)
-        k = max(k, _odd(5 * fat))
+        # ... but in a photo (600 px or more) no wider than a quarter of it: wider dark areas
+        # are shadows, which the closing must keep
+        cap = _odd(max(small.shape) / 4) if scale_to_input * max(h, w) >= 600 else 10**6
+        k = max(k, min(_odd(5 * fat), cap))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     paper = cv2.GaussianBlur(paper, (0, 0), 1.0)
     if hs < 1:
