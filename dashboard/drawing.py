@@ -88,6 +88,7 @@ class UploadResult:
     digit: Preprocessed | None
     error: str | None = None
     thumbnail: np.ndarray | None = None   # the upload as RGB uint8, at most RAW_SIDE px a side
+    marked: np.ndarray | None = None      # the thumbnail with the read mark boxed (photos, several marks)
 
     @property
     def ok(self) -> bool:
@@ -100,8 +101,38 @@ def _thumbnail(img: Image.Image) -> np.ndarray:
     return np.asarray(thumb)
 
 
+def box_on_thumbnail(thumb: np.ndarray, box: tuple[int, int, int, int], input_size: tuple[int, int]) -> np.ndarray:
+    """A copy of ``thumb`` (RGB uint8) with ``box`` (x0, y0, x1, y1 in the input's pixels, the
+    input being ``input_size`` = (W, H)) drawn as a red rectangle: which mark was read."""
+    from PIL import ImageDraw
+
+    img = Image.fromarray(np.ascontiguousarray(thumb[..., :3]))
+    s = img.width / max(1, input_size[0])
+    x0, y0, x1, y1 = (v * s for v in box)
+    ImageDraw.Draw(img).rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), outline=(230, 30, 30), width=max(2, img.width // 90))
+    return np.asarray(img)
+
+
+STEP_SIDE = 400   # preprocessing steps of an upload are kept (in session state) no larger than this
+
+
+def _for_display(step: np.ndarray) -> np.ndarray:
+    """A preprocessing step no larger than STEP_SIDE px a side: a photo's full-size steps would
+    hold several MB per session, and the Model page shows them 220 px high."""
+    step = np.asarray(step)
+    h, w = step.shape[:2]
+    if max(h, w) <= STEP_SIDE:
+        return step
+    s = STEP_SIDE / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    if step.ndim == 2:
+        return np.asarray(Image.fromarray(step.astype(np.float32), mode="F").resize(size, Image.Resampling.BOX))
+    return np.stack([_for_display(step[..., c]) for c in range(step.shape[2])], axis=-1)
+
+
 def upload_to_digit(data: bytes) -> UploadResult:
-    """Decode and preprocess an uploaded file; never raises for bad input."""
+    """Decode and preprocess an uploaded file (or a camera photo: the same path); never raises
+    for bad input."""
     try:
         img = decode_image(data)
         digit = preprocess(img)
@@ -110,4 +141,8 @@ def upload_to_digit(data: bytes) -> UploadResult:
         return UploadResult(None, str(exc))
     except (ValueError, OSError, MemoryError) as exc:
         return UploadResult(None, f"This image could not be read as a digit ({type(exc).__name__}).")
-    return UploadResult(digit, None, thumb)
+    digit.steps = {name: _for_display(step) for name, step in digit.steps.items()}
+    marked = None
+    if digit.ok and digit.box is not None and (digit.photo or digit.note):
+        marked = box_on_thumbnail(thumb, digit.box, img.size)
+    return UploadResult(digit, None, thumb, marked)

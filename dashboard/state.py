@@ -18,14 +18,15 @@ class CurrentDigit:
     label: int | None = None     # true label when known (a test image)
     raw: np.ndarray | None = None  # the original drawing/upload before preprocessing, if any
     test_index: int | None = None
+    steps: dict | None = None    # preprocessing's intermediate images, when it ran on the full input
 
     @classmethod
     def make(cls, image: np.ndarray, source: str, label: int | None = None,
-             raw: np.ndarray | None = None, test_index: int | None = None) -> "CurrentDigit":
+             raw: np.ndarray | None = None, test_index: int | None = None, steps: dict | None = None) -> "CurrentDigit":
         """A digit with its own read-only float32 (28, 28) copy of ``image``."""
         img = np.asarray(image, dtype=np.float32).reshape(28, 28).copy()
         img.setflags(write=False)
-        return cls(img, source, label, raw, test_index)
+        return cls(img, source, label, raw, test_index, steps)
 
     @classmethod
     def from_test_image(cls, images: np.ndarray, labels: np.ndarray, index: int) -> "CurrentDigit":
@@ -35,8 +36,8 @@ class CurrentDigit:
 
 
 def set_current(image: np.ndarray, source: str, label: int | None = None,
-                raw: np.ndarray | None = None, test_index: int | None = None) -> None:
-    st.session_state[KEY] = CurrentDigit.make(image, source, label, raw, test_index)
+                raw: np.ndarray | None = None, test_index: int | None = None, steps: dict | None = None) -> None:
+    st.session_state[KEY] = CurrentDigit.make(image, source, label, raw, test_index, steps)
 
 
 def get_current() -> CurrentDigit | None:

@@ -24,6 +24,16 @@ sits at the centre. We repeat those steps, after making the input look like MNIS
    axes). Whole pixels, like MNIST, keep the strokes sharp; run on MNIST's own test images
    this pipeline reproduces them to within 0.3 % mean absolute pixel difference.
 
+Photos and scans of paper (a light background spread over many grey levels by noise, JPEG
+and uneven light, see :func:`data.photo.looks_like_paper`) first go through
+:func:`data.photo.find_digit`: illumination correction, a local threshold, paper lines,
+specks and the paper's edge removed, and the largest plausible mark chosen. Its grey ink
+then goes through steps 4-6 like a drawing. Clean drawings skip those steps and are treated
+exactly as before. A digit that touches or fills its frame (a tight scan) is padded, not
+refused; only a *solid* area over most of the picture counts as "covers most of it". When a
+picture holds several separate marks, the largest is read and ``note`` says so; ``box`` is
+the read mark's box in the input's pixels.
+
 The result keeps every intermediate image so the app can show what preprocessing did.
 """
 from __future__ import annotations
@@ -44,6 +54,9 @@ TARGET_STROKE_PX = 2.4    # typical MNIST stroke width at 28x28, in pixels
 MIN_STROKE_PX = 1.6       # thinner strokes (in the 28x28 frame) are thickened
 MAX_STROKE_PX = 3.5       # fatter strokes (a broad pen on a small digit) are thinned ...
 THIN_TO_PX = 2.8          # ... to about this width (fat 1s and 4s were read as 3s and 9s)
+PRE_REDUCE_SIDE = 2048    # PIL images larger than this are first box-reduced by a whole factor (cheap) ...
+PRE_REDUCE_TO = 1024      # ... to at least this long side (photos are worked on at about 1024 px)
+SOLID_FILL = 0.8          # ink filling this share of its box over most of the picture: a filled area
 
 
 @dataclass
@@ -54,6 +67,9 @@ class Preprocessed:
     image: np.ndarray | None
     message: str | None = None
     steps: dict[str, np.ndarray] = field(default_factory=dict)
+    note: str | None = None       # e.g. "Found 3 marks, read the largest." (the digit is still read)
+    box: tuple[int, int, int, int] | None = None   # the read mark (x0, y0, x1, y1) in the input's pixels
+    photo: bool = False           # went through the photo/scan steps (data.photo)
 
     @property
     def ok(self) -> bool:
@@ -121,7 +137,13 @@ def _border(gray: np.ndarray) -> np.ndarray:
 
 def to_ink(gray: np.ndarray) -> np.ndarray:
     """Luminance -> ink in [0, 1] (1 = full ink, like MNIST), whatever the polarity."""
-    bg = float(np.median(_border(gray)))
+    border = _border(gray)
+    bg = float(np.median(border))
+    lo, hi = float(np.percentile(gray, 2)), float(np.percentile(gray, 98))
+    if hi - lo > 0.3 and 0.3 < float((border < 0.5 * (lo + hi)).mean()) < 0.7:
+        # the digit runs along the frame (a tight scan): the border is half ink, so the
+        # picture's majority, which is the background, decides
+        bg = float(np.median(gray))
     ink = gray if bg < 0.5 else 1.0 - gray
     bg_level = bg if bg < 0.5 else 1.0 - bg
     ink = ink - bg_level
@@ -179,6 +201,19 @@ def count_holes(mask: np.ndarray) -> int:
     return int((sizes >= 0.5 * stroke_width(m) ** 2).sum())
 
 
+def _loops(mask: np.ndarray, min_area: float) -> int:
+    """Enclosed background regions of at least ``min_area`` pixels. Over a dense scribble the
+    pen is so wide next to the gaps that :func:`count_holes` sees none; its many gaps are still
+    far larger than the few-pixel pores of a blurry digit that fills its frame."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(~np.pad(mask, 1))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    sizes[labels[0, 0]] = 0
+    sizes[0] = 0
+    return int((sizes >= min_area).sum())
+
+
 def _filter_size(change_px: float) -> int:
     """Odd square size of a grey dilation/erosion that changes a stroke's width by about
     ``change_px`` pixels (a size-k square adds or removes k - 1)."""
@@ -216,31 +251,120 @@ def _shift(img: np.ndarray, dy: float, dx: float) -> np.ndarray:
     return np.asarray(out)
 
 
+def _pre_reduce(image: Image.Image | np.ndarray) -> tuple[Image.Image | np.ndarray, float]:
+    """A PIL image larger than PRE_REDUCE_SIDE is box-reduced by a whole factor before it
+    becomes floats (a 12-megapixel photo as float32 RGB is 144 MB); returns it and the factor."""
+    if isinstance(image, Image.Image) and image.mode in ("L", "RGB", "RGBA") and max(image.size) > PRE_REDUCE_SIDE:
+        f = max(image.size) // PRE_REDUCE_TO
+        return image.reduce(f), float(f)
+    return image, 1.0
+
+
+def _ink_mask_marks(ink: np.ndarray) -> tuple[np.ndarray, int, tuple[int, int, int, int] | None]:
+    """Separate marks in a clean drawing (scipy components grouped like photos' marks, see
+    :func:`data.photo._group_marks`): keep the largest plausible one. Returns the ink with the
+    other marks erased, the number of plausible marks and the kept mark's box (x0, y0, x1, y1)."""
+    from scipy import ndimage
+
+    from data.photo import SPECK_SHARE, _group_marks
+
+    mask = ink > INK_THRESHOLD
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    if n <= 1:
+        return ink, 1, None
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    stats = np.zeros((n + 1, 5), np.int64)
+    for i, sl in enumerate(ndimage.find_objects(labels), start=1):
+        stats[i] = (sl[1].start, sl[0].start, sl[1].stop - sl[1].start, sl[0].stop - sl[0].start, areas[i])
+    ids = [i for i in range(1, n + 1) if areas[i] >= max(SPECK_SHARE * areas[1:].max(), 4)]
+    groups = _group_marks(stats, ids, stroke_width(mask))
+    if len(groups) <= 1:
+        return ink, 1, None
+
+    def extent(g):
+        x0 = min(stats[i, 0] for i in g); y0 = min(stats[i, 1] for i in g)
+        x1 = max(stats[i, 0] + stats[i, 2] for i in g); y1 = max(stats[i, 1] + stats[i, 3] for i in g)
+        return x0, y0, x1, y1
+
+    def size(g):
+        x0, y0, x1, y1 = extent(g)
+        return max(x1 - x0, y1 - y0)
+
+    tallest, most = max(size(g) for g in groups), max(sum(areas[i] for i in g) for g in groups)
+    plausible = [g for g in groups if size(g) >= 0.3 * tallest and sum(areas[i] for i in g) >= 0.1 * most]
+    if len(plausible) <= 1:
+        return ink, 1, None
+    chosen = max(plausible, key=lambda g: (size(g), sum(areas[i] for i in g)))
+    x0, y0, x1, y1 = extent(chosen)
+    keep = np.isin(labels, chosen)
+    # grey anti-aliased edges just outside the thresholded mark stay with it
+    from scipy.ndimage import binary_dilation
+
+    out = np.where(binary_dilation(keep, iterations=2), ink, 0.0).astype(ink.dtype)
+    return out, len(plausible), (int(x0), int(y0), int(x1), int(y1))
+
+
 def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     """Make an MNIST-style (28, 28) float32 image in [0, 1] from any drawing or picture."""
+    image, factor = _pre_reduce(image)
     arr = to_float_array(image)
     gray = to_gray(arr)
     steps: dict[str, np.ndarray] = {"input (grayscale)": gray}
-    ink = _reduce(to_ink(gray))
-    steps["ink (polarity, background removed)"] = ink
+    has_alpha = arr.ndim == 3 and arr.shape[2] == 4 and float(arr[..., 3].min()) <= 0.98
+    from data.photo import looks_like_paper
+
+    if looks_like_paper(gray, has_alpha):
+        from data.photo import find_digit
+
+        found = find_digit(gray, factor)
+        steps.update(found.steps)
+        if found.ink is None:
+            return Preprocessed(None, "No digit found: the paper is blank (no writing in the picture). "
+                                      "Write a digit 0-9 large and dark, and photograph it again.", steps, photo=True)
+        note = f"Found {found.marks} marks, read the largest (boxed)." if found.marks > 1 else None
+        return _normalise(found.ink, steps, side=found.side, check_coverage=False, note=note, box=found.box,
+                          photo=True)
+    ink = to_ink(gray)
+    reduced = _reduce(ink)
+    factor *= max(ink.shape) / max(reduced.shape)
+    steps["ink (polarity, background removed)"] = reduced
+    return _normalise(reduced, steps, factor=factor)
+
+
+def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None = None, check_coverage: bool = True,
+               note: str | None = None, box: tuple[int, int, int, int] | None = None, photo: bool = False,
+               factor: float = 1.0) -> Preprocessed:
+    """Steps 4-6 on a bright-ink image: refuse non-digits, pick the largest mark, crop, stroke
+    width, scale to 20x20 and centre by mass in 28x28."""
     mask = ink > INK_THRESHOLD
     if mask.sum() < 4:
-        return Preprocessed(None, "No digit found: the canvas or image is blank. Draw a digit 0-9.", steps)
+        return Preprocessed(None, "No digit found: the canvas or image is blank. Draw a digit 0-9.", steps, photo=photo)
+    side = side or max(ink.shape)
+    if check_coverage:
+        ys, xs = np.nonzero(mask)
+        fill = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].mean()
+        if mask.mean() > 0.55 and (fill > SOLID_FILL or _loops(mask, 0.001 * mask.size) > MAX_HOLES):
+            return Preprocessed(None, "That covers most of the picture: it looks like a scribble or a filled area, "
+                                      "not a digit.", steps)
+        ink, marks, mark_box = _ink_mask_marks(ink)
+        if marks > 1:
+            mask = ink > INK_THRESHOLD
+            note = f"Found {marks} marks, read the largest (boxed)."
+            box = tuple(int(round(v * factor)) for v in mark_box)
+            steps["chosen mark"] = ink
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     h, w = y1 - y0, x1 - x0
-    side = max(ink.shape)
-    coverage = mask.mean()
-    if coverage > 0.55:
-        return Preprocessed(None, "That covers most of the picture: it looks like a scribble or a filled area, not a digit.", steps)
+    if box is None:
+        box = tuple(int(round(v * factor)) for v in (x0, y0, x1, y1))
     crop = ink[y0:y1, x0:x1]
     fill = mask[y0:y1, x0:x1].mean()
     # a round blob (a filled disc fills pi/4 = 0.785 of its box) that is small next to the picture
     if max(h, w) < 0.02 * side or (max(h, w) < 0.2 * side and max(h, w) < 1.6 * min(h, w) and fill > 0.7):
-        return Preprocessed(None, "That looks like a dot, not a digit. Draw a digit 0-9, larger.", steps)
+        return Preprocessed(None, "That looks like a dot, not a digit. Draw a digit 0-9, larger.", steps, photo=photo)
     if count_holes(mask) > MAX_HOLES:
         return Preprocessed(None, "That looks like a scribble (it crosses itself many times), not a digit. "
-                                  "Clear it and draw one digit 0-9.", steps)
+                                  "Clear it and draw one digit 0-9.", steps, photo=photo)
     steps["cropped to the ink"] = crop
     scale = BOX / max(h, w)
     width28 = stroke_width(mask[y0:y1, x0:x1]) * scale
@@ -274,7 +398,7 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     dy, dx = float(np.floor(CENTRE - cy + 0.5)), float(np.floor(CENTRE - cx + 0.5))   # whole pixels, like MNIST
     centred = np.clip(_shift(canvas, dy, dx), 0.0, 1.0).astype(np.float32)
     steps[f"centred by mass in {FIELD}x{FIELD}"] = centred
-    return Preprocessed(centred, None, steps)
+    return Preprocessed(centred, None, steps, note=note, box=box, photo=photo)
 
 
 # ---------------------------------------------------------------------------------------

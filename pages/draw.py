@@ -130,6 +130,9 @@ def draw_and_predict() -> None:
         upload = st.file_uploader("Or upload a picture of a digit",
                                   type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
                                   key="draw_upload", on_change=lambda: _touch("upload"))
+        with st.expander("Or take a photo of a digit written on paper", icon=":material/photo_camera:"):
+            camera = st.camera_input("Camera", key="draw_camera", on_change=lambda: _touch("camera"),
+                                     help="Write a digit large and dark on paper; hold the phone above it.")
     with canvas_area:
         from streamlit_drawable_canvas import st_canvas  # imports only inside a running Streamlit
 
@@ -146,6 +149,8 @@ def draw_and_predict() -> None:
         rgba = canvas.image_data if source == "drawing" else None
         if source == "upload" and upload is not None:
             _handle_upload(upload, tta, log)
+        elif source == "camera" and camera is not None:
+            _handle_upload(camera, tta, log, source="photo")        # the same path as an upload
         elif rgba is not None:
             _handle_drawing(canvas, canvas_pixels(rgba, CANVAS_SIDE), live, submit, tta, log)
         else:
@@ -179,12 +184,12 @@ def _handle_drawing(canvas, rgba: np.ndarray, live: bool, submit: bool, tta: boo
     _show_prediction(digit.image, tta, log)
 
 
-def _handle_upload(upload, tta: bool, log: bool) -> None:
+def _handle_upload(upload, tta: bool, log: bool, source: str = "upload") -> None:
     memo = st.session_state.get(UPLOAD_MEMO_KEY)
     if memo is None or memo[0] != upload.file_id:
         result = upload_to_digit(upload.getvalue())
         if result.ok:
-            set_current(result.digit.image, "upload", raw=result.thumbnail)
+            set_current(result.digit.image, source, raw=result.thumbnail, steps=result.digit.steps)
         st.session_state[UPLOAD_MEMO_KEY] = memo = (upload.file_id, result)
     result = memo[1]
     if result.error is not None:
@@ -193,7 +198,16 @@ def _handle_upload(upload, tta: bool, log: bool) -> None:
     if not result.digit.ok:
         st.warning(result.digit.message)
         return
-    st.image(result.thumbnail, caption="Your upload", width=120)
+    if result.digit.note:
+        st.info(result.digit.note)
+    if result.marked is not None:
+        st.image(result.marked, caption=f"Your {source}: the boxed mark is what was read", width=200)
+        if result.digit.photo:
+            st.caption("How to read this: a photo of paper is cleaned first (uneven light divided out, ink "
+                       "thresholded against its local paper, ruled lines and the paper's edge removed, the "
+                       "largest mark kept); the Model page shows each step.")
+    else:
+        st.image(result.thumbnail, caption=f"Your {source}", width=120)
     _show_prediction(result.digit.image, tta, log)
 
 

@@ -136,9 +136,15 @@ elif cur.raw is None:
             "Draw or upload a digit to see each step.")
     st.plotly_chart(image_figure(cur.image, title="what the model sees (28x28)"), key="card_mnist_image")
 else:
-    steps = _steps(cur.raw)
+    steps = cur.steps if cur.steps else _steps(cur.raw)     # the upload's own steps, at its full size
     st.caption("A drawing is made to look like MNIST, the way MNIST itself was made (LeCun et al., 1998): ink "
                "made bright on black, cropped, scaled to fit 20x20 and centred by mass in 28x28.")
+    if "illumination corrected" in steps:
+        st.caption("This was a photo or scan of paper, so it was cleaned first: the paper's uneven light was "
+                   "estimated by a morphological closing and divided out (illumination corrected), ink was "
+                   "thresholded against its local paper (a local threshold, after Sauvola & Pietikainen, 2000), "
+                   "long straight paper lines, the paper's edge and specks were removed, and the largest "
+                   "plausible mark was kept (chosen mark).")
     names = list(steps)
     for r in range(0, len(names), 3):
         for col, name in zip(st.columns(3), names[r:r + 3]):

@@ -1,0 +1,307 @@
+"""Find the digit in a photo or scan of paper: the steps a picture of real paper needs before
+:mod:`data.preprocess` can treat it like a drawing.
+
+A phone photo of a digit written on paper is not a drawing: the paper is grey and unevenly lit
+(darker at one side, a shadow across it), it may be ruled or squared, the paper's edge and the
+table can show, and the camera adds blur, noise and JPEG blocks. Taken as it is, all of that
+is "ink". The classic document-image recipe undoes it, step by step (OpenCV, headless build):
+
+1. **Work size**: the picture is reduced so its long side is at most ``PHOTO_SIDE`` px
+   (``cv2.INTER_AREA``), early, so a 12-megapixel photo costs what a small one does.
+2. **Illumination**: the paper's brightness at every pixel is estimated by a morphological
+   closing (a max then a min filter) with a window wider than any pen stroke: it erases dark
+   strokes but keeps smooth light gradients and the hard edge of a shadow. Dividing the picture
+   by it leaves the ink's *contrast with the paper around it* (background normalisation for
+   uneven illumination; e.g. Gonzalez & Woods, *Digital Image Processing*, ch. 9).
+3. **Local threshold**: a pixel is ink when its contrast with its local paper clears both
+   the noise (a multiple of the paper's robust noise level) and a share of the ink's own
+   level, so a faint pencil and a black marker are both kept. This is a local (adaptive)
+   threshold in the background-subtraction form (Sauvola & Pietikainen, 2000, threshold
+   relative to local statistics).
+4. **Lines**: ruled and squared paper lines are long, thin and nearly straight. A
+   morphological opening with long horizontal (then vertical) line kernels keeps only them;
+   pieces that span a large part of the picture are removed, and pen strokes that crossed a
+   line are bridged again across it.
+5. **Marks**: connected components (8-connected). Specks are dropped, as are the paper's edge
+   and the table (large or long regions along the picture's border) when something else is
+   on the paper. Pieces of one digit (a 5's bar, a 4 written in two strokes) are merged when
+   close together; separate digits are not. The largest plausible mark is read, and the
+   others are counted so the page can say "found 3 marks, read the largest".
+
+The result is a grey ink image (bright ink on black, like MNIST) cropped around the chosen
+mark, which :func:`data.preprocess.preprocess` then normalises like any drawing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PHOTO_SIDE = 1024        # photos are worked on at this long side (px)
+BG_WINDOW = 1 / 10       # closing window for the paper's brightness, as a share of the long side
+NOISE_SIGMAS = 5.0       # ink must stand this many noise levels above the paper
+INK_SHARE = 0.35         # ... and reach this share of the ink's own contrast (its 99.5th percentile)
+MIN_CONTRAST = 0.12      # below this nothing was written (a blank page, a photo of a wall)
+LINE_SPAN = 0.45         # a straight piece longer than this share of the picture is a paper line
+SPECK_SHARE = 0.02       # components smaller than this share of the largest are specks
+
+
+@dataclass
+class PhotoResult:
+    """``ink``: float32 (h, w) in [0, 1], bright ink on black, cropped around the chosen mark
+    (None when nothing was found); ``box``: the chosen mark in the *input's* pixels
+    (x0, y0, x1, y1); ``marks``: how many plausible marks there were; ``steps``: named images."""
+
+    ink: np.ndarray | None
+    box: tuple[int, int, int, int] | None
+    marks: int
+    steps: dict[str, np.ndarray]
+    side: int                     # long side of the working image (for size rules downstream)
+
+
+def _odd(v: float) -> int:
+    k = max(3, int(round(v)))
+    return k if k % 2 else k + 1
+
+
+def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
+    """Whether a grayscale picture is a photo or scan of light paper rather than a clean drawing.
+
+    Clean drawings (the canvas, a drawing program's export, typed text) have a background of
+    one exact grey level: most pixels share the histogram's mode. A camera or scanner never
+    gives that: sensor noise, JPEG and uneven light spread the paper over many levels. So:
+    mostly light (its median above the middle of its range: light paper, dark ink) and fewer than half the pixels at the mode
+    (sampled on a grid of at most 256x256 pixels, without averaging, which would hide noise)."""
+    if has_alpha or min(gray.shape) < 24:
+        return False
+    h, w = gray.shape
+    step = max(1, max(h, w) // 256)
+    sample = gray[::step, ::step]
+    b = max(1, min(sample.shape) // 20)
+    border = np.concatenate([sample[:b].ravel(), sample[-b:].ravel(), sample[:, :b].ravel(), sample[:, -b:].ravel()])
+    lo, mid, hi = (float(v) for v in np.percentile(sample, [2, 50, 98]))
+    if mid < 0.2 or mid < lo + 0.3 * (hi - lo) or float(np.median(border)) < 0.15:
+        return False                     # not mostly light: not paper (a canvas, a dark picture)
+    q = np.round(sample * 255).astype(np.int32).ravel()
+    mode_share = np.bincount(q, minlength=256).max() / q.size
+    return bool(mode_share < 0.5)
+
+
+def _border_span(stats_row, shape) -> float:
+    """Largest share of one picture side that a component's box runs along while touching it."""
+    x, y, w, h = stats_row[:4]
+    H, W = shape
+    spans = []
+    if y == 0 or y + h == H:
+        spans.append(w / W)
+    if x == 0 or x + w == W:
+        spans.append(h / H)
+    return max(spans) if spans else 0.0
+
+
+def _along_border(stats_row, shape) -> bool:
+    """Whether a component lies *along* a border it touches (three times longer than deep):
+    the rim of the paper or a strip of table, not a stroke that runs into the border."""
+    x, y, w, h = stats_row[:4]
+    H, W = shape
+    return bool(((y == 0 or y + h == H) and w >= 3 * h) or ((x == 0 or x + w == W) and h >= 3 * w))
+
+
+def _remove_lines(mask: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
+    """Remove long, thin, nearly straight horizontal and vertical lines from a binary mask.
+    Returns (mask without lines, the removed line pixels)."""
+    H, W = mask.shape
+    side = max(H, W)
+    tol = max(2, side // 200)                 # tilt tolerance: thicken across the line first
+    removed = np.zeros_like(mask)
+    out = mask.copy()
+    for horizontal in (True, False):
+        length = W if horizontal else H
+        run = _odd(length / 12)
+        across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * tol + 1) if horizontal else (2 * tol + 1, 1))
+        along = cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1) if horizontal else (1, run))
+        gap = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * tol + 1, 1) if horizontal else (1, 2 * tol + 1))
+        band = cv2.dilate(out, across)
+        band = cv2.morphologyEx(band, cv2.MORPH_CLOSE, gap)          # dashes from noise and JPEG
+        band = cv2.morphologyEx(band, cv2.MORPH_OPEN, along)         # only straight runs survive
+        n, lab, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
+        keep = np.zeros(n, bool)
+        for i in range(1, n):
+            x, y, w, h = stats[i, :4]
+            extent, thick = (w, h) if horizontal else (h, w)
+            keep[i] = extent >= LINE_SPAN * length and thick <= max(6 * tol, 0.06 * length)
+        if not keep.any():
+            continue
+        band = keep[lab].astype(np.uint8)
+        line = out & band
+        rest = out & ~band
+        # strokes that crossed a line: bridge them across the band (a closing across the line)
+        bridge = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 6 * tol + 1) if horizontal else (6 * tol + 1, 1))
+        bridged = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, bridge) & line
+        out = rest | bridged
+        removed |= line & ~bridged
+    return out, removed
+
+
+def _group_marks(stats: np.ndarray, ids: list[int], stroke: float) -> list[list[int]]:
+    """Union components whose boxes are close (within 1.5 pen widths plus 8 % of the larger
+    box's side), or stacked (overlapping in x by half the narrower one and a small vertical
+    gap: a 5's bar over its body): pieces of one digit, not separate digits."""
+    parent = {i: i for i in ids}
+
+    def find(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a_i, a in enumerate(ids):
+        ax, ay, aw, ah = stats[a, :4]
+        for b in ids[a_i + 1:]:
+            bx, by, bw, bh = stats[b, :4]
+            gx = max(0, max(ax, bx) - min(ax + aw, bx + bw))
+            gy = max(0, max(ay, by) - min(ay + ah, by + bh))
+            size = max(aw, ah, bw, bh)
+            near = max(gx, gy) <= 1.5 * stroke + 0.08 * size
+            ox = min(ax + aw, bx + bw) - max(ax, bx)
+            stacked = ox >= 0.5 * min(aw, bw) and gy <= 0.25 * max(ah, bh)
+            if near or stacked:
+                parent[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for i in ids:
+        groups.setdefault(find(i), []).append(i)
+    return list(groups.values())
+
+
+def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
+    """Illumination, local threshold, lines, marks: see the module's docstring. ``gray`` is
+    float32 (H, W) in [0, 1], dark ink on light paper; ``scale_to_input`` converts its pixels
+    to the input's (when the input was already reduced)."""
+    import cv2  # heavy import (about 0.1 s): only photos need it
+
+    steps: dict[str, np.ndarray] = {}
+    gray = np.ascontiguousarray(gray, dtype=np.float32)
+    h, w = gray.shape
+    s = min(1.0, PHOTO_SIDE / max(h, w))
+    if s < 1.0:
+        gray = cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    scale = scale_to_input / s                      # working px -> input px
+    H, W = gray.shape
+    side = max(H, W)
+
+    # 2. illumination: the paper's brightness by a closing wider than any pen stroke, computed at
+    # half size (a closing keeps gradients and shadow edges, so half size loses little)
+    hs = 0.5 if side >= 256 else 1.0
+    small = cv2.resize(gray, (max(1, round(W * hs)), max(1, round(H * hs))), interpolation=cv2.INTER_AREA) if hs < 1 else gray
+    k = _odd(BG_WINDOW * max(small.shape))
+    # a very fat pen (a tight scan of a blurry digit) needs a wider window, five stroke widths;
+    # strokes are measured on what is darker than 0.4 of the brightest paper (ink is; a shadow or
+    # the far side of a light gradient is not)
+    lo, hi = float(np.percentile(small, 2)), float(np.percentile(small, 98))
+    dark = (small < min(0.5 * (lo + hi), 0.4 * hi)).astype(np.uint8)
+    if dark.any():
+        p = np.pad(dark, 1)
+        perim = (p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()
+        fat = 2.0 * dark.sum() / max(perim, 1)
+        # ... but in a photo (600 px or more) no wider than a quarter of it: wider dark areas
+        # are shadows, which the closing must keep
+        cap = _odd(max(small.shape) / 4) if scale_to_input * max(h, w) >= 600 else 10**6
+        k = max(k, min(_odd(5 * fat), cap))
+    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    paper = cv2.GaussianBlur(paper, (0, 0), 1.0)
+    if hs < 1:
+        paper = cv2.resize(paper, (W, H), interpolation=cv2.INTER_LINEAR)
+    contrast = np.clip(1.0 - gray / np.maximum(paper, 1e-3), 0.0, 1.0)
+    steps["illumination corrected"] = 1.0 - contrast
+
+    # 3. local threshold: above the paper's noise and a share of the ink's own contrast
+    # the paper's own level and noise from the lower 15 % of pixels (ink may cover more than
+    # half of a tight scan); for Gaussian noise the 2nd to 15th percentiles span 1.02 sigmas
+    sample = contrast[::2, ::2] if contrast.size > 100_000 else contrast       # percentiles on a grid: faster
+    p2, p15, level = (float(v) for v in np.percentile(sample, [2, 15, 99.5]))
+    noise = (p15 - p2) / 1.02
+    # ... and never below the pixel noise itself (residual from a 3x3 median, robust MAD)
+    resid = (gray - cv2.medianBlur(gray, 3))[::2, ::2]
+    noise = max(noise, 1.4826 * float(np.median(np.abs(resid))) / max(float(np.median(paper)), 1e-3))
+    if level < max(MIN_CONTRAST, p15 + 2 * NOISE_SIGMAS * noise):
+        return PhotoResult(None, None, 0, steps, side)
+    t = max(p15 + NOISE_SIGMAS * noise, INK_SHARE * level, 0.5 * MIN_CONTRAST)
+    mask = (contrast > t).astype(np.uint8)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))   # single-pixel noise
+    steps["thresholded (local)"] = mask.astype(np.float32)
+
+    # 4. ruled and squared paper lines
+    if side >= 512:       # lines are found at half size (4x cheaper), then removed at full size
+        half = cv2.resize(mask, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+        _, lines_half = _remove_lines((half > 0).astype(np.uint8), cv2)
+        band = cv2.dilate(cv2.resize(lines_half, (W, H), interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
+        lines = mask & band
+        if lines.any():
+            rest = mask & ~band
+            horiz = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, _odd(side / 60))))
+            vert = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(side / 60), 1)))
+            mask = rest | ((horiz | vert) & lines)        # strokes that crossed a line, bridged again
+    else:
+        mask, lines = _remove_lines(mask, cv2)
+    if lines.any():
+        steps["paper lines removed"] = mask.astype(np.float32)
+
+    # 5. marks
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return PhotoResult(None, None, 0, steps, side)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
+    border = {i for i in ids if _border_span(stats[i], (H, W)) > 0}
+    inner = [i for i in ids if i not in border]
+    sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
+    if sizable or scale * side >= 600:
+        # a photo (600 px or more), or something sizable written on the paper: what lies along
+        # the border (the paper's edge, the table, a shadow's rim) is dropped when it runs along a
+        # long stretch of the border, is a thin rim, or is far larger than what is on the paper.
+        # (A small tight scan with nothing inside keeps its border marks: there the digit is one.)
+        big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
+        ids = [i for i in ids if i not in border or not (
+            _border_span(stats[i], (H, W)) >= 0.5 or _along_border(stats[i], (H, W))
+            or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
+            or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3])]     # a thin rim round a corner
+    if not ids:
+        return PhotoResult(None, None, 0, steps, side)
+    lut = np.zeros(n, bool)
+    lut[ids] = True
+    kept = lut[lab]
+    p = np.pad(kept, 1)
+    stroke = 2.0 * kept.sum() / max(int((p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()), 1)
+    groups = _group_marks(stats, ids, stroke)
+
+    def box(g):
+        x0 = min(stats[i, 0] for i in g)
+        y0 = min(stats[i, 1] for i in g)
+        x1 = max(stats[i, 0] + stats[i, 2] for i in g)
+        y1 = max(stats[i, 1] + stats[i, 3] for i in g)
+        return x0, y0, x1, y1
+
+    def ink_area(g):
+        return sum(int(stats[i, cv2.CC_STAT_AREA]) for i in g)
+
+    # plausible marks: tall enough next to the tallest, and with real ink next to the largest
+    boxes = [box(g) for g in groups]
+    tallest = max(max(b[3] - b[1], b[2] - b[0]) for b in boxes)
+    most = max(ink_area(g) for g in groups)
+    plausible = [g for g, b in zip(groups, boxes)
+                 if max(b[3] - b[1], b[2] - b[0]) >= 0.3 * tallest and ink_area(g) >= 0.1 * most]
+    chosen = max(plausible, key=ink_area)
+    x0, y0, x1, y1 = box(chosen)
+    lut = np.zeros(n, np.uint8)
+    lut[chosen] = 1
+    chosen_mask = lut[lab]
+    # the grey ink of the chosen mark: its contrast, stretched to full ink, with a soft edge
+    near = cv2.dilate(chosen_mask, np.ones((3, 3), np.uint8)).astype(bool)
+    peak = float(np.percentile(contrast[chosen_mask.astype(bool)], 90))
+    ink = np.where(near, np.clip((contrast - 0.5 * t) / max(peak - 0.5 * t, 1e-3), 0.0, 1.0), 0.0).astype(np.float32)
+    pad = max(1, int(0.05 * max(x1 - x0, y1 - y0)))
+    cy0, cy1, cx0, cx1 = max(0, y0 - pad), min(H, y1 + pad), max(0, x0 - pad), min(W, x1 + pad)
+    crop = ink[cy0:cy1, cx0:cx1]
+    steps["chosen mark"] = crop
+    in_box = tuple(int(round(v * scale)) for v in (x0, y0, x1, y1))
+    return PhotoResult(crop, in_box, len(plausible), steps, side)

@@ -1,0 +1,201 @@
+"""Photos and scans of paper (issue #10): :mod:`data.photo` finds the digit in a phone photo
+(uneven light, ruled lines, a shadow, the paper's edge), tight scans are padded rather than
+refused, several marks give the largest with a note and its box, a blank page is refused, and
+the Draw page's camera goes through the upload path.
+
+The photos are rendered from MNIST *test* digits by :mod:`data.synthetic` at small phone
+sizes (1200x900) so the tests stay fast. Whether the shipped model reads a photo is judged
+against what it reads on the original MNIST image, so no figure depends on the weights.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dashboard.drawing import upload_to_digit
+from data import synthetic
+from data.mnist import load_mnist
+from data.photo import looks_like_paper
+from data.preprocess import preprocess, to_float_array, to_gray
+
+BASE = synthetic.PhotoOptions(size=(1200, 900), digit_frac=0.45, pen="blue", pen_px=1, light=0.35,
+                              blur=1.0, noise=0.012, jpeg=75)
+CASES = {
+    "ruled lines": replace(BASE, lines="ruled"),
+    "squared paper": replace(BASE, lines="squared", pen="black"),
+    "a shadow across the page": replace(BASE, shadow=0.45, lines="ruled"),
+    "the paper's edge and the table": replace(BASE, edge=True),
+    "perspective, blur and strong JPEG": replace(BASE, warp=0.05, blur=1.8, jpeg=40),
+}
+DIGITS = (0, 1, 2, 3, 4)        # MNIST test images 0-4: a 7, 2, 1, 0 and 4
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist("test")
+
+
+def _model_reads(model, image28: np.ndarray) -> int:
+    from model.inference import predict_proba
+
+    return int(predict_proba(model, image28).argmax())
+
+
+def _jpeg_bytes(img: Image.Image, quality: int = 85) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_photos_are_read_like_the_original_digit(name, mnist, shipped_vit):
+    images, _ = mnist
+    rng = np.random.default_rng(7)
+    for i in DIGITS:
+        result = preprocess(synthetic.photo(images[i], rng, CASES[name]))
+        assert result.ok, f"{name}, test image {i}: refused: {result.message}"
+        assert result.photo and "illumination corrected" in result.steps
+        assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[i] / 255.0), (name, i)
+
+
+def test_ruled_lines_are_removed_not_read_as_ink(mnist):
+    images, _ = mnist
+    result = preprocess(synthetic.photo(images[0], np.random.default_rng(1), CASES["ruled lines"]))
+    assert result.ok
+    # the chosen mark is the digit alone: its box is about the digit's size, not the page's width
+    x0, y0, x1, y1 = result.box
+    assert (x1 - x0) < 0.5 * BASE.size[0]
+
+
+def test_read_mark_box_is_where_the_digit_was_written(mnist):
+    images, _ = mnist
+    o = replace(BASE, centre=(0.3, 0.6), edge=True)
+    result = preprocess(synthetic.photo(images[1], np.random.default_rng(2), o))
+    x0, y0, x1, y1 = result.box
+    cx, cy = 0.3 * o.size[0], 0.6 * o.size[1]
+    assert x0 < cx < x1 and y0 < cy < y1, result.box
+
+
+def test_two_digits_read_the_largest_and_say_so(mnist, shipped_vit):
+    images, _ = mnist
+    o = replace(BASE, centre=(0.35, 0.5), lines="ruled")
+    img = synthetic.photo(images[3], np.random.default_rng(3), o, others=[images[1]], others_at=[(0.8, 0.5)])
+    result = preprocess(img)
+    assert result.ok
+    assert result.note and "found 2 marks" in result.note.lower() and "largest" in result.note.lower()
+    x0, y0, x1, y1 = result.box
+    assert x1 < 0.62 * o.size[0], "the box is the large digit on the left, not the small one on the right"
+    assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[3] / 255.0)
+
+
+def test_one_digit_in_pieces_is_one_mark():
+    """A 5 whose top bar was written as a separate stroke is one mark, not two."""
+    from PIL import ImageDraw
+
+    img = Image.new("L", (280, 280), 0)
+    d = ImageDraw.Draw(img)
+    d.line([(100, 60), (190, 60)], fill=255, width=16)                      # the bar, lifted pen
+    d.line([(100, 82), (95, 135)], fill=255, width=16)
+    d.arc((85, 110, 195, 230), start=-110, end=150, fill=255, width=16)
+    result = preprocess(img)
+    assert result.ok and result.note is None
+
+
+@pytest.mark.parametrize("digit", [3, 10, 12, 16])     # a 0, a 0, a 9 and a 9: they fill their frame
+def test_digit_touching_its_frame_is_padded_not_refused(digit, mnist, shipped_vit):
+    images, _ = mnist
+    rng = np.random.default_rng(digit)
+    for low, jpeg in ((12, None), (16, None), (16, 80)):
+        result = preprocess(synthetic.tight_scan(images[digit], rng, low=low, side=200, jpeg=jpeg))
+        assert result.ok, result.message
+        ys, xs = np.nonzero(result.image > 0.2)
+        assert 18 <= max(ys.max() - ys.min(), xs.max() - xs.min()) + 1 <= 21, "scaled to MNIST's 20 px box"
+    result = preprocess(synthetic.tight_scan(images[digit], rng, low=20, side=200))
+    assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[digit] / 255.0)
+
+
+@pytest.mark.parametrize("lines", ["none", "ruled", "squared"])
+def test_blank_page_is_refused(lines):
+    o = replace(BASE, lines=lines, shadow=0.4, edge=True)
+    blank = synthetic.photo(np.zeros((28, 28), np.uint8), np.random.default_rng(4), o)    # nothing written
+    result = preprocess(blank)
+    assert not result.ok
+    assert "blank" in result.message.lower() or "dot" in result.message.lower()
+
+
+def test_clean_drawings_keep_the_drawing_path(mnist):
+    """Canvas drawings and clean dark-on-white images never take the photo steps."""
+    images, _ = mnist
+    canvas = Image.fromarray(images[0]).resize((280, 280))
+    assert not preprocess(canvas).photo
+    assert not preprocess(Image.fromarray(255 - np.asarray(canvas))).photo
+    photo = synthetic.photo(images[0], np.random.default_rng(5), BASE)
+    gray = to_gray(to_float_array(photo))
+    assert looks_like_paper(gray, has_alpha=False)
+    assert not looks_like_paper(to_gray(to_float_array(canvas)), has_alpha=False)
+
+
+def test_camera_photo_goes_through_the_upload_path(mnist, monkeypatch):
+    """The Draw page hands the camera's JPEG to :func:`dashboard.drawing.upload_to_digit`, the
+    upload's function, which decodes it safely and preprocesses it like an upload."""
+    import dashboard.drawing as drawing
+
+    images, _ = mnist
+    data = _jpeg_bytes(synthetic.photo(images[0], np.random.default_rng(6), BASE))
+    calls = []
+    real = drawing.preprocess
+    monkeypatch.setattr(drawing, "preprocess", lambda img: calls.append(img.size) or real(img))
+    result = upload_to_digit(data)
+    assert calls == [BASE.size]
+    assert result.ok and result.digit.photo
+    assert result.marked is not None and result.marked.shape == result.thumbnail.shape
+
+
+def test_camera_widget_is_on_the_draw_page_and_reads_a_photo(mnist):
+    from streamlit.testing.v1 import AppTest
+
+    from model import paths
+
+    if not paths.VIT_WEIGHTS.is_file():
+        pytest.skip("ViT weights not trained yet")
+    images, labels = mnist
+    from pathlib import Path
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "draw.py"), default_timeout=180).run()
+    assert not at.exception, at.exception
+    cam = at.camera_input(key="draw_camera")
+    data = _jpeg_bytes(synthetic.photo(images[1], np.random.default_rng(8), BASE))
+    cam.upload("photo.jpg", data).run()
+    assert not at.exception, at.exception
+    assert at.session_state["current_digit"].source == "photo"
+    assert "illumination corrected" in at.session_state["current_digit"].steps
+    assert any(m.label == "Prediction" for m in at.metric)
+
+
+def test_model_page_shows_the_photo_steps(mnist):
+    """The Model page's step-by-step section shows what happened to a photo (the upload's own
+    steps, kept with the current digit), not a recomputation on its small thumbnail."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.nav import PAGES
+    from dashboard.state import CurrentDigit
+
+    images, _ = mnist
+    result = upload_to_digit(_jpeg_bytes(synthetic.photo(images[0], np.random.default_rng(9), CASES["ruled lines"])))
+    assert result.ok
+    root = Path(__file__).resolve().parents[1]
+    at = AppTest.from_file(str(root / "dashboard" / "app.py"), default_timeout=180)
+    at.session_state["current_digit"] = CurrentDigit.make(result.digit.image, "photo", raw=result.thumbnail,
+                                                          steps=result.digit.steps)
+    at.run()
+    at.switch_page(PAGES["model"]).run()
+    assert not at.exception, at.exception
+    captions = " ".join(c.value for c in at.caption)
+    for step in ("illumination corrected", "thresholded (local)", "chosen mark"):
+        assert f"{step}:" in captions, step
