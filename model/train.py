@@ -106,7 +106,8 @@ def augment(x: torch.Tensor, gen: torch.Generator, elastic: float = 0.0) -> torc
     return x.clamp(0, 1)
 
 
-DEFAULT_ELASTIC = 0.0  # chosen on the validation split (experiments.jsonl)
+DEFAULT_ELASTIC = 0.5  # chosen on the validation split: 99.46 % against 99.22 % without (experiments.jsonl)
+DEFAULT_EPOCHS = 20    # with elastic distortion the model still improved at 15 (vit_metrics.json)
 VAL_SIZE = 5000        # the last 5,000 training images: the validation split
 MNIST_TRAIN_SIZE = 60000
 
@@ -146,7 +147,7 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 def train(
     cfg: ViTConfig,
-    epochs: int = 15,
+    epochs: int = DEFAULT_EPOCHS,
     batch_size: int = 128,
     lr: float = 2e-3,
     weight_decay: float = 0.05,
@@ -160,7 +161,7 @@ def train(
     experiments_log: Path | None = None,
     progress: bool = True,
     augmentation: bool = True,
-    elastic: float = 0.0,
+    elastic: float = DEFAULT_ELASTIC,
 ) -> dict:
     """Train on the first ``60000 - val_size`` training images (or the first ``train_limit`` of
     them) and validate on the last ``val_size``; the test set is never read here."""
@@ -285,7 +286,7 @@ TINY = dict(dim=16, depth=1, heads=2, stem_channels=4, mlp_ratio=1.0)
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = ViTConfig()
-    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.05)
