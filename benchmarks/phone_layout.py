@@ -1,6 +1,6 @@
 """How every page of the app fits a phone (and a desktop), measured in Debian's chromium.
 
-    python benchmarks/phone_layout.py [--json] [--desktop]
+    python benchmarks/phone_layout.py [--json] [--desktop] [--pages trust why]
     python benchmarks/phone_layout.py --no-measure --screenshots docs [--screenshot-page attention]
 
 Starts ``streamlit run dashboard/app.py`` on a free port, opens it in a 390x844 touch viewport
@@ -67,6 +67,8 @@ def main() -> None:
     ap.add_argument("--screenshot-page", default="attention", help="short name of the page to photograph")
     ap.add_argument("--screenshot-at", default="The class token's attention, every layer and head",
                     help="text to scroll to the top of the screenshots ('' for the page's top)")
+    ap.add_argument("--pages", nargs="+", default=None, metavar="NAME",
+                    help="measure only these pages (short names, e.g. trust why); default: every page")
     ap.add_argument("--no-measure", action="store_true", help="only take the screenshot")
     a = ap.parse_args()
 
@@ -88,7 +90,7 @@ def main() -> None:
                     context = browser.new_context(**viewport)
                     context.set_default_timeout(120_000)
                     try:
-                        out[label] = measure_all(context, url)
+                        out[label] = measure_all(context, url, names=a.pages)
                     finally:
                         context.close()
                 if a.screenshots:

@@ -18,6 +18,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboard import resources
+from dashboard.map_grid import show_map_grid
 from dashboard.state import require_current
 from model import explain as E
 from model.explain import trust as T
@@ -101,28 +102,22 @@ st.caption("Why Integrated Gradients, Input x Gradient and Occlusion often fail 
            "input dominates the map.")
 
 progress = st.progress(0.0, text="Randomising the model and recomputing every map...")
-left, right = st.columns([3, 2])
-with right:
-    chart_slot = st.empty()
+rows_box = st.container()     # one row of maps per method, full width so that a row fits one line
+chart_slot = st.empty()       # below the rows: the similarity chart, redrawn as each method comes in
 results: dict[str, T.MethodTrust] = {}
 
 
-def cascade_figure(r: T.MethodTrust) -> go.Figure:
+def show_cascade(r: T.MethodTrust, key: str) -> None:
+    """One method's row: the original map, then the map after each step, as a map grid (one row on
+    a wide screen, two maps a row on a phone); each map is |map| over its own 98th percentile."""
     maps = [r.map] + [c.map for c in r.cascade]
-    titles = ["original"] + [f"{c.step}<br>ρ={c.spearman:.2f}" for c in r.cascade]
-    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.01)
-    for i, m in enumerate(maps):
-        a = np.abs(m.astype(np.float64))
-        a = a / (np.percentile(a, 98) or a.max() or 1.0)
-        fig.add_trace(go.Heatmap(z=np.clip(a, 0, 1), colorscale="Reds", zmin=0, zmax=1, showscale=False,
-                                 hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"), row=1, col=i + 1)
-    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
-    for i in range(1, len(maps) + 1):
-        fig.layout[f"yaxis{i if i > 1 else ''}"].scaleanchor = f"x{i if i > 1 else ''}"
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_annotations(font_size=10)
-    fig.update_layout(height=150, margin=dict(l=0, r=0, t=36, b=0))
-    return fig
+    titles = ["original"] + [f"{c.step} ρ={c.spearman:.2f}" for c in r.cascade]
+    scaled = []
+    for m in maps:
+        a = np.abs(m.astype(np.float64))                                      # (28, 28)
+        scaled.append(np.clip(a / (np.percentile(a, 98) or a.max() or 1.0), 0, 1))
+    show_map_grid(scaled, titles, key, cols=len(scaled), colorscale="Reds", zmin=0, zmax=1,
+                  hover="|map| (scaled)", colorbar=False)
 
 
 def similarity_figure(res: dict[str, T.MethodTrust]) -> go.Figure:
@@ -153,9 +148,9 @@ def badge(r: T.MethodTrust) -> str:
 for i, m in enumerate(methods):
     r = _method(model, MODEL_KEY, img_bytes, target, m)
     results[m] = r
-    with left:
+    with rows_box:
         st.markdown(f"{badge(r)} **{E.METHODS[m].label}**")
-        st.plotly_chart(cascade_figure(r), key=f"trust_cascade_{m}", config=CONFIG)
+        show_cascade(r, f"trust_cascade_{m}")
     chart_slot.plotly_chart(similarity_figure(results), key=f"trust_similarity_{i}", config=CONFIG)
     progress.progress((i + 1) / (2 * len(methods)), text=f"Randomisation test: {E.METHODS[m].label} done")
 

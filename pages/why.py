@@ -19,6 +19,8 @@ import streamlit as st
 
 from dashboard import resources
 from dashboard import why as W
+from dashboard.grid import THUMB_MIN_WIDTH
+from dashboard.map_grid import MIN_WIDTH
 from dashboard.plots import image_figure, probability_chart
 from dashboard.state import DIGIT_PARAM, get_strokes, require_current
 from model import paths
@@ -57,19 +59,20 @@ def counterfactual_section() -> None:
     with st.spinner("Searching for a small change..."):
         cf = W.counterfactual(image_bytes, int(target))
     st.session_state["why_cf_target"] = int(target)
-    c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(image_figure(cf.original, title=f"original: {pred}", height=220), config=NOCHART,
-                    key="why_cf_orig")
+    # original, counterfactual and change: three in a row on a desktop, two a row on a phone
+    grid = st.grid(3, min_column_width=MIN_WIDTH, gap="small", key="why_cf_grid")
+    grid.plotly_chart(image_figure(cf.original, title=f"original: {pred}", height=220), config=NOCHART,
+                      key="why_cf_orig")
     if target == pred and cf.found:
         st.info(f"The ViT already reads {pred}: no change needed.")
     elif not cf.found:
         st.warning(f"No small change found: {cf.steps} optimisation steps did not make the ViT read {target} "
                    "with a clear margin.")
     else:
-        c2.plotly_chart(image_figure(cf.image, title=f"counterfactual: {cf.prediction}", height=220),
-                        config=NOCHART, key="why_cf_image")
-        c3.plotly_chart(W.delta_figure(cf.delta, title="added (red) / removed (blue)"), config=NOCHART,
-                        key="why_cf_delta")
+        grid.plotly_chart(image_figure(cf.image, title=f"counterfactual: {cf.prediction}", height=220),
+                          config=NOCHART, key="why_cf_image")
+        grid.plotly_chart(W.delta_figure(cf.delta, title="added (red) / removed (blue)"), config=NOCHART,
+                          key="why_cf_delta")
         m1, m2, m3 = st.columns(3)
         m1.metric("Changed pixels", f"{cf.changed_pixels}", help="pixels that moved by more than 0.1 of full ink")
         m2.metric(f"ViT's P({target})", f"{cf.probabilities[target]:.1%}",
@@ -107,9 +110,10 @@ def neighbours_section() -> None:
                    f"rerun `{WRITE_CMD}`.")
     nb = W.neighbours(image_bytes, K)
     train_images, _ = resources.load_train_images()
-    cols = st.columns(5)
-    for j, (i, lab, d) in enumerate(zip(nb.indices, nb.labels, nb.distances)):
-        with cols[j % 5]:
+    # a thumbnail grid: five a row on a desktop, three on a phone, in order of distance
+    grid = st.grid(5, min_column_width=THUMB_MIN_WIDTH, gap="xsmall", key="thumbs_why_neighbours")
+    for i, lab, d in zip(nb.indices, nb.labels, nb.distances):
+        with grid.cell():
             st.image(np.repeat(np.repeat(train_images[int(i)], 3, 0), 3, 1), width=84,
                      caption=f"{int(lab)} · train #{int(i)} · d = {float(d):.2f}")
     m1, m2, m3 = st.columns(3)
@@ -146,9 +150,10 @@ def replay_section() -> None:
         st.info("Stroke replay works on a digit drawn on the Draw page in this session.")
         return
     steps = W.replay(json.dumps(strokes))
-    cols = st.columns(8)
-    for j, s in enumerate(steps):
-        with cols[j % len(cols)]:
+    # a thumbnail grid: eight a row on a desktop, three on a phone, in stroke order
+    grid = st.grid(8, min_column_width=THUMB_MIN_WIDTH, gap="xsmall", key="thumbs_why_replay")
+    for s in steps:
+        with grid.cell():
             if s.image is None:
                 st.caption(f"stroke {s.stroke}: no digit yet")
             else:

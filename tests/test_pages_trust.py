@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -46,22 +47,51 @@ def texts(at: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
-def test_without_a_digit_points_to_draw_and_offers_a_test_image():
+def array(v) -> np.ndarray:
+    """A plotly array from the figure's JSON: a nested list, or numpy's typed-array encoding."""
+    import base64
+
+    if isinstance(v, dict):
+        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"])).astype(float)
+        return a.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else a
+    return np.asarray(v, dtype=float)
+
+
+def cascade_rows(figs: dict[str, dict]) -> dict[str, list[dict]]:
+    """{method: its cascade row's maps in order}: the map grid's charts are trust_cascade_<method>_<i>."""
+    rows: dict[str, list[tuple[int, dict]]] = {}
+    for k, v in figs.items():
+        if k.startswith("trust_cascade_"):
+            m, i = k[len("trust_cascade_"):].rsplit("_", 1)
+            rows.setdefault(m, []).append((int(i), v))
+    return {m: [v for _, v in sorted(maps, key=lambda t: t[0])] for m, maps in rows.items()}
+
+
+def test_without_a_digit_points_to_draw_and_offers_a_test_image(shipped_vit):
     at = run_with(None)
     assert any("No digit yet" in i.value for i in at.info)
     assert not at.get("plotly_chart")
     at.button(key="trust_use_test").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state[KEY].test_index == 0
-    assert len(at.get("plotly_chart")) == len(T.TRUST_METHODS) + 1
+    # a row of maps per method (the original and every step) and the similarity chart
+    assert len(at.get("plotly_chart")) == len(T.TRUST_METHODS) * (1 + len(T.cascade_steps(shipped_vit))) + 1
 
 
 def test_every_method_gets_a_cascade_a_badge_a_score_row_and_a_verdict(digit, shipped_vit):
     at = run_with(digit)
     figs = charts(at)
+    rows = cascade_rows(figs)
+    assert set(rows) == set(T.TRUST_METHODS)
+    steps = T.cascade_steps(shipped_vit)
     for m in T.TRUST_METHODS:
-        fig = figs[f"trust_cascade_{m}"]
-        assert len(fig["data"]) == 1 + len(T.cascade_steps(shipped_vit))   # the original and every step
+        maps = rows[m]
+        assert len(maps) == 1 + len(steps)                                # the original and every step
+        assert all(len(f["data"]) == 1 for f in maps)                     # one heatmap each, no subplots
+        assert "original" in maps[0]["layout"]["annotations"][0]["text"]
+        assert steps[-1] in maps[-1]["layout"]["annotations"][0]["text"]
+        z = array(maps[0]["data"][0]["z"])
+        assert z.shape == (28, 28) and z.min() >= 0 and z.max() == pytest.approx(1.0)   # |map| / 98th pct.
     sim = [v for k, v in figs.items() if k.startswith("trust_similarity_")]
     assert len(sim) == 1 and len(sim[0]["data"]) == 2 * len(T.TRUST_METHODS)   # Spearman and SSIM per method
     body = texts(at)
@@ -99,8 +129,7 @@ def test_fewer_methods_and_another_class(digit):
     at.multiselect(key="trust_methods").set_value(["saliency", "attention_rollout"])
     at.selectbox(key="trust_target").set_value((pred + 1) % 10).run()
     assert not at.exception, [e.value for e in at.exception]
-    assert {k for k in charts(at) if k.startswith("trust_cascade_")} == {"trust_cascade_saliency",
-                                                                         "trust_cascade_attention_rollout"}
+    assert set(cascade_rows(charts(at))) == {"saliency", "attention_rollout"}
     assert len(at.dataframe[0].value) == 2
     at.multiselect(key="trust_methods").set_value([]).run()
     assert not at.exception
