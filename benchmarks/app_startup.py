@@ -28,19 +28,12 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (DESKTOP, DIGITS, _path, canvas_box, free_port, launch_browser,  # noqa: E402
+from canvas_driver import (PREDICTION_JS, DESKTOP, DIGITS, _path, canvas_box, free_port, launch_browser,  # noqa: E402
                            open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
 
 GOALS = {"cold_start_s": 12.0, "stroke_to_prediction_ms": 1000.0, "server_rss_mb": 700.0}
 
-_PREDICTION_JS = """(digit) => {
-  for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
-    const label = m.querySelector('[data-testid="stMetricLabel"]');
-    const value = m.querySelector('[data-testid="stMetricValue"]');
-    if (label && value && label.innerText.trim() === 'Prediction') return value.innerText.trim() === digit;
-  }
-  return false;
-}"""
+_PREDICTION_JS = PREDICTION_JS   # tests/e2e/canvas_driver.py
 
 
 def rss_mb(pid: int) -> float:

@@ -50,7 +50,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (DESKTOP, _path, canvas_box, free_port, launch_browser,  # noqa: E402
+from canvas_driver import (PREDICTION_JS, DESKTOP, _path, canvas_box, free_port, launch_browser,  # noqa: E402
                            open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
 
 GOALS = {"stroke_cpu_ms": 40.0, "rss_mb_all_pages": 600.0, "rss_mb_per_session": 5.0}
@@ -67,14 +67,7 @@ ONE_STROKE = {
     "7": [(0.27, 0.2), (0.73, 0.2), (0.42, 0.85)],
 }
 
-_PREDICTION_JS = """(digit) => {
-  for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
-    const label = m.querySelector('[data-testid="stMetricLabel"]');
-    const value = m.querySelector('[data-testid="stMetricValue"]');
-    if (label && value && label.innerText.trim() === 'Prediction') return value.innerText.trim() === digit;
-  }
-  return false;
-}"""
+_PREDICTION_JS = PREDICTION_JS   # tests/e2e/canvas_driver.py
 _IDLE_JS = """() => { const a = document.querySelector('[data-testid="stApp"]');
   return a && a.getAttribute('data-test-script-state') === 'notRunning'; }"""
 

@@ -30,18 +30,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (CANVAS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, DIGITS, _path, free_port,  # noqa: E402
+from canvas_driver import (PREDICTION_JS, CANVAS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, DIGITS, _path, free_port,  # noqa: E402
                            start_server, stop_server, wait_healthy)
 
 GOAL_P95_MS = 1500.0
-_PREDICTION_JS = """(digit) => {
-  for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
-    const label = m.querySelector('[data-testid="stMetricLabel"]');
-    const value = m.querySelector('[data-testid="stMetricValue"]');
-    if (label && value && label.innerText.trim() === 'Prediction') return value.innerText.trim() === digit;
-  }
-  return false;
-}"""
+_PREDICTION_JS = PREDICTION_JS   # tests/e2e/canvas_driver.py
 _NO_PREDICTION_JS = """() => ![...document.querySelectorAll('[data-testid="stMetricLabel"]')]
   .some(l => l.innerText.trim() === 'Prediction')"""
 

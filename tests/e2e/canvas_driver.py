@@ -158,6 +158,17 @@ def draw_digit(page, digit: str, touch: bool = False) -> None:
         (touch_stroke if touch else draw_stroke)(page, stroke)
 
 
+# true once the page's Prediction metric reads ``digit`` (for page.wait_for_function)
+PREDICTION_JS = """(digit) => {
+  for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
+    const label = m.querySelector('[data-testid="stMetricLabel"]');
+    const value = m.querySelector('[data-testid="stMetricValue"]');
+    if (label && value && label.innerText.trim() === 'Prediction') return value.innerText.trim() === digit;
+  }
+  return false;
+}"""
+
+
 def prediction_metric(page):
     """The st.metric labelled exactly "Prediction"."""
     return page.get_by_test_id("stMetric").filter(
