@@ -278,7 +278,11 @@ def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
                 out["sessions"] = sessions
                 out["rss_mb_after_sessions"] = round(rss_sessions, 1)
                 out["rss_mb_steps"] = [round(r, 1) for r in rss_steps]
-                mem = streamlit_memory(port)
+                try:
+                    mem = streamlit_memory(port)
+                except OSError as exc:   # HTTPError too: Streamlit's vendored pympler can fail to size an object
+                    mem = {}
+                    out["streamlit_memory_error"] = f"/_stcore/metrics: {exc}"
                 if "st_session_state" in mem:
                     out["session_state_mb_per_session"] = round(mem["st_session_state"] / (sessions + 1) / 2**20, 2)
                 out["cache_data_mb"] = round(mem.get("st_cache_data", 0) / 2**20, 2)
