@@ -44,3 +44,12 @@ page = st.navigation(pages)
 render_sidebar()
 apply_digit_param()
 page.run()
+
+# The explaining pages allocate tens of MB per view (trust reports, counterfactuals, patching
+# sweeps) and free them again, but glibc keeps freed memory in its heap: hand it back so that a
+# server's memory follows its sessions, not its busiest moment (model/memory.py). The Draw page
+# is left out: its strokes are frequent and allocate little.
+if page.url_path not in ("", "draw"):
+    from model.memory import return_free_memory
+
+    return_free_memory()

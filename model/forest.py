@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from model import paths
+from model.memory import return_free_memory
 
 if TYPE_CHECKING:   # scikit-learn is imported only where a forest is trained or rebuilt (80 MB of imports)
     from sklearn.ensemble import RandomForestClassifier
@@ -300,21 +301,8 @@ def load_compact_forest(path: Path | str = paths.FOREST) -> CompactForest:
     keeps much of that in its heap unless asked to give it back, so it is asked (malloc_trim):
     the server then holds the compact arrays only (``benchmarks/forest_memory.py``)."""
     forest = CompactForest(_read_forest(path))
-    _return_free_memory()
+    return_free_memory()
     return forest
-
-
-def _return_free_memory() -> None:
-    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``); a no-op elsewhere."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        name = ctypes.util.find_library("c")
-        if sys.platform.startswith("linux") and name:
-            ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError):   # not glibc (musl, macOS...): nothing to do
-        pass
 
 
 def forest_predict_proba(forest, images: np.ndarray) -> np.ndarray:
