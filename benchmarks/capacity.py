@@ -50,7 +50,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (PREDICTION_JS, DESKTOP, _path, canvas_box, free_port, launch_browser,  # noqa: E402
+from canvas_driver import (PREDICTION_JS, processes_cpu_s, DESKTOP, _path, canvas_box, free_port, launch_browser,  # noqa: E402
                            open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
 
 GOALS = {"stroke_cpu_ms": 40.0, "rss_mb_all_pages": 600.0, "rss_mb_per_session": 5.0}
@@ -107,13 +107,7 @@ def cpu_ms(pid: int) -> float:
     procs = _procs(pid)
     if own is not None:
         total, procs = own / 1000, procs[1:]
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total * 1000
+    return (total + processes_cpu_s(procs)) * 1000
 
 
 def rss_mb(pid: int) -> float:

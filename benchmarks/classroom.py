@@ -30,7 +30,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (PREDICTION_JS, CANVAS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, DIGITS, _path, free_port,  # noqa: E402
+from canvas_driver import (PREDICTION_JS, processes_cpu_s, CANVAS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, DIGITS, _path, free_port,  # noqa: E402
                            start_server, stop_server, wait_healthy)
 
 GOAL_P95_MS = 1500.0
@@ -39,15 +39,7 @@ _NO_PREDICTION_JS = """() => ![...document.querySelectorAll('[data-testid="stMet
   .some(l => l.innerText.trim() === 'Prediction')"""
 
 
-def _cpu_s(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
+_cpu_s = processes_cpu_s   # tests/e2e/canvas_driver.py
 
 
 def _chromium_procs() -> list[psutil.Process]:

@@ -190,3 +190,18 @@ def reset_canvas(page) -> None:
     box = canvas_box(page)
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.locator(".st-key-draw_canvas").get_by_role("button", name="Reset canvas & history").click()
+
+
+def processes_cpu_s(procs) -> float:
+    """User + system CPU seconds of some ``psutil.Process`` objects; ended ones count 0
+    (the capacity and classroom benchmarks' CPU clocks)."""
+    import psutil
+
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
