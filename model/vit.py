@@ -319,16 +319,22 @@ def save_vit(model: ViT, path: Path | str, extra: dict | None = None) -> None:
 def load_vit(path: Path | str, map_location: str = "cpu") -> ViT:
     """Load a model written by :func:`save_vit`, in eval mode. The header's other entries
     (JSON values) come back as ``model.meta``; ``model.temperature`` is the calibration
-    temperature fitted on the validation split (1.0 for a checkpoint without one)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    temperature fitted on the validation split (1.0 for a checkpoint without one);
+    ``model.weights_sha256`` is the SHA-256 of the file's bytes, the model's one identity
+    (cache keys, reports, stale-artifact checks)."""
+    import hashlib
 
+    from safetensors import safe_open
+    from safetensors.torch import load
+
+    raw = Path(path).read_bytes()
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
     if "config" not in meta:
         raise ValueError(f"{path} has no ViT config in its header")
     model = ViT(ViTConfig.from_json(meta["config"]))
-    model.load_state_dict(load_file(str(path), device=map_location))
+    model.load_state_dict({k: v.to(map_location) for k, v in load(raw).items()})
+    model.weights_sha256 = hashlib.sha256(raw).hexdigest()
     model.meta = {k: json.loads(v) for k, v in meta.items() if k != "config"}
     model.temperature = float(model.meta.get("temperature", 1.0))
     return model.eval()
