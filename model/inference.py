@@ -11,6 +11,7 @@ beyond the model already being in eval mode, so one cached model can serve many 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -77,3 +78,26 @@ def predict_proba(model: ViT, images: np.ndarray | torch.Tensor, tta: bool = Fal
             p = F.softmax(model(xb, head_mask=mask) / t, dim=-1)                # (b, 10)
         out.append(p)
     return torch.cat(out).numpy().astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The one prediction every page, report and CLI shows for a digit: calibrated
+    (softmax of logits / the model's fitted temperature; Guo et al., 2017)."""
+    digit: int
+    confidence: float                 # probability of ``digit``, calibrated
+    probabilities: np.ndarray         # (10,) float32, calibrated
+    temperature: float
+    tta: bool = False
+
+    def to_json(self) -> dict:
+        return {"digit": self.digit, "confidence": self.confidence,
+                "probabilities": [float(p) for p in self.probabilities],
+                "temperature": self.temperature, "calibrated": True, "tta": self.tta}
+
+
+def headline(model: ViT, image: np.ndarray | torch.Tensor, tta: bool = False) -> Headline:
+    """The calibrated prediction of one (28, 28) digit: the headline number of the app."""
+    p = predict_proba(model, image, tta=tta, calibrated=True)[0]
+    d = int(p.argmax())
+    return Headline(d, float(p[d]), p, float(getattr(model, "temperature", 1.0)), tta)

@@ -316,6 +316,10 @@ def save_vit(model: ViT, path: Path | str, extra: dict | None = None) -> None:
     save_file(state, str(path), metadata=meta)
 
 
+class WeightsError(ValueError):
+    """The weights file is missing, unreadable or not a ViT checkpoint (one line, for users)."""
+
+
 def load_vit(path: Path | str, map_location: str = "cpu") -> ViT:
     """Load a model written by :func:`save_vit`, in eval mode. The header's other entries
     (JSON values) come back as ``model.meta``; ``model.temperature`` is the calibration
@@ -327,13 +331,18 @@ def load_vit(path: Path | str, map_location: str = "cpu") -> ViT:
     from safetensors import safe_open
     from safetensors.torch import load
 
-    raw = Path(path).read_bytes()
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise ValueError(f"{path} has no ViT config in its header")
-    model = ViT(ViTConfig.from_json(meta["config"]))
-    model.load_state_dict({k: v.to(map_location) for k, v in load(raw).items()})
+    try:
+        raw = Path(path).read_bytes()
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if "config" not in meta:
+            raise WeightsError(f"{path} has no ViT config in its header")
+        model = ViT(ViTConfig.from_json(meta["config"]))
+        model.load_state_dict({k: v.to(map_location) for k, v in load(raw).items()})
+    except WeightsError:
+        raise
+    except Exception as exc:  # missing file, SafetensorError, wrong shapes, bad JSON: one message
+        raise WeightsError(f"cannot load ViT weights from {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
     model.weights_sha256 = hashlib.sha256(raw).hexdigest()
     model.meta = {k: json.loads(v) for k, v in meta.items() if k != "config"}
     model.temperature = float(model.meta.get("temperature", 1.0))
