@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 from canvas_driver import (PREDICTION_JS, DESKTOP, DIGITS, _path, canvas_box, free_port, launch_browser,  # noqa: E402
                            open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
+from _results import add_save_option, save as save_result  # noqa: E402
 
 GOALS = {"cold_start_s": 12.0, "stroke_to_prediction_ms": 1000.0, "server_rss_mb": 700.0}
 
@@ -96,6 +97,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3, help="fresh servers for the cold-start median")
     ap.add_argument("--strokes", type=int, default=12, help="strokes for the latency median (>= 10)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_save_option(ap)
     ap.add_argument("--screenshot", type=Path, default=None,
                     help="also save a screenshot of the Draw page with a drawn digit (e.g. docs/screenshot.png)")
     ap.add_argument("--screenshot-digit", default="7", choices=sorted(DIGITS))
@@ -144,6 +146,7 @@ def main() -> None:
         "goals": GOALS,
         "command": "python benchmarks/app_startup.py " + " ".join(sys.argv[1:]),
     }
+    save_result(a, "app_startup", result)
     if a.json:
         print(json.dumps(result, indent=2))
         return

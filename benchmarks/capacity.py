@@ -52,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 from canvas_driver import (PREDICTION_JS, processes_cpu_s, DESKTOP, _path, canvas_box, free_port, launch_browser,  # noqa: E402
                            open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
+from _results import add_save_option, save as save_result  # noqa: E402
 
 GOALS = {"stroke_cpu_ms": 40.0, "rss_mb_all_pages": 600.0, "rss_mb_per_session": 5.0}
 STROKE_PERIOD_MS = 2000.0     # a learner drawing one stroke every 2 s
@@ -340,11 +341,13 @@ def table(res: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    add_save_option(ap)
     ap.add_argument("--strokes", type=int, default=20, help="measured strokes (median)")
     ap.add_argument("--sessions", type=int, default=4, help="extra sessions for the memory per session (>= 2)")
     ap.add_argument("--gc", action="store_true", help="Streamlit's default runner.postScriptGC = true, to compare")
     a = ap.parse_args(argv)
     res = run(a.strokes, a.sessions, a.gc)
+    save_result(a, "capacity", res, argv, goals=GOALS)
     print(json.dumps(res) if a.json else table(res))
 
 

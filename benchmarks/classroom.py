@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 from canvas_driver import (PREDICTION_JS, processes_cpu_s, CANVAS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, DIGITS, _path, free_port,  # noqa: E402
                            start_server, stop_server, wait_healthy)
+from _results import add_save_option, save as save_result  # noqa: E402
 
 GOAL_P95_MS = 1500.0
 _PREDICTION_JS = PREDICTION_JS   # tests/e2e/canvas_driver.py
@@ -150,8 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sessions", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=5, help="digits each session draws")
     ap.add_argument("--json", action="store_true")
+    add_save_option(ap)
     a = ap.parse_args(argv)
     res = asyncio.run(_run(a.sessions, a.rounds))
+    save_result(a, "classroom", res, argv, goals={"p95_ms": GOAL_P95_MS})
     if a.json:
         print(json.dumps(res))
         return

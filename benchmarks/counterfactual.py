@@ -31,6 +31,7 @@ from model import paths  # noqa: E402
 from model.explain.counterfactual import counterfactual  # noqa: E402
 from model.inference import predict_proba  # noqa: E402
 from model.vit import load_vit  # noqa: E402
+from _results import add_save_option, save as save_result  # noqa: E402
 
 
 def run(pairs: int = 100, seed: int = 0) -> dict:
@@ -68,8 +69,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pairs", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
+    add_save_option(p)
     a = p.parse_args(argv)
     res = run(a.pairs, a.seed)
+    save_result(a, "counterfactual", res, argv)
     if a.json:
         print(json.dumps(res))
         return

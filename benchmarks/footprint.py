@@ -14,6 +14,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from _results import add_save_option, save as save_result
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -61,6 +63,7 @@ def installed_bytes() -> dict[str, int]:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true")
+    add_save_option(p)
     a = p.parse_args(argv)
     tracked = tracked_bytes()
     installed = installed_bytes()
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         "requirements_mb": {k: round(v / 1e6, 1) for k, v in direct.items()},
         "python": sys.version.split()[0],
     }
+    save_result(a, "footprint", result, argv)
     if a.json:
         print(json.dumps(result))
         return

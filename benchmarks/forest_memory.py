@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _results import add_save_option, save as save_result
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = r"""
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true")
+    add_save_option(ap)
     ap.add_argument("--images", type=int, default=10000)
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         same = bool(np.array_equal(np.load(Path(tmp) / "sklearn.npy"), np.load(Path(tmp) / "compact.npy")))
     res["identical_probabilities"] = same
     res["images"] = a.images
+    save_result(a, "forest_memory", res, argv)
     if a.json:
         print(json.dumps(res))
         return

@@ -56,6 +56,7 @@ from model.evaluate import median_ms  # noqa: E402
 from model.forest import forest_predict_proba, load_forest  # noqa: E402
 from model.inference import predict_proba  # noqa: E402
 from model.vit import load_vit  # noqa: E402
+from _results import add_save_option, save as save_result  # noqa: E402
 
 # budgets on the 2-core CPU (issues 4 and 6), in ms (memory in MB)
 BUDGETS: dict[str, float] = {
@@ -260,6 +261,7 @@ def table(res: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_save_option(p)
     p.add_argument("--runs", type=int, default=25, help="timed runs per computation (>= 20)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--memory-iterations", type=int, default=500)
@@ -268,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     if a.runs < 20:
         p.error("--runs must be at least 20")
     res = run(a.runs, a.warmup, a.memory_iterations, a.trust_runs)
+    save_result(a, "latency", res, argv, budgets=BUDGETS)
     print(json.dumps(res) if a.json else table(res))
 
 

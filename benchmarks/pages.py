@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _results import add_save_option, save as save_result  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=5, help="timed reruns per page after the warm-up run")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_save_option(p)
     p.add_argument("--artifacts", type=Path, default=None, help="read artifacts from DIR instead of model/artifacts")
     p.add_argument("--pages", nargs="+", default=list(PAGES), choices=PAGES, help="only these pages")
     a = p.parse_args(argv)
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     results = [measure(page, a.runs) for page in a.pages]
     out = {"goal_s": GOAL_S, "artifacts": str(paths.ARTIFACTS), "torch_threads": torch.get_num_threads(),
            "pages": {r["page"].removesuffix(".py"): r for r in results}}
+    save_result(a, "pages", out, argv)
     if a.json:
         print(json.dumps(out, indent=1))
     else:

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
 from canvas_driver import free_port, launch_browser, start_server, stop_server, wait_healthy  # noqa: E402
 from layout_probe import DESKTOP, PHONE, go_to, measure_all, measure_page, navigation, open_with_test_image  # noqa: E402
+from _results import add_save_option, save as save_result  # noqa: E402
 
 
 def _table(label: str, results: dict[str, dict]) -> str:
@@ -61,6 +62,7 @@ def screenshot(browser, url: str, page_name: str, path: Path, viewport: dict, an
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    add_save_option(ap)
     ap.add_argument("--desktop", action="store_true", help="also measure at 1280x900")
     ap.add_argument("--screenshots", type=Path, default=None,
                     help="save phone_<page>.png and desktop_<page>.png of --screenshot-page in this folder (e.g. docs)")
@@ -102,6 +104,7 @@ def main() -> None:
                 browser.close()
     finally:
         stop_server(proc)
+    save_result(a, "phone_layout", out)
     if a.json:
         print(json.dumps(out, indent=1))
     else:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from data.mnist import load_mnist  # noqa: E402
 from model import paths  # noqa: E402
+from _results import add_save_option, save as save_result  # noqa: E402
 
 
 def write_pngs(images: np.ndarray, folder: Path) -> list[str]:
@@ -58,6 +59,7 @@ def evaluate_accuracy(images: np.ndarray, labels: np.ndarray, weights: Path, tta
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_save_option(p)
     p.add_argument("--limit", type=int, default=None, help="first N test images only")
     p.add_argument("--tta", action="store_true", help="pass --tta to model.predict")
     p.add_argument("--weights", type=Path, default=paths.VIT_WEIGHTS)
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "tta": a.tta,
         "weights": str(a.weights),
     }
+    save_result(a, "predict_files", out, argv)
     if a.json:
         print(json.dumps(out))
     else:

@@ -36,6 +36,7 @@ from data.preprocess import preprocess  # noqa: E402
 from model import paths  # noqa: E402
 from model.inference import predict_proba  # noqa: E402
 from model.vit import load_vit  # noqa: E402
+from _results import add_save_option, save as save_result  # noqa: E402
 
 SIDE = 280
 FONT_GLOBS = ("/usr/share/fonts/truetype/*/*.ttf", "/usr/share/fonts/truetype/*.ttf")
@@ -139,12 +140,14 @@ def run_photos(n: int = 200, seed: int = 0) -> dict:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true")
+    add_save_option(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--photos", type=int, default=200, help="MNIST test digits per photo/scan condition (0: skip)")
     a = p.parse_args(argv)
     res = run(a.seed)
     if a.photos:
         res["conditions"].update(run_photos(a.photos, a.seed))
+    save_result(a, "robustness", res, argv)
     if a.json:
         print(json.dumps(res))
         return
