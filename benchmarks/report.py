@@ -1,0 +1,345 @@
+"""Write the docs' benchmark tables from the benchmarks' saved results, so nobody types a figure in.
+
+    python benchmarks/NAME.py --save        # writes benchmarks/results/NAME.json (benchmarks/_results.py)
+    python benchmarks/report.py             # rewrites every table between markers in docs/*.md and README.md
+    python benchmarks/report.py --check     # exit 1 if a file is out of date or a table is still waiting for its run
+
+A table in a Markdown file is the text between two markers::
+
+    <!-- table:NAME -->  ...  <!-- /table:NAME -->
+    <!-- table:NAME.VIEW -->  ...  <!-- /table:NAME.VIEW -->
+
+NAME is the benchmark (``benchmarks/NAME.py``, results in ``benchmarks/results/NAME.json``); VIEW picks
+one of its tables when it feeds several (``capacity.pages``). Everything between the markers is
+replaced; everything outside them is left as it is. Under each table goes the command and date that
+produced its figures. A table whose results file does not exist yet becomes a one-line placeholder
+naming the command to run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = re.compile(r"<!-- table:(?P<name>[\w.]+) -->\n(?P<body>.*?)<!-- /table:(?P=name) -->", re.S)
+# benchmarks that take many minutes or drive real browsers: their tables may wait for a run (placeholder)
+SLOW = {"app_startup", "capacity", "classroom", "latency", "phone_layout"}
+
+
+# ---------------------------------------------------------------------------------------------- formatting
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def num(v, unit: str = "", digits: int = 1) -> str:
+    """A figure as the docs show it: ``None`` as 'n/a', thousands separated, the unit after a space."""
+    if v is None:
+        return "n/a"
+    s = f"{v:,}" if isinstance(v, int) else f"{v:,.{digits}f}"
+    return f"{s} {unit}".strip()
+
+
+def pct(v, digits: int = 2) -> str:
+    return "n/a" if v is None else f"{100 * v:.{digits}f} %"
+
+
+def goal(value, limit, unit: str, op: str = "<") -> str:
+    """'< 15 ms: met' / 'not met'; empty without a goal."""
+    if limit is None:
+        return ""
+    met = value is not None and (value <= limit if op == "<=" else value < limit)
+    return f"{op} {limit:g} {unit}: {'met' if met else 'not met'}".replace("  ", " ")
+
+
+# ------------------------------------------------------------------------------------------------ tables
+LATENCY_ROWS = {
+    "predict_ms": "predict: preprocessing + ViT",
+    "preprocess_ms": "preprocessing alone",
+    "vit_ms": "ViT forward pass alone",
+    "attention_ms": "attention maps of every layer and head + rollout",
+    "gradient_rollout_ms": "gradient-weighted rollout",
+    "saliency_ms": "Saliency",
+    "input_x_gradient_ms": "Input x Gradient",
+    "integrated_gradients_ms": "Integrated Gradients, 50 steps",
+    "gradient_shap_ms": "GradientShap",
+    "occlusion_ms": "Occlusion",
+    "noise_tunnel_ms": "NoiseTunnel (SmoothGrad)",
+    "knockout_ms": "head knockout (two heads off)",
+    "faithfulness_curves_ms": "deletion/insertion curves of the default maps",
+    "faithfulness_ms": "full deletion/insertion faithfulness comparison (maps + curves)",
+    "trust_report_ms": "Trust page: the whole report, every method",
+    "trust_cascade_max_ms": "Trust page: the slowest method's cascade",
+    "inside_ms": "Inside page without patching (logit lens, DLA, distances, filters)",
+    "patching_ms": "Inside page: full activation-patching sweep",
+    "counterfactual_ms": "Why page: \"make it a D\" for the runner-up digit",
+    "neighbours_ms": "Why page: 10 nearest training digits, vote, percentile, map",
+    "forest_predict_ms": "random forest predict",
+    "photo_preprocess_ms": "preprocess a decoded 4000x3000 phone photo of paper",
+    "data_features_ms": "shape features of the digit (Data page)",
+    "load_ms": "load both models",
+    "memory_growth_mb": "memory growth over the predictions with explanations",
+    "rss_mb": "process memory after loading and the first prediction",
+}
+
+
+def latency(rec: dict) -> str:
+    res, budgets = rec["result"], rec.get("budgets", {})
+    keys = [k for k in LATENCY_ROWS if k in res]
+    keys += [k for k in res if k.endswith(("_ms", "_mb")) and not k.endswith("_cpu_ms")
+             and k not in LATENCY_ROWS and k not in ("rss_after_mb",)]
+    rows = []
+    for k in keys:
+        unit = "MB" if k.endswith("_mb") else "ms"
+        cpu = res.get(k[:-3] + "_cpu_ms")
+        label = LATENCY_ROWS.get(k, k)
+        if k == "memory_growth_mb" and "memory_iterations" in res:
+            label += f" ({res['memory_iterations']})"
+        rows.append([label, f"`{k}`", num(res[k], unit), "" if cpu is None else num(cpu, "ms"),
+                     goal(res[k], budgets.get(k), unit)])
+    note = f"\n\nMedian of {res.get('runs')} runs after warm-up; {res.get('device', '')}." if "runs" in res else ""
+    return table(["computation (one drawn digit)", "key", "median, wall clock", "CPU time", "budget"], rows) + note
+
+
+def app_startup(rec: dict) -> str:
+    r, g = rec["result"], rec["result"].get("goals", {})
+    runs, right = r.get("stroke_runs_ms", []), len(r.get("stroke_runs_ms", [])) - r.get("strokes_wrong_or_timed_out", 0)
+    rows = [
+        ["cold start: `streamlit run` to a drawable canvas (median of "
+         f"{len(r.get('cold_start_runs_s', []))})", num(r["cold_start_s"], "s", 2),
+         goal(r["cold_start_s"], g.get("cold_start_s"), "s")],
+        [f"stroke release to the right Prediction (median; {right}/{len(runs)} right)",
+         num(r["stroke_to_prediction_ms"], "ms", 0), goal(r["stroke_to_prediction_ms"],
+                                                            g.get("stroke_to_prediction_ms"), "ms")],
+        ["first stroke on a fresh server", num(r["first_stroke_to_prediction_ms"], "ms", 0), ""],
+        ["server memory after the first prediction", num(r["server_rss_mb"], "MB", 0),
+         goal(r["server_rss_mb"], g.get("server_rss_mb"), "MB")],
+        [f"server memory after {len(runs) + 1} strokes", num(r.get("server_rss_mb_after_strokes"), "MB", 0), ""],
+    ]
+    return table(["app, in chromium", "measured", "goal"], rows)
+
+
+def pages(rec: dict) -> str:
+    r = rec["result"]
+    rows = [[name, num(p["median_s"], "s", 3), num(p["cold_s"], "s", 2), goal(p["median_s"], p["goal_s"], "s")]
+            for name, p in r["pages"].items()]
+    return table(["page (AppTest)", "median render", "first render in the process", "goal"], rows)
+
+
+def capacity_server(rec: dict) -> str:
+    r, g = rec["result"], rec.get("goals", {})
+    n = len(r.get("stroke_cpu_ms_runs", []))
+    rows = [
+        [f"CPU per drawn stroke, up to the right Prediction (median of {n}; {r.get('strokes_wrong')} wrong)",
+         "`stroke_cpu_ms`", num(r.get("stroke_cpu_ms"), "ms"), goal(r.get("stroke_cpu_ms"), g.get("stroke_cpu_ms"),
+                                                                    "ms", "<=")],
+        ["learners drawing a stroke every 2 s that one core serves", "`users_per_core`",
+         num(r.get("users_per_core")), ""],
+        ["memory after one session has drawn and visited every page", "`rss_mb_all_pages`",
+         num(r.get("rss_mb_all_pages"), "MB", 0), goal(r.get("rss_mb_all_pages"), g.get("rss_mb_all_pages"), "MB")],
+        [f"memory per further session (RSS slope over {r.get('sessions')} sessions)", "`rss_mb_per_session`",
+         num(r.get("rss_mb_per_session"), "MB"), goal(r.get("rss_mb_per_session"), g.get("rss_mb_per_session"),
+                                                      "MB")],
+        ["what Streamlit counts in one session's state", "`session_state_mb_per_session`",
+         num(r.get("session_state_mb_per_session"), "MB", 2), ""],
+        ["memory at the first page load", "`rss_mb_cold`", num(r.get("rss_mb_cold"), "MB", 0), ""],
+        ["memory growth over the strokes", "`rss_mb_stroke_growth`", num(r.get("rss_mb_stroke_growth"), "MB"), ""],
+        ["idle server CPU per second, one session open", "`idle_cpu_ms_per_s`",
+         num(r.get("idle_cpu_ms_per_s"), "ms"), ""],
+        ["server start: launch to `/_stcore/health`", "`start_s`", num(r.get("start_s"), "s", 2), ""],
+    ]
+    note = f"\n\n`/_stcore/metrics` failed: {r['streamlit_memory_error']}" if r.get("streamlit_memory_error") else ""
+    return table(["server cost", "key", "measured", "goal"], rows) + note
+
+
+def capacity_pages(rec: dict) -> str:
+    r = rec["result"]
+    warm = r.get("page_cpu_ms_warm", {})
+    rows = [[t, num(ms, "ms", 0), num(warm.get(t), "ms", 0)] for t, ms in r.get("page_cpu_ms", {}).items()]
+    return table(["first view of a page, drawn digit current (server CPU)", "first session (cold process)",
+                  "further sessions (median)"], rows)
+
+
+def capacity_replicas(rec: dict) -> str:
+    reps = rec["result"].get("replicas", {})
+    rows = [[f"a {name} of {p['learners']:,}", p["replicas"], p["learners_per_replica"],
+             num(p["rss_mb_per_replica"], "MB", 0)] for name, p in reps.items()]
+    return table(["learners drawing at once", "one-core replicas", "learners each", "memory each"], rows)
+
+
+def classroom(rec: dict) -> str:
+    r, g = rec["result"], rec.get("goals", {})
+    rows = [
+        ["browser sessions drawing at once", r["sessions"], ""],
+        ["right answers", f"{r['right']} / {r['answers']}", ""],
+        ["stroke release to the right Prediction, median", num(r["median_ms"], "ms", 0), ""],
+        ["stroke release to the right Prediction, p95", num(r["p95_ms"], "ms", 0), goal(r["p95_ms"], g.get("p95_ms"),
+                                                                                        "ms")],
+        ["slowest answer", num(r["max_ms"], "ms", 0), ""],
+        ["duration of the run", num(r["wall_s"], "s"), ""],
+        ["server CPU (cores busy on average)", num(r["server_cpu_cores"], "", 2), ""],
+        [f"browsers' CPU (cores busy, of {r['machine_cores']})", num(r["browsers_cpu_cores"], "", 2), ""],
+    ]
+    return table(["many browsers at once", "measured", "goal"], rows)
+
+
+def forest_memory(rec: dict) -> str:
+    r = rec["result"]
+    s, c = r["sklearn"], r["compact"]
+    rows = [["resident memory added by the imports", num(s["import_mb"], "MB"), num(c["import_mb"], "MB")],
+            ["resident memory added by loading the forest", num(s["load_mb"], "MB"), num(c["load_mb"], "MB")],
+            ["load time", num(s["load_s"], "s", 2), num(c["load_s"], "s", 2)],
+            ["predict one image (median of 25)", num(s["predict_one_ms"], "ms", 2), num(c["predict_one_ms"], "ms", 2)],
+            ["node arrays", "", num(c.get("array_mb"), "MB")],
+            [f"identical probabilities on {r['images']:,} test images", "",
+             "yes" if r["identical_probabilities"] else "**no**"]]
+    return table(["random forest", "scikit-learn objects", "CompactForest (the app)"], rows)
+
+
+def footprint(rec: dict) -> str:
+    r = rec["result"]
+    rows = [["tracked files (a checkout)", num(r["tracked_mb"], "MB")],
+            ["git objects (what a clone downloads)", num(r["git_objects_mb"], "MB")]]
+    rows += [[f"&nbsp;&nbsp;tracked in `{k}`", num(v, "MB", 2)] for k, v in r["tracked_mb_by_folder"].items()]
+    rows += [[f"installed environment, every package (Python {r['python']})", num(r["environment_mb"], "MB", 0)]]
+    rows += [[f"&nbsp;&nbsp;`{k}`", num(v, "MB")] for k, v in sorted(r["requirements_mb"].items(), key=lambda kv: -kv[1])]
+    return table(["size", "measured"], rows)
+
+
+def predict_files(rec: dict) -> str:
+    r = rec["result"]
+    rows = [["test images written as PNG files and classified", f"{r['files']:,}"],
+            ["files that failed", r["failed_files"]],
+            ["`python -m model.predict --json" + (" --tta" if r.get("tta") else "") + "` on all of them",
+             f"{num(r['predict_seconds'], 's')} ({num(r['ms_per_file'], 'ms', 2)} per file, process start included)"],
+            ["accuracy through the upload path (PNG + preprocessing)", pct(r["predict_accuracy"])],
+            ["accuracy as `model.evaluate` reports it", pct(r["evaluate_accuracy"])],
+            ["difference", f"{r['difference_points']:+.2f} points"]]
+    return table(["classify image files", "measured"], rows)
+
+
+def phone_layout(rec: dict) -> str:
+    r = rec["result"]
+    labels = list(r)
+    names = list(dict.fromkeys(n for lab in labels for n in r[lab]))
+    header = ["page"]
+    for lab in labels:
+        header += [f"median plot panel, {lab}", f"thumbnails per row, {lab}", f"overflow, {lab}"]
+    rows = []
+    for n in names:
+        row = [n]
+        for lab in labels:
+            m = r[lab].get(n)
+            if m is None:
+                row += ["", "", ""]
+                continue
+            thumbs = ", ".join(str(t["first_row"]) for t in m["thumbs_per_row"])
+            row += [num(m["median_panel_px"], "px", 0), thumbs, num(m["overflow_px"], "px", 0)]
+        rows.append(row)
+    return table(header, rows)
+
+
+def robustness(rec: dict) -> str:
+    r = rec["result"]
+    rows = []
+    for name, c in r["conditions"].items():
+        miss = ", ".join(f"{t}->{p}" for t, p in c["misread (true, read)"][:8])
+        rows.append([name, c["n"], pct(c["accuracy"]), c["refused"], miss])
+    return table(["condition", "digits", "accuracy", "refused as \"no digit\"", "misread (true->read, first 8)"], rows)
+
+
+def counterfactual(rec: dict) -> str:
+    r = rec["result"]
+    found = round(r["found_rate"] * r["pairs"])
+    rows = [["found (verified by a fresh forward pass)", f"{pct(r['found_rate'], 0)} ({found}/{r['pairs']})", ">= 90 %"],
+            ["median changed pixels (moved by > 0.1)", num(r["median_changed_pixels"]), ""],
+            ["median L1 of the change", num(r["median_l1"], "", 2), ""],
+            [f"time per pair, median (wall clock, {r['threads']} thread)",
+             f"{num(r['median_s'], 's', 3)} (p90 {num(r['p90_s'], 's', 3)}, max {num(r['max_s'], 's', 3)})", "< 1.5 s"],
+            ["CPU time per pair, median", f"{num(r['median_cpu_s'], 's', 3)} (p90 {num(r['p90_cpu_s'], 's', 3)})", ""],
+            ["median Adam steps", num(r["median_steps"], "", 0), ""]]
+    return table(["\"make it a D\" on random pairs", "measured", "goal"], rows)
+
+
+TABLES = {
+    "latency": latency, "app_startup": app_startup, "pages": pages,
+    "capacity.server": capacity_server, "capacity.pages": capacity_pages, "capacity.replicas": capacity_replicas,
+    "classroom": classroom, "forest_memory": forest_memory, "footprint": footprint,
+    "predict_files": predict_files, "phone_layout": phone_layout, "robustness": robustness,
+    "counterfactual": counterfactual,
+}
+
+
+# ------------------------------------------------------------------------------------------------ rewriting
+def benchmark_of(name: str) -> str:
+    return name.split(".")[0]
+
+
+def provenance(rec: dict) -> str:
+    m = rec.get("machine", {})
+    load = m.get("load_average")
+    where = f"{m.get('cpus')} CPUs" + (f", load average {load[0]} at the end" if load else "")
+    commit = f", commit `{rec['commit']}`" if rec.get("commit") else ""
+    return (f"<sub>Measured by `{rec['command']}` on {rec['date']} ({where}{commit}); table written by "
+            f"`python benchmarks/report.py` from `benchmarks/results/{rec['benchmark']}.json`.</sub>")
+
+
+def placeholder(name: str) -> str:
+    bench = benchmark_of(name)
+    return table(["not measured yet"], [[f"run `python benchmarks/{bench}.py --save && python benchmarks/report.py`"]])
+
+
+def render(name: str, results: Path) -> str:
+    """The text that goes between the markers of table ``name``."""
+    if name not in TABLES:
+        raise KeyError(f"no table called {name!r} in benchmarks/report.py (known: {', '.join(sorted(TABLES))})")
+    path = results / f"{benchmark_of(name)}.json"
+    if not path.is_file():
+        return placeholder(name) + "\n"
+    rec = json.loads(path.read_text())
+    return TABLES[name](rec) + "\n\n" + provenance(rec) + "\n"
+
+
+def markers(text: str) -> list[str]:
+    return [m.group("name") for m in MARKER.finditer(text)]
+
+
+def rewrite(text: str, results: Path) -> str:
+    return MARKER.sub(lambda m: f"<!-- table:{m['name']} -->\n{render(m['name'], results)}<!-- /table:{m['name']} -->",
+                      text)
+
+
+def documents(root: Path) -> list[Path]:
+    return [p for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))] if p.is_file()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", type=Path, default=ROOT, help="repository root (README.md, docs/, benchmarks/results/)")
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a file is out of date or a "
+                                                         "table waits for its benchmark")
+    a = ap.parse_args(argv)
+    results = a.root / "benchmarks" / "results"
+    stale, pending = [], []
+    for doc in documents(a.root):
+        text = doc.read_text()
+        new = rewrite(text, results)
+        pending += [f"{doc.relative_to(a.root)}: {n}" for n in markers(text)
+                    if not (results / f"{benchmark_of(n)}.json").is_file()]
+        if new != text:
+            stale.append(doc)
+            if not a.check:
+                doc.write_text(new)
+        print(f"{doc.relative_to(a.root)}: {len(markers(text))} table(s)"
+              + (", out of date" if a.check and new != text else ", rewritten" if new != text else ", up to date"))
+    for p in pending:
+        print(f"waiting for its benchmark: {p}")
+    return 1 if a.check and (stale or pending) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
