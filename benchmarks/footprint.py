@@ -1,8 +1,8 @@
-"""How big the project is to clone and to install: ``python benchmarks/footprint.py [--json]``.
+"""How big the project is to clone and to install: ``python benchmarks/footprint.py [--json] [--save]``.
 
 Prints the size of what a clone carries (tracked files, and the packed git history) and what
 ``pip install -r requirements.txt`` puts into the running environment, per distribution, so
-the README's deploy section quotes measured sizes rather than guesses.
+the docs (docs/performance.md, written by benchmarks/report.py from `--save`) show measured sizes, not guesses.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ Each way of loading runs in a fresh Python process (so one does not inherit the 
 memory): resident memory added by importing what it needs and by loading the shipped
 ``model/artifacts/forest.npz``, the bytes of the compact arrays, the median time to predict one
 image, and whether both give identical probabilities on the first ``--images`` MNIST test
-images. The README's Performance section quotes these figures.
+images. docs/performance.md tables these figures (`--save`, then `benchmarks/report.py`).
 """
 from __future__ import annotations
 

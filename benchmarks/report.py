@@ -206,7 +206,8 @@ def footprint(rec: dict) -> str:
             ["git objects (what a clone downloads)", num(r["git_objects_mb"], "MB")]]
     rows += [[f"&nbsp;&nbsp;tracked in `{k}`", num(v, "MB", 2)] for k, v in r["tracked_mb_by_folder"].items()]
     rows += [[f"installed environment, every package (Python {r['python']})", num(r["environment_mb"], "MB", 0)]]
-    rows += [[f"&nbsp;&nbsp;`{k}`", num(v, "MB")] for k, v in sorted(r["requirements_mb"].items(), key=lambda kv: -kv[1])]
+    by_size = sorted(r["requirements_mb"].items(), key=lambda kv: -kv[1])
+    rows += [[f"&nbsp;&nbsp;`{k}`", num(v, "MB")] for k, v in by_size]
     return table(["size", "measured"], rows)
 
 
@@ -255,7 +256,8 @@ def robustness(rec: dict) -> str:
 def counterfactual(rec: dict) -> str:
     r = rec["result"]
     found = round(r["found_rate"] * r["pairs"])
-    rows = [["found (verified by a fresh forward pass)", f"{pct(r['found_rate'], 0)} ({found}/{r['pairs']})", ">= 90 %"],
+    rows = [["found (verified by a fresh forward pass)", f"{pct(r['found_rate'], 0)} ({found}/{r['pairs']})",
+             ">= 90 %"],
             ["median changed pixels (moved by > 0.1)", num(r["median_changed_pixels"]), ""],
             ["median L1 of the change", num(r["median_l1"], "", 2), ""],
             [f"time per pair, median (wall clock, {r['threads']} thread)",
