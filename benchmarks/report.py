@@ -244,12 +244,24 @@ def phone_layout(rec: dict) -> str:
     return table(header, rows)
 
 
+# what each condition of benchmarks/robustness.py is (its parameters, from the benchmark's code)
+ROBUSTNESS_LABELS = {
+    "shifted": "shifted up to 50 px",
+    "small, anywhere": "small (40 px type) anywhere on the canvas",
+    "fat pen": "fat pen (glyph outline thickened by 8 px)",
+    "transparent background": "ink only in the alpha channel",
+    "phone photo of paper (MNIST test digits)": "phone photo of paper (MNIST test digits, 1200-4000 px JPEG)",
+    "tight low-res scan (MNIST test digits)":
+        "tight low-resolution scan (MNIST test digits touching the frame, 10-16 px upscaled)",
+}
+
+
 def robustness(rec: dict) -> str:
     r = rec["result"]
     rows = []
     for name, c in r["conditions"].items():
         miss = ", ".join(f"{t}->{p}" for t, p in c["misread (true, read)"][:8])
-        rows.append([name, c["n"], pct(c["accuracy"]), c["refused"], miss])
+        rows.append([ROBUSTNESS_LABELS.get(name, name), c["n"], pct(c["accuracy"]), c["refused"], miss])
     return table(["condition", "digits", "accuracy", "refused as \"no digit\"", "misread (true->read, first 8)"], rows)
 
 
