@@ -92,15 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _read_strokes(path: str) -> list:
+    from data.strokes import stroke_objects
+
     try:
         doc = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ValueError("No such file.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not a canvas JSON file ({type(exc).__name__})") from None
-    objects = doc.get("objects") if isinstance(doc, dict) else None
-    if not isinstance(objects, list) or not objects:
-        raise ValueError("the canvas JSON has no strokes ('objects' is missing or empty)")
+    objects = stroke_objects(doc) if isinstance(doc, dict) else []
+    if not objects:
+        raise ValueError("the canvas JSON has no strokes (no path objects in 'objects')")
     return objects
 
 

@@ -105,3 +105,7 @@ def _target(model: ViT, target: int | None, x: torch.Tensor) -> int:
     return t
 
 
+
+
+__all__ = ["BASELINES", "BLUR_SIGMA", "FAITHFULNESS_BATCH", "IG_INTERNAL_BATCH", "IMAGE_SIDE", "OCCLUSION_PER_EVAL",
+           "input_gradients", "make_baseline", "upsample_patches"]

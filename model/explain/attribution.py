@@ -12,7 +12,9 @@ import torch
 
 from model.explain._common import (BASELINES, IG_INTERNAL_BATCH, IMAGE_SIDE, OCCLUSION_PER_EVAL, _as_input,
                                    _logits_fn, _target, input_gradients, make_baseline, upsample_patches)
+from model.explain._registry import TARGET, Family, Result, Setting
 from model.explain.attention import attention_weights, gradient_rollout, query_attention, rollout
+from model.inference import headline
 from model.vit import ViT
 
 
@@ -141,45 +143,6 @@ def _cls_attention_method(model, x, target, layer="last", head="mean"):
 # ----------------------------------------------------------------------------- registry
 
 @dataclass(frozen=True)
-class Setting:
-    """One user-facing setting of a method: ``kind`` is int, float, choice or bool.
-    ``options_from`` ("layers"/"heads") makes choice options depend on the model."""
-    name: str
-    label: str
-    kind: str
-    default: Any
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    options: tuple = ()
-    help: str = ""
-    options_from: str | None = None
-
-    def resolve(self, model: ViT | None) -> "Setting":
-        if self.options_from is None or model is None:
-            return self
-        n = model.cfg.depth if self.options_from == "layers" else model.cfg.heads
-        return replace(self, options=tuple(self.options) + tuple(range(n)), options_from=None)
-
-    def check(self, value: Any) -> Any:
-        if self.kind == "int":
-            v = int(value)
-            if (self.min is not None and v < self.min) or (self.max is not None and v > self.max):
-                raise ValueError(f"{self.name} must be in [{self.min}, {self.max}], got {v}")
-            return v
-        if self.kind == "float":
-            v = float(value)
-            if not math.isfinite(v) or (self.min is not None and v < self.min) or (self.max is not None and v > self.max):
-                raise ValueError(f"{self.name} must be in [{self.min}, {self.max}], got {v}")
-            return v
-        if self.kind == "bool":
-            return bool(value)
-        if self.options_from is None and value not in self.options:
-            raise ValueError(f"{self.name} must be one of {self.options}, got {value!r}")
-        return value
-
-
-@dataclass(frozen=True)
 class MethodSpec:
     key: str
     label: str
@@ -278,14 +241,17 @@ DEFAULT_COMPARISON = ("integrated_gradients", "saliency", "input_x_gradient", "g
 
 
 @dataclass
-class Attribution:
+class Attribution(Result):
     """The result of one method: ``map`` (28, 28) float32 and anything else it reports
-    (Integrated Gradients: ``convergence_delta``, ``logit_input``, ``logit_baseline``)."""
+    (Integrated Gradients: ``convergence_delta``, ``logit_input``, ``logit_baseline``).
+    ``prediction`` is the calibrated headline (:func:`model.inference.headline`) when the
+    family's verb :func:`run` made it."""
     method: str
     target: int
     map: np.ndarray
     settings: dict[str, Any]
     extra: dict[str, float] = field(default_factory=dict)
+    prediction: dict | None = None
 
     @property
     def convergence_delta(self) -> float | None:
@@ -331,21 +297,32 @@ def attribute(model: ViT, image: np.ndarray, target: int | None = None,
     return explain(model, image, target, method, **settings).map
 
 
+# ----------------------------------------------------------------------------- the family's verb
+
+def _union_settings() -> tuple[Setting, ...]:
+    """Every method's settings, once each by name, with default None: "the method's default"."""
+    seen: dict[str, Setting] = {}
+    for spec in METHODS.values():
+        for st in spec.settings:
+            if st.name not in seen:
+                seen[st.name] = replace(st, default=None, help=(st.help or st.label) + " (methods that take it)")
+    return tuple(seen.values())
 
 
-# ----------------------------------------------------------------------------- command line
+def run(model: ViT, image: np.ndarray, method: str = "integrated_gradients", target: int | None = None,
+        **settings: Any) -> Attribution:
+    """The attribution family's verb: :func:`explain` with the method as an option; settings
+    left at None take the method's defaults; one the method does not take is a ValueError."""
+    a = explain(model, image, target, method, **{k: v for k, v in settings.items() if v is not None})
+    a.prediction = headline(model, image).to_json()
+    return a
 
-def add_cli(subparsers):
-    """``python -m model.explain attribute FILE [--method M] [--target D] --json``: one map."""
-    p = subparsers.add_parser("attribute", help="one attribution map of a digit image",
-                              description="Prints {target, method, settings, map (28x28), extra}.")
-    p.add_argument("--method", default="integrated_gradients", choices=list(METHODS))
-    p.add_argument("--target", type=int, default=None, help="class to explain (default: the prediction)")
 
-    def run(args, model, image):
-        a = explain(model, image, args.target, args.method)
-        return {"target": a.target, "method": a.method, "settings": a.settings,
-                "map": a.map.round(6), "extra": a.extra}
+FAMILY = Family(
+    "attribute", run, "one attribution map of a digit image (the method is an option)",
+    options=(Setting("method", "Method", "choice", "integrated_gradients", options=tuple(METHODS)), TARGET)
+    + _union_settings(),
+    source="; ".join(dict.fromkeys(spec.source for spec in METHODS.values())))
 
-    p.set_defaults(run=run)
-    return p
+__all__ = ["DEFAULT_COMPARISON", "METHODS", "NT_BASES", "NT_TYPES", "Attribution", "MethodSpec", "Setting",
+           "attribute", "explain", "method_settings"]

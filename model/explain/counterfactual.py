@@ -29,13 +29,15 @@ respect to the per-call change only (no ``param.grad``), no hooks, no mode chang
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from model.explain._common import IMAGE_SIDE, _as_input
+from model.explain._registry import Family, Result, Setting
+from model.inference import headline
 from model.vit import ViT
 
 MARGIN = 1.0          # logit margin z_D - max_{j != D} z_j the result must reach (verified)
@@ -51,7 +53,7 @@ GREEDY_ROUNDS = 8     # at most this many one-pixel removals after the top-k pru
 
 
 @dataclass(frozen=True)
-class Counterfactual:
+class Counterfactual(Result):
     """Outcome of :func:`counterfactual`. ``image`` is the counterfactual (28, 28) in [0, 1]
     (the original when nothing was found); ``probabilities`` are the ViT's on ``image``,
     from a fresh forward pass; ``forest`` the random forest's probabilities on it when a
@@ -66,6 +68,7 @@ class Counterfactual:
     steps: int                          # Adam steps taken
     forest: np.ndarray | None = None    # (10,) forest on image
     extra: dict = field(default_factory=dict)
+    headline: dict | None = None        # the calibrated headline of the original (set by :func:`run`)
 
     @property
     def delta(self) -> np.ndarray:
@@ -105,10 +108,15 @@ class Counterfactual:
         return (self.found and self.forest is not None and self.forest_prediction != self.target)
 
     def to_dict(self) -> dict:
-        """The command line's JSON object."""
-        return {"target": self.target, "found": self.found, "changed_pixels": self.changed_pixels,
+        """The command line's JSON object (``probabilities``: the ViT's softmax on the result,
+        uncalibrated; ``prediction``: the calibrated headline of the original digit)."""
+        return {"prediction": self.headline, "target": self.target, "found": self.found,
+                "changed_pixels": self.changed_pixels,
                 "l1": round(self.l1, 4), "probabilities": [float(p) for p in self.probabilities],
                 "image": [[float(v) for v in row] for row in self.image]}
+
+    def to_json(self) -> dict:
+        return self.to_dict()
 
 
 def distance_to_ink(image: torch.Tensor, max_dist: int = 8) -> torch.Tensor:
@@ -243,17 +251,21 @@ def counterfactual(model: ViT, image: np.ndarray, target: int, forest=None, step
                           p0.astype(np.float32), taken, forest_p)
 
 
-# ----------------------------------------------------------------------------- command line
+# ----------------------------------------------------------------------------- the family's verb
 
-def _run(args, model, image) -> dict:
-    return counterfactual(model, image, args.target, steps=args.steps).to_dict()
+def run(model: ViT, image: np.ndarray, target: int | None = None, steps: int = STEPS) -> Counterfactual:
+    """The counterfactual family's verb: "make it a ``target``"; without a target, the runner-up
+    class of the calibrated prediction (the nearest other reading)."""
+    h = headline(model, image)
+    t = int(np.argsort(h.probabilities)[-2]) if target is None else target
+    return replace(counterfactual(model, image, t, steps=steps), headline=h.to_json())
 
 
-def add_cli(subparsers):
-    p = subparsers.add_parser("counterfactual", help="the smallest pixel change that makes the ViT read a target digit",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("--target", type=int, required=True, choices=range(10), metavar="D",
-                   help="the digit the ViT should read (0-9)")
-    p.add_argument("--steps", type=int, default=STEPS, help=f"Adam steps at most (default {STEPS})")
-    p.set_defaults(run=_run)
-    return p
+FAMILY = Family(
+    "counterfactual", run, "the smallest pixel change that makes the ViT read a target digit",
+    options=(Setting("target", "Digit to reach", "int", None, 0, 9, 1,
+                     help="the digit the ViT should read (default: the runner-up class)"),
+             Setting("steps", "Adam steps", "int", STEPS, 1, 2000, 1, help="Adam steps at most")),
+    source="Wachter, Mittelstadt & Russell, 2017; Carlini & Wagner, 2017; Chen et al., 2018 (EAD)")
+
+__all__ = ["CHANGED", "INK", "MARGIN", "STEPS", "Counterfactual", "counterfactual", "distance_to_ink"]
