@@ -4,8 +4,8 @@ gradient-weighted rollout (Chefer, Gur & Wolf, 2021)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -15,7 +15,6 @@ from model.explain._common import _as_input, _target, upsample_patches
 from model.explain._registry import Family, Result, Setting
 from model.inference import headline, predict_proba
 from model.vit import ViT
-
 
 # ----------------------------------------------------------------------------- predictions
 
@@ -70,11 +69,18 @@ class AttentionResult:
         return upsample_patches(self.cls)
 
 
+def _patterns(model: ViT, cache: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """Each layer's attention pattern (B, H, N, N) from a :meth:`ViT.run_with_cache` cache."""
+    return [cache[f"blocks.{i}.attn.pattern"] for i in range(model.cfg.depth)]
+
+
 @torch.inference_mode()
 def attention_weights(model: ViT, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(attention (L, H, N, N) float32, probabilities (10,)) for one image."""
-    logits, attn = model(_as_input(image), return_attn=True)            # (1, 10), (1, L, H, N, N)
-    return attn[0].numpy().astype(np.float32), F.softmax(logits, -1)[0].numpy().astype(np.float32)
+    """(attention (L, H, N, N) float32, probabilities (10,)) for one image, read from the one
+    cached forward pass (:meth:`ViT.run_with_cache`)."""
+    logits, cache = model.run_with_cache(_as_input(image))              # (1, 10), names -> activations
+    attn = torch.stack(_patterns(model, cache))[:, 0]                   # (L, H, N, N)
+    return attn.numpy().astype(np.float32), F.softmax(logits, -1)[0].numpy().astype(np.float32)
 
 
 def query_attention(attn: np.ndarray, layer: int, query: int = 0) -> np.ndarray:
@@ -158,13 +164,14 @@ def gradient_rollout(model: ViT, image: np.ndarray, target: int | None = None) -
     """Class-specific relevance (g, g) of each patch (Chefer et al., 2021, Eq. 5-6):
     ``A_bar = mean_h (grad_A * A)^+`` per layer and ``R <- R + A_bar @ R`` from ``R = I``; the
     class token's row of ``R`` over the patches. Gradients of the target logit w.r.t. the
-    attention tensors themselves (kept in the graph by ``forward_features``)."""
+    attention patterns of the cached forward pass (:meth:`ViT.run_with_cache`), which are the
+    very tensors used in the computation."""
     x = _as_input(image)
-    t = _target(model, target, x)
     with torch.enable_grad():
-        feats, attns = model.forward_features(x, need_weights=True)      # attns: L x (1, H, N, N)
-        logit = model.head(feats)[0, t]
-        grads = torch.autograd.grad(logit, attns)
+        logits, cache = model.run_with_cache(x)                        # the one cached forward pass
+        attns = _patterns(model, cache)                                 # L x (1, H, N, N), in the graph
+        t = int(logits[0].argmax()) if target is None else _target(model, target, x)
+        grads = torch.autograd.grad(logits[0, t], attns)
     N = attns[0].shape[-1]
     R = torch.eye(N, dtype=torch.float64)
     for a, ga in zip(attns, grads):
@@ -172,6 +179,8 @@ def gradient_rollout(model: ViT, image: np.ndarray, target: int | None = None) -
         R = R + cam @ R
     g = int(round(math.sqrt(N - 1)))
     return R[0, 1:].reshape(g, g).numpy().astype(np.float32)
+
+
 
 
 # ----------------------------------------------------------------------------- the family's verb
