@@ -29,12 +29,13 @@ respect to the per-call change only (no ``param.grad``), no hooks, no mode chang
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data.preprocess import INK_THRESHOLD
 from model.explain._common import IMAGE_SIDE, _as_input
 from model.explain._registry import Family, Result, Setting
 from model.inference import headline
@@ -46,7 +47,6 @@ STEPS = 120           # Adam steps at most
 LR = 0.1              # Adam step size, in pixel units
 LAMBDAS = (0.03, 0.08, 0.2, 0.5)   # L1 weights run side by side in one batch
 FAR_WEIGHT = 0.5      # extra L1 weight per pixel of distance from the ink beyond the first ring
-INK = 0.2             # a pixel at least this bright counts as ink (as in data.preprocess)
 CHANGED = 0.1         # a pixel counts as changed when it moves by more than this
 EXTRA_STEPS = 40      # steps to go on after the first success (sparser lambdas may still succeed)
 GREEDY_ROUNDS = 8     # at most this many one-pixel removals after the top-k pruning
@@ -68,7 +68,6 @@ class Counterfactual(Result):
     steps: int                          # Adam steps taken
     forest: np.ndarray | None = None    # (10,) forest on image
     extra: dict = field(default_factory=dict)
-    headline: dict | None = None        # the calibrated headline of the original (set by :func:`run`)
 
     @property
     def delta(self) -> np.ndarray:
@@ -109,9 +108,8 @@ class Counterfactual(Result):
 
     def to_dict(self) -> dict:
         """The command line's JSON object (``probabilities``: the ViT's softmax on the result,
-        uncalibrated; ``prediction``: the calibrated headline of the original digit)."""
-        return {"prediction": self.headline, "target": self.target, "found": self.found,
-                "changed_pixels": self.changed_pixels,
+        uncalibrated; this form is pinned by tests/test_why.py, so it carries no headline)."""
+        return {"target": self.target, "found": self.found, "changed_pixels": self.changed_pixels,
                 "l1": round(self.l1, 4), "probabilities": [float(p) for p in self.probabilities],
                 "image": [[float(v) for v in row] for row in self.image]}
 
@@ -122,7 +120,7 @@ class Counterfactual(Result):
 def distance_to_ink(image: torch.Tensor, max_dist: int = 8) -> torch.Tensor:
     """(1, 1, 28, 28) -> pixel distance (chessboard) to the nearest ink pixel, capped at
     ``max_dist``; ink itself is 0. Repeated 3x3 max-pool dilation of the ink mask."""
-    mask = (image > INK).float()                                        # (1, 1, 28, 28)
+    mask = (image > INK_THRESHOLD).float()                                      # (1, 1, 28, 28)
     dist = torch.full_like(mask, float(max_dist))
     dist[mask > 0] = 0.0
     for d in range(1, max_dist):
@@ -258,7 +256,7 @@ def run(model: ViT, image: np.ndarray, target: int | None = None, steps: int = S
     class of the calibrated prediction (the nearest other reading)."""
     h = headline(model, image)
     t = int(np.argsort(h.probabilities)[-2]) if target is None else target
-    return replace(counterfactual(model, image, t, steps=steps), headline=h.to_json())
+    return counterfactual(model, image, t, steps=steps)
 
 
 FAMILY = Family(
@@ -268,4 +266,4 @@ FAMILY = Family(
              Setting("steps", "Adam steps", "int", STEPS, 1, 2000, 1, help="Adam steps at most")),
     source="Wachter, Mittelstadt & Russell, 2017; Carlini & Wagner, 2017; Chen et al., 2018 (EAD)")
 
-__all__ = ["CHANGED", "INK", "MARGIN", "STEPS", "Counterfactual", "counterfactual", "distance_to_ink"]
+__all__ = ["CHANGED", "MARGIN", "STEPS", "Counterfactual", "counterfactual", "distance_to_ink"]
