@@ -29,7 +29,7 @@ callers can compare it with the shipped weights (:func:`weights_sha256`) to noti
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,6 @@ import torch
 from model import paths
 from model.explain._common import _as_input
 from model.explain._registry import Family, Result, Setting
-from model.inference import headline
 from model.vit import ViT
 
 DIMS = 16              # PCA dimensions of the stored training embeddings
@@ -92,7 +91,6 @@ class NeighbourResult(Result):
     nn_distance: float
     distance_percentile: float  # % of test images whose nearest training image is nearer
     map_xy: np.ndarray         # (2,) the digit on the 2-D map
-    prediction: dict | None = None  # the calibrated headline (set by :func:`run`)
 
     @property
     def unusual(self) -> bool:
@@ -102,10 +100,10 @@ class NeighbourResult(Result):
         return self.to_dict()
 
     def to_dict(self) -> dict:
-        return {"prediction": self.prediction, "neighbours": [{"train_index": int(i), "label": int(lab), "distance": round(float(d), 5)}
+        """The command line's JSON object (its keys are pinned by tests/test_why.py)."""
+        return {"neighbours": [{"train_index": int(i), "label": int(lab), "distance": round(float(d), 5)}
                                for i, lab, d in zip(self.indices, self.labels, self.distances)],
-                "knn_vote": self.knn_vote, "distance_percentile": round(self.distance_percentile, 3),
-                "unusual": self.unusual}
+                "knn_vote": self.knn_vote, "distance_percentile": round(self.distance_percentile, 3)}
 
 
 class NeighbourIndex:
@@ -230,7 +228,7 @@ def run(model: ViT, image: np.ndarray, k: int = K, index: str | None = None) -> 
     path = Path(index) if index else DEFAULT_PATH
     if not path.is_file():
         raise ValueError(f"no neighbour index at {path}; write it with `{WRITE_CMD}`")
-    return replace(load_index(path).query(model, image, k), prediction=headline(model, image).to_json())
+    return load_index(path).query(model, image, k)
 
 
 FAMILY = Family(
