@@ -228,7 +228,8 @@ REJECT = {
     "blank black canvas": (Image.new("L", (280, 280), 0), "blank"),
     "blank white paper": (Image.new("RGB", (280, 280), (255, 255, 255)), "blank"),
     "transparent canvas": (Image.new("RGBA", (280, 280), (0, 0, 0, 0)), "blank"),
-    "faint sensor noise": (np.clip(np.random.default_rng(1).normal(128, 6, (280, 280)), 0, 255).astype(np.uint8), "blank"),
+    "faint sensor noise": (np.clip(np.random.default_rng(1).normal(128, 6, (280, 280)), 0, 255).astype(np.uint8),
+                           "blank"),
     "a few specks": (_specks(), "blank"),
     "single small dot": (_dot(8), "dot"),
     "single pen dot (20 px pen)": (_dot(20), "dot"),
@@ -331,4 +332,5 @@ def test_shipped_model_reads_fat_marker_digits(shipped_vit):
     inputs = [preprocess(fat_marker(images[i])).image for i in idx]
     pred = predict_proba(shipped_vit, np.stack(inputs)).argmax(1)
     acc = float((pred == labels[idx]).mean())
-    assert acc >= 0.92, f"fat-marker accuracy {acc:.1%}; wrong: {[(int(i), int(p)) for i, p, t in zip(idx, pred, labels[idx]) if p != t]}"
+    wrong = [(int(i), int(p)) for i, p, t in zip(idx, pred, labels[idx]) if p != t]
+    assert acc >= 0.92, f"fat-marker accuracy {acc:.1%}; wrong: {wrong}"

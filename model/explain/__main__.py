@@ -27,6 +27,7 @@ from pathlib import Path
 import model.explain as package
 from model.explain._registry import Family, Setting, families, jsonable
 
+
 def _choice_value(text: str):
     """A choice option from the command line: "3" -> 3 (layer/head numbers), else the string."""
     try:

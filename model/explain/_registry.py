@@ -19,8 +19,9 @@ import dataclasses
 import importlib
 import math
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ class Setting:
     help: str = ""
     options_from: str | None = None
 
-    def resolve(self, model) -> "Setting":
+    def resolve(self, model) -> Setting:
         if self.options_from is None or model is None:
             return self
         n = model.cfg.depth if self.options_from == "layers" else model.cfg.heads
@@ -84,7 +85,8 @@ class Setting:
             return v
         if self.kind == "float":
             v = float(value)
-            if not math.isfinite(v) or (self.min is not None and v < self.min) or (self.max is not None and v > self.max):
+            too_low, too_high = self.min is not None and v < self.min, self.max is not None and v > self.max
+            if not math.isfinite(v) or too_low or too_high:
                 raise ValueError(f"{self.name} must be in [{self.min}, {self.max}], got {v}")
             return v
         if self.kind == "bool":

@@ -4,19 +4,29 @@ registry :data:`METHODS` that the pages build their menus from."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from model.explain._common import (BASELINES, IG_INTERNAL_BATCH, IMAGE_SIDE, OCCLUSION_PER_EVAL, _as_input,
-                                   _logits_fn, _target, input_gradients, make_baseline, upsample_patches)
+from model.explain._common import (
+    BASELINES,
+    IG_INTERNAL_BATCH,
+    IMAGE_SIDE,
+    OCCLUSION_PER_EVAL,
+    _as_input,
+    _logits_fn,
+    _target,
+    input_gradients,
+    make_baseline,
+    upsample_patches,
+)
 from model.explain._registry import TARGET, Family, Result, Setting
 from model.explain.attention import attention_weights, gradient_rollout, query_attention, rollout
 from model.inference import headline
 from model.vit import ViT
-
 
 # ----------------------------------------------------------------------------- attribution methods
 # Each method: (model, x (1,1,28,28) tensor, target int, **settings) -> (map (28,28) float32, extra dict)
@@ -163,7 +173,8 @@ class MethodSpec:
 
 _SEED = Setting("seed", "Random seed", "int", 0, 0, 2**31 - 1, 1, help="Same seed, same result.")
 _BASELINE = Setting("baseline", "Baseline", "choice", "black", options=BASELINES,
-                    help="The reference input meaning 'no evidence': black (no ink), the digit blurred, or uniform noise.")
+                    help="The reference input meaning 'no evidence': black (no ink), the digit blurred, "
+                         "or uniform noise.")
 _SIGNED_CAPTION = "Red pixels push the score of the target class up, blue pixels push it down; white is neutral."
 
 METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
@@ -172,7 +183,8 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
         "Sundararajan et al., 2017 (captum.attr.IntegratedGradients)",
         "Each pixel's share of the change in the target's score between the baseline and this digit; "
         "the shares add up to that change (the convergence delta is the leftover). " + _SIGNED_CAPTION,
-        (Setting("steps", "Steps", "int", 50, 4, 300, 1, help="Points on the path from the baseline; more is more exact."),
+        (Setting("steps", "Steps", "int", 50, 4, 300, 1,
+                 help="Points on the path from the baseline; more is more exact."),
          _BASELINE, _SEED)),
     MethodSpec(
         "saliency", "Saliency", _saliency,
@@ -190,7 +202,7 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
         "Lundberg & Lee, 2017 (algorithm of captum.attr.GradientShap, seeded per call)",
         "Expected gradients: Integrated Gradients averaged over random baselines, random points on the path "
         "and noisy copies of the digit, approximating SHAP values. " + _SIGNED_CAPTION,
-        (Setting("n_samples", "Samples", "int", 32, 4, 256, 4), 
+        (Setting("n_samples", "Samples", "int", 32, 4, 256, 4),
          Setting("stdevs", "Input noise (std)", "float", 0.1, 0.0, 1.0, 0.05),
          _BASELINE, _SEED)),
     MethodSpec(

@@ -2,20 +2,26 @@
 of several maps on one digit, every curve point evaluated in a few batched forward passes."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.explain._common import (BASELINES, FAITHFULNESS_BATCH, IMAGE_SIDE, _as_input, _target, make_baseline,
-                                   upsample_patches)
+from model.explain._common import (
+    BASELINES,
+    FAITHFULNESS_BATCH,
+    IMAGE_SIDE,
+    _as_input,
+    _target,
+    make_baseline,
+    upsample_patches,
+)
 from model.explain._registry import TARGET, Family, Result, Setting
 from model.explain.attribution import DEFAULT_COMPARISON, Attribution, explain
 from model.inference import headline
 from model.vit import ViT
-
 
 # ----------------------------------------------------------------------------- faithfulness
 

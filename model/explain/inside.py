@@ -266,7 +266,8 @@ class Patching:
     other: int
     clean: np.ndarray        # (10,) probabilities of the current digit
     second: np.ndarray       # (10,) probabilities of the second digit
-    effects: dict[str, dict[str, np.ndarray]]  # metric -> {"layer_patch" (L, g, g), "layer_cls" (L,), "layer_head" (L, H)}
+    # metric -> {"layer_patch" (L, g, g), "layer_cls" (L,), "layer_head" (L, H)}
+    effects: dict[str, dict[str, np.ndarray]]
 
     @property
     def layer_patch(self) -> np.ndarray:
@@ -329,7 +330,8 @@ def activation_patching(model: ViT, image: np.ndarray, second: np.ndarray, targe
     embed = cache["embed"][:1].expand(L * H, -1, -1)                    # (L*H, N, D)
     sel = torch.eye(L * H).view(L * H, L, H)                            # (L*H, L, H)
     z_patch = {layer: (sel[:, layer], cache[f"blocks.{layer}.attn.z"][1:2]) for layer in range(L)}
-    head = {k: (v - clean[k]).view(L, H).numpy() for k, v in metrics(model.run_blocks(embed, 0, z_patch=z_patch)).items()}
+    patched = metrics(model.run_blocks(embed, 0, z_patch=z_patch))
+    head = {k: (v - clean[k]).view(L, H).numpy() for k, v in patched.items()}
     g = model.cfg.grid
     effects = {k: {"layer_patch": token[k][:, 1:].reshape(L, g, g), "layer_cls": token[k][:, 0],
                    "layer_head": head[k]} for k in clean}
