@@ -206,13 +206,15 @@ def test_cli_inside_prints_lens_dla_distance_and_target(tmp_path, test_images):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out) == {"logit_lens", "dla", "mean_attention_distance", "patching_target"}
+    assert set(out) == {"prediction", "target", "stages", "logit_lens", "dla", "mean_attention_distance",
+                        "patching_target", "patching"}
+    assert out["patching"] is None and out["prediction"]["calibrated"] is True
     model = load_vit(paths.VIT_WEIGHTS)
     probs = predict_proba(model, load_digit(f))[0]
     lens = np.asarray(out["logit_lens"])
     assert lens.shape == (5, 10)
     np.testing.assert_allclose(lens[-1], probs, atol=1e-4)
-    assert out["patching_target"] == int(probs.argmax())
+    assert out["patching_target"] == int(probs.argmax()) == out["target"] == out["prediction"]["digit"]
     d = out["dla"]
     assert sum(d["parts"].values()) + d["bias"] == pytest.approx(d["total"], abs=1e-4)
     assert np.exp(d["total"]) / np.exp(E.inside_summary(model, load_digit(f)).dla.logits).sum() == pytest.approx(
