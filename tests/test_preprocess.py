@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from data.mnist import load_mnist
-from data.preprocess import BOX, CENTRE, FIELD, INK_THRESHOLD, MIN_STROKE_PX, preprocess, stroke_width, to_float_array
+from data.preprocess import BOX, CENTRE, IMAGE_SIDE, INK_THRESHOLD, MIN_STROKE_PX, preprocess, stroke_width, to_float_array
 
 
 # ---------------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def alpha_only(gray: Image.Image, rgb=(0, 0, 0)) -> Image.Image:
 
 
 def assert_mnist_style(img: np.ndarray, steps: dict | None = None) -> None:
-    assert img.shape == (FIELD, FIELD) and img.dtype == np.float32
+    assert img.shape == (IMAGE_SIDE, IMAGE_SIDE) and img.dtype == np.float32
     assert img.min() >= 0.0 and img.max() <= 1.0
     assert img.max() > 0.9, "ink should reach full intensity, like MNIST"
     h, w = ink_bbox(img)
