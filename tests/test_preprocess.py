@@ -12,7 +12,16 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from data.mnist import load_mnist
-from data.preprocess import BOX, CENTRE, IMAGE_SIDE, INK_THRESHOLD, MIN_STROKE_PX, preprocess, stroke_width, to_float_array
+from data.preprocess import (
+    BOX,
+    CENTRE,
+    IMAGE_SIDE,
+    INK_THRESHOLD,
+    MIN_STROKE_PX,
+    preprocess,
+    stroke_width,
+    to_float_array,
+)
 
 
 # ---------------------------------------------------------------------------------------
