@@ -3,7 +3,8 @@
 Each feature is computed for a whole batch ``(N, 28, 28)`` of intensities in [0, 1] at once
 (numpy and one ``scipy.ndimage.label`` call), so the 60,000 training digits take seconds and
 one digit in about a millisecond. "Ink" means a pixel at least a fifth as bright as the digit's
-brightest pixel (``INK_LEVEL``; for MNIST, whose strokes reach 255, an intensity of 0.2, the
+brightest pixel (``INK_THRESHOLD`` of :mod:`data.preprocess`; for MNIST, whose strokes reach 255, an
+intensity of 0.2, the
 level :mod:`data.preprocess` crops at). A higher level would break thin anti-aliased joins:
 at 0.5, a fifth of MNIST's 0s have no enclosed hole; at 0.2 about a tenth, whose loops are
 visibly open.
@@ -40,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from data.preprocess import IMAGE_SIDE, INK_THRESHOLD
+
 FEATURES: tuple[str, ...] = ("ink", "thickness", "slant", "width", "height", "holes")
 LABELS: dict[str, str] = {
     "ink": "ink mass (sum of intensities)",
@@ -50,9 +53,9 @@ LABELS: dict[str, str] = {
     "holes": "enclosed holes",
 }
 DISCRETE = frozenset({"width", "height", "holes"})
-INK_LEVEL = 0.2                       # ink = at least this fraction of the digit's brightest pixel
 PERCENTILES = np.array([1, 5, 25, 50, 75, 95, 99], dtype=np.float32)
-FIELD = 28
+# the shipped table (model.paths.DATA_TABLES, spelled out: data/ imports nothing from model/)
+DATA_TABLES = Path(__file__).resolve().parents[1] / "model" / "artifacts" / "data_tables.npz"
 WRITE_CMD = "python -m data.features --write"
 CHUNK = 8192                          # images per batch in the table command (bounded memory)
 
@@ -148,9 +151,9 @@ def stroke_thickness(mass: np.ndarray, length: np.ndarray, ends: np.ndarray) -> 
 # Features
 # ---------------------------------------------------------------------------------------
 def ink_masks(images: np.ndarray) -> np.ndarray:
-    """(N, H, W) float -> (N, H, W) bool: pixels at least INK_LEVEL of each image's maximum."""
+    """(N, H, W) float -> (N, H, W) bool: pixels at least INK_THRESHOLD of each image's maximum."""
     peak = images.max(axis=(1, 2), keepdims=True)
-    return (images >= INK_LEVEL * peak) & (peak > 0)
+    return (images >= INK_THRESHOLD * peak) & (peak > 0)
 
 
 def slant_degrees(images: np.ndarray) -> np.ndarray:
@@ -261,11 +264,11 @@ def before_image(steps: dict[str, np.ndarray]) -> np.ndarray | None:
         return None
     ink = np.asarray(ink, dtype=np.float32)
     h, w = ink.shape
-    s = FIELD / max(h, w)
+    s = IMAGE_SIDE / max(h, w)
     nh, nw = max(1, round(h * s)), max(1, round(w * s))
     small = np.asarray(Image.fromarray(ink, mode="F").resize((nw, nh), Image.Resampling.BOX))
-    out = np.zeros((FIELD, FIELD), np.float32)
-    top, left = (FIELD - nh) // 2, (FIELD - nw) // 2
+    out = np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.float32)
+    top, left = (IMAGE_SIDE - nh) // 2, (IMAGE_SIDE - nw) // 2
     out[top:top + nh, left:left + nw] = np.clip(small, 0.0, 1.0)
     return out
 
@@ -351,8 +354,8 @@ def build_tables(train_images: np.ndarray, train_labels: np.ndarray, test_labels
     labels = np.asarray(train_labels).astype(np.uint8)
     x = np.asarray(train_images)
     scale = 255.0 if x.dtype == np.uint8 else 1.0
-    mean = np.zeros((10, FIELD, FIELD), np.float32)
-    std = np.zeros((10, FIELD, FIELD), np.float32)
+    mean = np.zeros((10, IMAGE_SIDE, IMAGE_SIDE), np.float32)
+    std = np.zeros((10, IMAGE_SIDE, IMAGE_SIDE), np.float32)
     for d in range(10):
         sel = x[labels == d]
         if len(sel):
@@ -395,12 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"train_images": int(len(train_y)), "seconds": round(seconds, 2),
                "median": {k: float(tables["percentiles"][0, j, 3]) for j, k in enumerate(FEATURES)}}
     if a.write:
-        if a.out is None:
-            from model import paths
-
-            out = paths.DATA_TABLES
-        else:
-            out = a.out
+        out = DATA_TABLES if a.out is None else a.out
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(out, **tables)
         summary["written"] = str(out)

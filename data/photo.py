@@ -70,7 +70,8 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
     Clean drawings (the canvas, a drawing program's export, typed text) have a background of
     one exact grey level: most pixels share the histogram's mode. A camera or scanner never
     gives that: sensor noise, JPEG and uneven light spread the paper over many levels. So:
-    mostly light (its median above the middle of its range: light paper, dark ink) and fewer than half the pixels at the mode
+    mostly light (its median above the middle of its range: light paper, dark ink) and fewer than half the
+    pixels at the mode
     (sampled on a grid of at most 256x256 pixels, without averaging, which would hide noise)."""
     if has_alpha or min(gray.shape) < 24:
         return False
@@ -192,7 +193,8 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     # 2. illumination: the paper's brightness by a closing wider than any pen stroke, computed at
     # half size (a closing keeps gradients and shadow edges, so half size loses little)
     hs = 0.5 if side >= 256 else 1.0
-    small = cv2.resize(gray, (max(1, round(W * hs)), max(1, round(H * hs))), interpolation=cv2.INTER_AREA) if hs < 1 else gray
+    small = (cv2.resize(gray, (max(1, round(W * hs)), max(1, round(H * hs))), interpolation=cv2.INTER_AREA)
+             if hs < 1 else gray)
     k = _odd(BG_WINDOW * max(small.shape))
     # a very fat pen (a tight scan of a blurry digit) needs a wider window, five stroke widths;
     # strokes are measured on what is darker than 0.4 of the brightest paper (ink is; a shadow or
@@ -238,8 +240,9 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
         lines = mask & band
         if lines.any():
             rest = mask & ~band
-            horiz = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, _odd(side / 60))))
-            vert = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(side / 60), 1)))
+            k = _odd(side / 60)
+            horiz = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
+            vert = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
             mask = rest | ((horiz | vert) & lines)        # strokes that crossed a line, bridged again
     else:
         mask, lines = _remove_lines(mask, cv2)

@@ -44,10 +44,10 @@ import numpy as np
 from PIL import Image
 
 BOX = 20          # MNIST's size-normalisation box
-FIELD = 28        # MNIST's field
+IMAGE_SIDE = 28   # MNIST's field: every digit the models see is IMAGE_SIDE x IMAGE_SIDE
 CENTRE = 14.0     # row/column of MNIST's centre of mass (0-based pixel indices)
 WORK_SIDE = 560   # larger inputs are first reduced to this (keeps huge photos fast)
-INK_THRESHOLD = 0.2       # ink level that counts as "ink" for cropping and shape checks
+INK_THRESHOLD = 0.2       # ink level (of the brightest) that counts as "ink": cropping, shape checks, features
 MAX_HOLES = 4             # more enclosed holes than this: a scribble (no MNIST test digit has more)
 PEAK_RANK = 25            # ink is normalised by about its 25th-brightest pixel (ignores a few hot pixels)
 TARGET_STROKE_PX = 2.4    # typical MNIST stroke width at 28x28, in pixels
@@ -282,8 +282,10 @@ def _ink_mask_marks(ink: np.ndarray) -> tuple[np.ndarray, int, tuple[int, int, i
         return ink, 1, None
 
     def extent(g):
-        x0 = min(stats[i, 0] for i in g); y0 = min(stats[i, 1] for i in g)
-        x1 = max(stats[i, 0] + stats[i, 2] for i in g); y1 = max(stats[i, 1] + stats[i, 3] for i in g)
+        x0 = min(stats[i, 0] for i in g)
+        y0 = min(stats[i, 1] for i in g)
+        x1 = max(stats[i, 0] + stats[i, 2] for i in g)
+        y1 = max(stats[i, 1] + stats[i, 3] for i in g)
         return x0, y0, x1, y1
 
     def size(g):
@@ -391,13 +393,13 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
     peak = float(small.max())
     small = np.clip(small / peak, 0.0, 1.0) if peak > 0 else small
     steps[f"scaled to fit {BOX}x{BOX}"] = small
-    canvas = np.zeros((FIELD, FIELD), np.float32)
-    top, left = (FIELD - nh) // 2, (FIELD - nw) // 2
+    canvas = np.zeros((IMAGE_SIDE, IMAGE_SIDE), np.float32)
+    top, left = (IMAGE_SIDE - nh) // 2, (IMAGE_SIDE - nw) // 2
     canvas[top:top + nh, left:left + nw] = small
     cy, cx = _centre_of_mass(canvas)
     dy, dx = float(np.floor(CENTRE - cy + 0.5)), float(np.floor(CENTRE - cx + 0.5))   # whole pixels, like MNIST
     centred = np.clip(_shift(canvas, dy, dx), 0.0, 1.0).astype(np.float32)
-    steps[f"centred by mass in {FIELD}x{FIELD}"] = centred
+    steps[f"centred by mass in {IMAGE_SIDE}x{IMAGE_SIDE}"] = centred
     return Preprocessed(centred, None, steps, note=note, box=box, photo=photo)
 
 
@@ -423,23 +425,26 @@ def decode_image(data: bytes) -> Image.Image:
     if len(data) == 0:
         raise ImageInputError("The file is empty.")
     if len(data) > MAX_FILE_BYTES:
-        raise ImageInputError(f"The file is too large ({len(data) / 1e6:.1f} MB); the limit is {MAX_FILE_BYTES // 2**20} MB.")
+        raise ImageInputError(f"The file is too large ({len(data) / 1e6:.1f} MB); "
+                              f"the limit is {MAX_FILE_BYTES // 2**20} MB.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             w, h = img.size
             if w * h > MAX_PIXELS:
-                raise ImageInputError(f"The image is too large ({w}x{h} pixels); the limit is {MAX_PIXELS // 1_000_000} megapixels.")
+                raise ImageInputError(f"The image is too large ({w}x{h} pixels); "
+                                      f"the limit is {MAX_PIXELS // 1_000_000} megapixels.")
             if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
                 raise ImageInputError("Animated images are not supported: upload a single still image.")
             img.load()
     except ImageInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageInputError("The image is too large to decode safely (a decompression bomb?).")
+        raise ImageInputError("The image is too large to decode safely (a decompression bomb?).") from None
     except Image.UnidentifiedImageError:
-        raise ImageInputError("This is not a readable image file (supported: PNG, JPEG, GIF, BMP, WebP, TIFF).") from None
+        raise ImageInputError(
+            "This is not a readable image file (supported: PNG, JPEG, GIF, BMP, WebP, TIFF).") from None
     except Exception as exc:  # PIL raises many types for bad data
         raise ImageInputError(f"This is not a readable image file ({type(exc).__name__}).") from None
     if img.size[0] < 1 or img.size[1] < 1:

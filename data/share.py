@@ -19,18 +19,19 @@ import zlib
 
 import numpy as np
 
+from data.preprocess import IMAGE_SIDE
+
 VERSION = "1"
-SIDE = 28
 LEVELS = 16
 MAX_CHARS = 1000       # longer values are refused before any decoding
-_RAW_BYTES = SIDE * SIDE // 2
+_RAW_BYTES = IMAGE_SIDE * IMAGE_SIDE // 2
 _ALPHABET = re.compile(r"[A-Za-z0-9_-]+")      # URL-safe base64 without padding
 
 
 def encode_digit(image: np.ndarray) -> str:
     """(28, 28) floats in [0, 1] -> a short URL-safe string (version prefix + base64)."""
     arr = np.asarray(image, dtype=np.float32)
-    if arr.shape != (SIDE, SIDE):
+    if arr.shape != (IMAGE_SIDE, IMAGE_SIDE):
         raise ValueError(f"expected a 28x28 image, got shape {arr.shape}")
     q = np.clip(np.rint(np.nan_to_num(arr) * (LEVELS - 1)), 0, LEVELS - 1).astype(np.uint8).reshape(-1)   # (784,)
     packed = (q[0::2] << 4) | q[1::2]                                   # (392,)
@@ -69,9 +70,9 @@ def decode_digit(value: str | list | None) -> tuple[np.ndarray | None, str | Non
     if len(packed) != _RAW_BYTES or d.unconsumed_tail or not d.eof:
         return None, "The link's `digit` value does not hold a 28x28 image (copy the share link again)."
     b = np.frombuffer(packed, dtype=np.uint8)
-    q = np.empty(SIDE * SIDE, dtype=np.uint8)
+    q = np.empty(IMAGE_SIDE * IMAGE_SIDE, dtype=np.uint8)
     q[0::2], q[1::2] = b >> 4, b & 0x0F
-    img = (q.astype(np.float32) / (LEVELS - 1)).reshape(SIDE, SIDE)
+    img = (q.astype(np.float32) / (LEVELS - 1)).reshape(IMAGE_SIDE, IMAGE_SIDE)
     if img.max() <= 0:
         return None, "The link's `digit` image is blank."
     return img, None

@@ -109,7 +109,8 @@ def paper_rgb(ink: np.ndarray, o: PhotoOptions, rng: np.random.Generator, others
         depth = float(rng.uniform(0.04, 0.12))
         yy, xx = np.mgrid[0:bh, 0:bw].astype(np.float32)
         tilt = float(rng.uniform(-0.05, 0.05))
-        u = [xx / bw + tilt * yy / bh, 1 - xx / bw + tilt * yy / bh, yy / bh + tilt * xx / bw, 1 - yy / bh + tilt * xx / bw][side]
+        u = [xx / bw + tilt * yy / bh, 1 - xx / bw + tilt * yy / bh,
+             yy / bh + tilt * xx / bw, 1 - yy / bh + tilt * xx / bw][side]
         paper = np.where((u < depth)[..., None], table, paper)
     # light: a smooth gradient in a random direction, and optionally a hard-edged shadow
     yy, xx = np.mgrid[0:bh, 0:bw].astype(np.float32)
@@ -121,7 +122,8 @@ def paper_rgb(ink: np.ndarray, o: PhotoOptions, rng: np.random.Generator, others
         a, b = rng.uniform(-1, 1, 2)
         c = float(rng.uniform(0.25, 0.75))
         shade = (a * (xx / bw - 0.5) + b * (yy / bh - 0.5) + 0.5 - c) > 0
-        shade_img = Image.fromarray((shade * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 6))))
+        blur = ImageFilter.GaussianBlur(float(rng.uniform(0.5, 6)))
+        shade_img = Image.fromarray((shade * 255).astype(np.uint8)).filter(blur)
         light = light * (1 - o.shadow * np.asarray(shade_img, np.float32) / 255.0)
     return np.clip(paper * light[..., None], 0, 1)
 

@@ -31,7 +31,7 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +84,19 @@ def forest_importance(forest_path: Path) -> np.ndarray:
     return np.asarray(load_forest(forest_path).feature_importances_, dtype=np.float32).reshape(28, 28)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """The entry point: a missing or corrupt ``--weights`` file is one line on stderr and exit 1."""
+    from model.vit import WeightsError
+
+    try:
+        _main(argv)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", type=Path, default=paths.VIT_WEIGHTS)
     p.add_argument("--forest", type=Path, default=paths.FOREST)
@@ -114,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     heads = head_importance(model, images[:a.head_images], labels[:a.head_images])
-    heads["generated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    heads["generated"] = datetime.now(UTC).isoformat(timespec="seconds")
     heads["command"] = command.strip()
     out = a.out_dir / paths.HEAD_IMPORTANCE.name
     tmp = out.with_suffix(".json.tmp")
@@ -143,7 +155,7 @@ def write_attention_distance(model: ViT, images: np.ndarray, labels: np.ndarray,
 
     t0 = time.perf_counter()
     res = test_set_attention_distance(model, images, labels, BATCH)
-    res["generated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    res["generated"] = datetime.now(UTC).isoformat(timespec="seconds")
     res["command"] = command.strip()
     out = out_dir / paths.ATTENTION_DISTANCE.name
     tmp = out.with_suffix(".json.tmp")
@@ -168,7 +180,7 @@ def write_trust_summary(a: argparse.Namespace, argv: list[str] | None) -> None:
             print(f"  trust: {i}/{n} digits ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     summary = trust_summary(model, x, progress=progress)
-    summary["generated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    summary["generated"] = datetime.now(UTC).isoformat(timespec="seconds")
     summary["command"] = ("python -m model.analyze " + " ".join(argv if argv is not None else sys.argv[1:])).strip()
     a.out_dir.mkdir(parents=True, exist_ok=True)
     out = a.out_dir / paths.TRUST_SUMMARY.name
@@ -176,11 +188,12 @@ def write_trust_summary(a: argparse.Namespace, argv: list[str] | None) -> None:
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, out)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
-    for m, r in summary["methods"].items():
-        print(f"  {r['label']:28s} pass {r['pass_rate']:.1%}  changed when all random {r['changed_when_all_random']:.1%}"
+    for r in summary["methods"].values():
+        print(f"  {r['label']:28s} pass {r['pass_rate']:.1%}  "
+              f"changed when all random {r['changed_when_all_random']:.1%}"
               f"  median Spearman after the top block {r['median_spearman'][summary['steps'][1]]:.2f}"
               f"  random logit {r['median_random_logit_spearman']:.2f}  signed-rank pass {r['signed_pass_rate']:.1%}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -27,7 +27,7 @@ def fit_temperature(logits: np.ndarray | torch.Tensor, labels: np.ndarray | torc
                     max_iter: int = 200) -> float:
     """The temperature T > 0 that minimises the NLL of ``softmax(logits / T)`` (L-BFGS on log T)."""
     z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)              # (N, C)
-    y = torch.as_tensor(np.asarray(labels), dtype=torch.int64)                # (N,)
+    y = torch.as_tensor(np.array(labels), dtype=torch.int64)                  # (N,) (a copy: labels may be read-only)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=max_iter, line_search_fn="strong_wolfe")
 

@@ -57,7 +57,7 @@ import json
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -197,7 +197,7 @@ def evaluate(
         "ms_single_image": median_ms(lambda: forest_predict_proba(forest, one), runs=20, warmup=2),
     })
     summary["agreement"] = interp.disagreements("vit", "forest").counts
-    summary["generated"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    summary["generated"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     summary["command"] = "python -m model.evaluate " + " ".join(sys.argv[1:])
     return summary, arrays
 
@@ -224,7 +224,8 @@ def format_table(summary: dict) -> str:
         rows.append(("accuracy after preprocess()", f"{v['preprocessed_accuracy']:.2%}", ""))
         rows.append(("file size", f"{v['size_bytes'] / 1e6:.2f} MB", f"{f['size_bytes'] / 1e6:.1f} MB"))
         rows.append(("trees / nodes", "", f"{f['n_estimators']} / {f['total_nodes']:,}"))
-        rows.append(("ms per image (batched, 1 thread)", f"{v['ms_per_image_batched']:.3f}", f"{f['ms_per_image_batched']:.3f}"))
+        rows.append(("ms per image (batched, 1 thread)", f"{v['ms_per_image_batched']:.3f}",
+                     f"{f['ms_per_image_batched']:.3f}"))
         rows.append(("ms per image with TTA (batched)", f"{v['ms_per_image_batched_tta']:.3f}", ""))
         rows.append(("ms single image (median)", f"{v['ms_single_image']:.2f}", f"{f['ms_single_image']:.2f}"))
         rows.append(("ms single image with TTA", f"{v['ms_single_image_tta']:.2f}", ""))
@@ -253,9 +254,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1 if a.write else max(1, a.threads))
     for f in (a.weights, a.forest):
         if not f.is_file():
-            print(f"error: {f} does not exist (python -m model.train / python -m model.forest make it)", file=sys.stderr)
+            print(f"error: {f} does not exist (python -m model.train / python -m model.forest make it)",
+                  file=sys.stderr)
             return 1
-    summary, arrays = evaluate(a.weights, a.forest, full=a.write, limit=a.limit)
+    from model.vit import WeightsError
+
+    try:
+        summary, arrays = evaluate(a.weights, a.forest, full=a.write, limit=a.limit)
+    except WeightsError as exc:         # a corrupt weights file: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if a.write:
         write_artifacts(summary, arrays, a.out)
     if a.json:

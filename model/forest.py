@@ -52,7 +52,6 @@ import os
 import sys
 import time
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -152,7 +151,8 @@ def _check_trees(z: dict[str, np.ndarray], n_features: int) -> None:
     offsets, n = z["offsets"], len(z["left_child"])
     if offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 1):
         raise ForestFileError("tree offsets are inconsistent")
-    if any(len(z[f]) != n for f in _NODE_FIELDS) or z["values"].shape[0] != n or len(z["max_depth"]) != len(offsets) - 1:
+    if (any(len(z[f]) != n for f in _NODE_FIELDS) or z["values"].shape[0] != n
+            or len(z["max_depth"]) != len(offsets) - 1):
         raise ForestFileError("node arrays have different lengths")
     tree = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     local = np.arange(n) - offsets[tree]                  # index of each node inside its tree
@@ -176,7 +176,8 @@ def _read_forest(path: Path | str) -> dict[str, np.ndarray]:
             z = {k: npz[k] for k in npz.files}
     except Exception as exc:  # not a zip, pickled objects, truncated...
         raise ForestFileError(f"{path} is not a readable forest file ({type(exc).__name__})") from None
-    missing = sorted({"format", "params", "classes", "n_features", "offsets", "max_depth", "values", *_NODE_FIELDS} - set(z))
+    needed = {"format", "params", "classes", "n_features", "offsets", "max_depth", "values", *_NODE_FIELDS}
+    missing = sorted(needed - set(z))
     if missing or str(z["format"]) != FORMAT:
         raise ForestFileError(f"{path} is not a {FORMAT} file" + (f" (missing {missing})" if missing else ""))
     classes, n_features = z["classes"], int(z["n_features"])

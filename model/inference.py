@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data.preprocess import IMAGE_SIDE
 from model.vit import ViT
 
 # (dx px, dy px, rotation degrees) of each TTA view; the first is the image itself
@@ -37,7 +38,7 @@ def as_batch(images: np.ndarray | torch.Tensor) -> torch.Tensor:
         x = x[None, None]
     elif x.ndim == 3:
         x = x[:, None]
-    if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+    if x.ndim != 4 or tuple(x.shape[1:]) != (1, IMAGE_SIDE, IMAGE_SIDE):
         raise ValueError(f"expected 28x28 images, got shape {tuple(x.shape)}")
     return x
 
@@ -48,8 +49,9 @@ def tta_views(x: torch.Tensor) -> torch.Tensor:
     mats = []
     for dx, dy, deg in TTA_VIEWS:
         r = math.radians(deg)
-        # affine_grid maps output to input coordinates in [-1, 1]; 1 px = 2/28
-        mats.append([[math.cos(r), -math.sin(r), -dx * 2 / 28], [math.sin(r), math.cos(r), -dy * 2 / 28]])
+        # affine_grid maps output to input coordinates in [-1, 1]; 1 px = 2/IMAGE_SIDE
+        mats.append([[math.cos(r), -math.sin(r), -dx * 2 / IMAGE_SIDE],
+                     [math.sin(r), math.cos(r), -dy * 2 / IMAGE_SIDE]])
     theta = torch.tensor(mats, dtype=x.dtype).repeat_interleave(B, dim=0)      # (V*B, 2, 3)
     xs = x.repeat(len(TTA_VIEWS), 1, 1, 1)                                     # (V*B, 1, 28, 28)
     grid = F.affine_grid(theta, list(xs.shape), align_corners=False)

@@ -21,9 +21,10 @@ No Streamlit imports in this module.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,17 +80,17 @@ class Interpretation:
     @classmethod
     def from_arrays(cls, labels: np.ndarray, vit_probs: np.ndarray | None = None,
                     vit_tta_probs: np.ndarray | None = None,
-                    forest_probs: np.ndarray | None = None) -> "Interpretation":
+                    forest_probs: np.ndarray | None = None) -> Interpretation:
         given = {"vit": vit_probs, "vit_tta": vit_tta_probs, "forest": forest_probs}
         return cls(labels, {k: v for k, v in given.items() if v is not None})
 
     @classmethod
-    def from_table(cls, table: Mapping[str, np.ndarray]) -> "Interpretation":
+    def from_table(cls, table: Mapping[str, np.ndarray]) -> Interpretation:
         """From a dict shaped like ``test_eval.npz`` (``labels``, ``vit_probs``...)."""
         return cls(table["labels"], {m: table[k] for m, k in PROB_KEYS.items() if k in table})
 
     @classmethod
-    def from_npz(cls, path: Path | str) -> "Interpretation":
+    def from_npz(cls, path: Path | str) -> Interpretation:
         with np.load(path) as z:
             return cls.from_table({k: z[k] for k in z.files})
 

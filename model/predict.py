@@ -9,14 +9,19 @@ dark or dark ink on light, all work.
 Output (other checks rely on this form; keep it stable): with ``--json`` a JSON list with one
 object per file, in the order given::
 
-    {"file": str, "digit": int or null, "probabilities": [10 floats] or null, "error": null or str}
+    {"file": str, "digit": int or null, "probabilities": [10 floats] or null, "calibrated": true,
+     "error": null or str}
+
+The probabilities are the app's headline prediction (:func:`model.inference.headline`):
+calibrated, the softmax of the logits divided by the model's fitted temperature, computed
+here for a whole batch at once (``predict_proba(..., calibrated=True)``, the same numbers).
 
 A file that is missing, unreadable, oversized, not an image, or blank gets ``"error"`` (and
 null digit/probabilities) while the other files are still classified; the exit status is 1 if
 any file failed, else 0. Without ``--json`` a readable table is printed.
 
 Speed: files are decoded and preprocessed one at a time, then classified in batches of 1,000
-with one forward pass each (``model.inference.predict_proba``), so thousands of files take
+with one forward pass each, so thousands of files take
 seconds (``python benchmarks/predict_files.py`` measures the 10,000 MNIST test images).
 """
 from __future__ import annotations
@@ -47,7 +52,8 @@ def load_digit(path: Path | str) -> np.ndarray:
         if not path.is_file():
             raise ImageInputError("Not a regular file.")
         if size > MAX_FILE_BYTES:   # refuse before reading it into memory
-            raise ImageInputError(f"The file is too large ({size / 1e6:.1f} MB); the limit is {MAX_FILE_BYTES // 2**20} MB.")
+            raise ImageInputError(f"The file is too large ({size / 1e6:.1f} MB); "
+                                  f"the limit is {MAX_FILE_BYTES // 2**20} MB.")
         data = path.read_bytes()
     except FileNotFoundError:
         raise ImageInputError("No such file.") from None
@@ -87,7 +93,7 @@ def classify_files(
         images: list[np.ndarray] = []
         rows: list[dict] = []
         for f in chunk:
-            row = {"file": str(f), "digit": None, "probabilities": None, "error": None}
+            row = {"file": str(f), "digit": None, "probabilities": None, "calibrated": True, "error": None}
             try:
                 images.append(load_digit(f))
             except ImageInputError as exc:
@@ -96,7 +102,7 @@ def classify_files(
                 row["error"] = f"Unexpected error reading this file ({type(exc).__name__}: {exc})."
             rows.append(row)
         if images:
-            probs = predict_proba(model, np.stack(images), tta=tta,          # (n_ok, 10)
+            probs = predict_proba(model, np.stack(images), tta=tta, calibrated=True,     # (n_ok, 10): headline
                                   batch_size=max(1, batch_size // len(TTA_VIEWS)) if tta else batch_size)
             ok_rows = (r for r in rows if r["error"] is None)
             for row, p in zip(ok_rows, probs):
@@ -108,7 +114,7 @@ def classify_files(
 
 def format_table(results: list[dict]) -> str:
     width = min(60, max([4] + [len(r["file"]) for r in results]))
-    lines = [f"{'file':<{width}}  digit  confidence  note"]
+    lines = [f"{'file':<{width}}  digit  confidence  note (confidence: calibrated)"]
     for r in results:
         name = r["file"] if len(r["file"]) <= width else "..." + r["file"][-(width - 3):]
         if r["error"] is None:
@@ -130,13 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     import torch
 
-    from model.vit import load_vit
+    from model.vit import WeightsError, load_vit
 
     torch.set_num_threads(max(1, a.threads))
     if not a.weights.is_file():
         print(f"error: weights file {a.weights} does not exist (python -m model.train makes it)", file=sys.stderr)
         return 2
-    model = load_vit(a.weights)
+    try:
+        model = load_vit(a.weights)
+    except WeightsError as exc:         # corrupt or not a ViT checkpoint: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     results = classify_files(a.files, model, tta=a.tta)
     print(json.dumps(results) if a.json else format_table(results))
     return 1 if any(r["error"] is not None for r in results) else 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from PIL import Image
@@ -68,8 +68,10 @@ def _probs_table(probs: np.ndarray, title: str) -> str:
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}
-figure{display:inline-block;margin:0 12px 12px 0;text-align:center}figcaption{font-size:.85em;color:#555;max-width:170px}
-img{image-rendering:pixelated;border:1px solid #ccc}table.probs td{padding:4px 8px;text-align:center;border:1px solid #ddd}
+figure{display:inline-block;margin:0 12px 12px 0;text-align:center}
+figcaption{font-size:.85em;color:#555;max-width:170px}
+img{image-rendering:pixelated;border:1px solid #ccc}
+table.probs td{padding:4px 8px;text-align:center;border:1px solid #ddd}
 td.top{background:#fde0dc;font-weight:bold}.note{color:#555;font-size:.9em}code{font-size:.85em}"""
 
 
@@ -87,13 +89,14 @@ def build_report(model, image: np.ndarray, *, source: str = "digit", weights_sha
     ig = explain(model, image, pred, "integrated_gradients", steps=ig_steps).map
     parts = [f"<h1>Why the ViT reads {pred}</h1>",
              f"<p class=note>{html.escape(source)}; report written "
-             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by the ViT digit explainer. Model version "
+             f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC by the ViT digit explainer. Model version "
              f"(SHA-256 of the weights): <code>{html.escape(weights_sha256 or 'unknown')}</code></p>",
              "<h2>Input and prediction</h2>",
              _img(png_data_uri(image), "the 28x28 image the model read"),
              _probs_table(probs, f"Prediction: {pred} ({probs[pred]:.1%}); softmax probabilities of the ten digits:"),
              "<h2>Where it looked and what mattered</h2>",
-             _img(png_data_uri(upsample_patches(att.rollout), "heat"), "attention rollout (Abnar & Zuidema, 2020): bright = attended"),
+             _img(png_data_uri(upsample_patches(att.rollout), "heat"),
+                  "attention rollout (Abnar & Zuidema, 2020): bright = attended"),
              _img(png_data_uri(ig, "diverging"),
                   f"Integrated Gradients for {pred}, {ig_steps} steps, black baseline (Sundararajan et al., 2017): "
                   "red raises the score, blue lowers it")]

@@ -49,10 +49,8 @@ import torch.nn.functional as F
 
 from data.mnist import load_mnist
 from model.calibration import ece, fit_temperature, softmax_t
-from model.vit import ViT, ViTConfig, count_params, save_vit
-
 from model.paths import ARTIFACTS
-
+from model.vit import ViT, ViTConfig, count_params, save_vit
 
 ELASTIC_SIGMA = 4.0    # px, smoothness of the displacement field (Simard et al., 2003)
 ELASTIC_ALPHA = 34.0   # scale of the field before smoothing (Simard et al. use 34 on 28x28 digits)
@@ -118,7 +116,8 @@ def validation_split(val_size: int = VAL_SIZE) -> dict:
         raise ValueError(f"val_size must be in 1..{MNIST_TRAIN_SIZE - 1}")
     start = MNIST_TRAIN_SIZE - val_size
     return {"set": "MNIST train", "start": start, "stop": MNIST_TRAIN_SIZE,
-            "description": f"the last {val_size:,} of the 60,000 MNIST training images (indices {start}-{MNIST_TRAIN_SIZE - 1})"}
+            "description": f"the last {val_size:,} of the 60,000 MNIST training images "
+                           f"(indices {start}-{MNIST_TRAIN_SIZE - 1})"}
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -178,7 +177,8 @@ def train(
 
     model = ViT(cfg).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos_embed" not in n and "cls_token" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos_embed" not in n and "cls_token" not in n)]
+    no_decay = [p for n, p in model.named_parameters()
+                if not (p.ndim >= 2 and "pos_embed" not in n and "cls_token" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     steps_per_epoch = math.ceil(len(xtr) / batch_size)
@@ -197,7 +197,8 @@ def train(
         perm = torch.randperm(len(xtr), generator=gen)
         run_loss, run_correct, seen = 0.0, 0, 0
         batches = range(steps_per_epoch)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr) if (progress and tqdm) else batches
+        bar = (tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr)
+               if (progress and tqdm) else batches)
         for b in bar:
             idx = perm[b * batch_size:(b + 1) * batch_size]
             xb = (augment(xtr[idx], gen, elastic) if augmentation else xtr[idx]).to(device)
@@ -311,9 +312,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
     p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear learning-rate warm-up, in epochs")
     p.add_argument("--tiny", action="store_true",
-                   help="toy model, 2 epochs on 4,000 images, validated on 1,000 (smoke test; a few seconds, ~30%% accuracy)")
+                   help="toy model, 2 epochs on 4,000 images, validated on 1,000 "
+                        "(smoke test; a few seconds, ~30%% accuracy)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--no-augment", action="store_true", help="train on the raw images (an ablation for the experiments log)")
+    p.add_argument("--no-augment", action="store_true",
+                   help="train on the raw images (an ablation for the experiments log)")
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -48,7 +48,8 @@ class ViTConfig:
     depth: int = 4            # transformer blocks
     heads: int = 4            # attention heads per block (head size dim // heads)
     mlp_ratio: float = 2.0    # MLP hidden width = mlp_ratio * dim
-    dropout: float = 0.0      # dropout in MLP and residual branches (training only); 0.1 scored lower, see experiments.jsonl
+    # dropout in MLP and residual branches (training only); 0.1 scored lower, see experiments.jsonl
+    dropout: float = 0.0
     num_classes: int = 10
 
     @property
@@ -63,7 +64,7 @@ class ViTConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ViTConfig":
+    def from_json(cls, text: str) -> ViTConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 

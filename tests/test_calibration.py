@@ -18,10 +18,19 @@ def _synthetic(n=20000, true_t=2.5, seed=0):
     return logits, labels
 
 
-def test_fit_temperature_recovers_the_temperature_that_generated_the_labels():
-    logits, labels = _synthetic(true_t=2.5)
+def _nll(logits, labels, t=1.0) -> float:
+    return float(-np.log(softmax_t(logits, t)[np.arange(len(labels)), labels]).mean())
+
+
+@pytest.mark.parametrize("true_t", [0.5, 2.5])
+def test_fit_temperature_recovers_the_temperature_that_generated_the_labels(true_t):
+    """Over- and under-confident logits: the fit finds the temperature the labels were drawn at
+    (from the default 1.0, which would pass any loose range), and the NLL drops."""
+    logits, labels = _synthetic(true_t=true_t)
     t = fit_temperature(logits, labels)
-    assert t == pytest.approx(2.5, rel=0.08)
+    assert t == pytest.approx(true_t, rel=0.08)
+    assert _nll(logits, labels, t) < _nll(logits, labels) - 0.01
+    assert _nll(logits, labels, t) <= min(_nll(logits, labels, t * 0.9), _nll(logits, labels, t * 1.1))
     # and it helps: the ECE at the fitted temperature is far below the ECE of the raw softmax
     assert ece(softmax_t(logits, t), labels) < 0.02 < ece(softmax_t(logits), labels)
 
@@ -56,6 +65,15 @@ def test_calibrated_prediction_keeps_the_answer_and_uses_the_model_temperature(t
 
 
 def test_shipped_checkpoint_carries_its_validation_split_and_temperature(shipped_vit):
+    """The stored temperature is the one that minimises the NLL on the stored validation split."""
+    from data.mnist import load_mnist
+
     split = shipped_vit.meta.get("validation_split")
     assert split and (split["start"], split["stop"]) == (55000, 60000)
-    assert 0.2 < shipped_vit.temperature < 5.0
+    images, labels = load_mnist("train")
+    x = torch.from_numpy(images[split["start"]:split["stop"]].astype(np.float32) / 255.0)[:, None]
+    y = np.asarray(labels[split["start"]:split["stop"]])
+    with torch.inference_mode():
+        logits = torch.cat([shipped_vit(x[i:i + 1000]) for i in range(0, len(x), 1000)]).double().numpy()
+    assert fit_temperature(logits, y) == pytest.approx(shipped_vit.temperature, rel=1e-3)
+    assert _nll(logits, y, shipped_vit.temperature) < _nll(logits, y)

@@ -34,9 +34,8 @@ def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
 def tiny_artifacts(tmp_path_factory):
     """A tiny ViT and a small forest written to a temporary folder."""
     from model.forest import save_forest, train_forest
-    from model.vit import ViT, ViTConfig, save_vit
-
     from model.train import TINY
+    from model.vit import ViT, ViTConfig, save_vit
 
     folder = tmp_path_factory.mktemp("artifacts")
     torch.manual_seed(0)
@@ -105,7 +104,8 @@ def test_evaluate_write_forms(tiny_artifacts, tmp_path):
     ev = json.loads((tmp_path / paths.EVALUATION.name).read_text())
     assert ev["test_size"] == 200
     vit_keys = {"accuracy", "tta_accuracy", "params", "size_bytes", "per_class_accuracy", "tta_per_class_accuracy",
-                "ms_per_image_batched", "ms_single_image", "ms_single_image_tta", "ms_per_image_batched_tta", "preprocessed_accuracy",
+                "ms_per_image_batched", "ms_single_image", "ms_single_image_tta", "ms_per_image_batched_tta",
+                "preprocessed_accuracy",
                 "ece", "ece_uncalibrated", "temperature", "reliability"}
     forest_keys = {"accuracy", "per_class_accuracy", "size_bytes", "n_estimators", "total_nodes",
                    "ms_per_image_batched", "ms_single_image"}
@@ -113,7 +113,8 @@ def test_evaluate_write_forms(tiny_artifacts, tmp_path):
     assert {"agreement", "generated", "command"} <= set(ev)
     assert len(ev["vit"]["per_class_accuracy"]) == 10 and len(ev["random_forest"]["per_class_accuracy"]) == 10
     assert ev["random_forest"]["n_estimators"] == 5
-    assert all(ev["vit"][k] > 0 for k in ("ms_per_image_batched", "ms_single_image", "ms_single_image_tta", "ms_per_image_batched_tta"))
+    timings = ("ms_per_image_batched", "ms_single_image", "ms_single_image_tta", "ms_per_image_batched_tta")
+    assert all(ev["vit"][k] > 0 for k in timings)
     # the summary agrees with the stored probabilities
     vit_right = npz["vit_probs"].argmax(1) == labels
     forest_right = npz["forest_probs"].argmax(1) == labels
@@ -153,7 +154,7 @@ def test_predict_json_form_with_good_and_bad_files(tiny_artifacts, image_files):
     out = json.loads(proc.stdout)
     assert [r["file"] for r in out] == files        # one object per file, in order
     for r in out:
-        assert set(r) == {"file", "digit", "probabilities", "error"}
+        assert set(r) == {"file", "digit", "probabilities", "calibrated", "error"} and r["calibrated"] is True
         if r["file"] in good:
             assert r["error"] is None
             assert isinstance(r["digit"], int) and 0 <= r["digit"] <= 9
@@ -200,5 +201,50 @@ def test_predict_with_the_shipped_model_reads_the_files(image_files):
     good, _, labels = image_files
     proc = cli("model.predict", "--json", *good)
     assert proc.returncode == 0, proc.stderr
-    digits = [r["digit"] for r in json.loads(proc.stdout)]
+    out = json.loads(proc.stdout)
+    digits = [r["digit"] for r in out]
     assert sum(d == t for d, t in zip(digits, labels)) >= 4, (digits, labels)
+
+
+def test_predict_prints_the_calibrated_headline(shipped_vit, image_files):
+    """The CLI's probabilities are model.inference.headline's (temperature-scaled), not the raw softmax."""
+    from model.inference import headline, predict_proba
+    from model.predict import load_digit
+
+    good, _, _ = image_files
+    assert shipped_vit.temperature != 1.0          # else calibrated and raw would be the same numbers
+    proc = cli("model.predict", "--json", *good[:2])
+    assert proc.returncode == 0, proc.stderr
+    for r in json.loads(proc.stdout):
+        image = load_digit(r["file"])
+        h = headline(shipped_vit, image)
+        np.testing.assert_allclose(r["probabilities"], h.probabilities, atol=1e-6)
+        assert r["digit"] == h.digit
+        raw = predict_proba(shipped_vit, image)[0]
+        assert np.abs(np.asarray(r["probabilities"]) - raw).max() > 1e-6
+
+
+@pytest.fixture(scope="module")
+def corrupt_weights(tmp_path_factory):
+    f = tmp_path_factory.mktemp("corrupt") / "vit.safetensors"
+    f.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage}" + b"\x00" * 64)
+    return f
+
+
+@pytest.mark.parametrize("entry, args", [
+    ("model.predict", ["--json", "FILE"]),
+    ("model.evaluate", ["--json", "--limit", "10"]),
+    ("model.analyze", ["--head-images", "2", "--ig-images", "2", "--skip-forest", "--out-dir", "OUT"]),
+    ("model.explain", ["attribute", "FILE", "--json"]),
+])
+@pytest.mark.parametrize("kind", ["missing", "corrupt"])
+def test_a_missing_or_corrupt_weights_file_is_one_line_and_a_nonzero_exit(entry, args, kind, corrupt_weights,
+                                                                            image_files, tmp_path):
+    weights = tmp_path / "none.safetensors" if kind == "missing" else corrupt_weights
+    args = [str(tmp_path) if a == "OUT" else image_files[0][0] if a == "FILE" else a for a in args]
+    proc = cli(entry, *args, "--weights", str(weights))
+    assert proc.returncode != 0
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(weights.name) in lines[0], proc.stderr
+    assert list(tmp_path.iterdir()) == []          # nothing written

@@ -3,6 +3,7 @@ preprocessing's own hole count on MNIST, and the tables command on a small slice
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -189,3 +190,39 @@ def test_tables_command_on_a_small_slice(tmp_path, capsys):
     assert (np.diff(p, axis=1) >= 0).all()                # percentiles increase with q
     assert p[F.FEATURES.index("height"), 3] == pytest.approx(np.median(t["features"][:, F.FEATURES.index("height")]))
     assert "--limit 300" in str(t["command"])
+
+
+def test_data_imports_nothing_from_model_and_names_the_same_table_file():
+    """data/ is the bottom layer: no module in it imports model/ (not even lazily inside a function)."""
+    import ast
+
+    from data.features import DATA_TABLES
+    from model import paths
+
+    root = Path(__file__).resolve().parents[1] / "data"
+    for f in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n == "model" or n.startswith("model.") for n in names), f"{f.name} imports {names}"
+    assert DATA_TABLES == paths.DATA_TABLES
+
+
+def test_one_name_for_the_ink_threshold_and_the_image_side():
+    """28 and the 0.2 ink threshold are defined once (data.preprocess) in data/ and model/: no other
+    module-level constant holds either value."""
+    import ast
+
+    from data.preprocess import IMAGE_SIDE, INK_THRESHOLD
+
+    assert (IMAGE_SIDE, INK_THRESHOLD) == (28, 0.2)
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for f in sorted([*root.glob("data/*.py"), *root.glob("model/**/*.py")]):
+        if f.name == "preprocess.py" and f.parent.name == "data":
+            continue
+        for node in ast.parse(f.read_text()).body:
+            if (isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant)
+                    and type(node.value.value) in (int, float) and node.value.value in (28, 0.2)):
+                found.append(f"{f.relative_to(root)}:{node.lineno}")
+    assert found == []

@@ -57,7 +57,8 @@ REFERENCE = preprocess(SEVEN).image
 REFUSED = {
     "empty file": (lambda: b"", "empty"),
     "bytes that are not an image": (lambda: b"this is not an image, just some text\n" * 10, "not a readable image"),
-    "random bytes": (lambda: np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes(), "not a readable image"),
+    "random bytes": (lambda: np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+                     "not a readable image"),
     "truncated PNG": (lambda: encode(SEVEN, "PNG")[:120], "not a readable image"),
     "truncated JPEG": (lambda: encode(SEVEN.convert("RGB"), "JPEG")[:300], "not a readable image"),
     "decompression bomb 20000x20000": (lambda: png_with_header(20000, 20000), "too large"),
@@ -124,7 +125,8 @@ VALID = {
     "TIFF float (mode F) with a NaN": lambda: encode(
         Image.fromarray(np.where(np.arange(SEVEN.size[0] ** 2).reshape(SEVEN.size) == 0, np.nan,
                                  np.asarray(SEVEN, np.float32))), "TIFF"),
-    "inverted JPEG (dark ink on white)": lambda: encode(Image.eval(SEVEN, lambda v: 255 - v).convert("RGB"), "JPEG", quality=95),
+    "inverted JPEG (dark ink on white)":
+        lambda: encode(Image.eval(SEVEN, lambda v: 255 - v).convert("RGB"), "JPEG", quality=95),
 }
 
 

@@ -35,7 +35,8 @@ def test_run_with_cache_gives_the_models_logits_and_consistent_activations(vit, 
         torch.testing.assert_close(logits, vit(x), atol=1e-5, rtol=1e-5)
         mask = torch.ones(L, H)
         mask[0, 0] = 0
-        torch.testing.assert_close(vit.run_with_cache(x, head_mask=mask)[0], vit(x, head_mask=mask), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(vit.run_with_cache(x, head_mask=mask)[0], vit(x, head_mask=mask),
+                                   atol=1e-5, rtol=1e-5)
         _, attn = vit(x, return_attn=True)
     N = vit.cfg.num_tokens
     for i in range(L):
@@ -56,7 +57,14 @@ def test_logit_lens_last_row_is_the_models_probabilities(vit, test_images):
     digits, conf = res.patch_votes
     g = vit.cfg.grid
     assert digits.shape == conf.shape == (vit.cfg.depth + 1, g, g)
-    assert ((conf >= 0.1 - 1e-9) & (conf <= 1)).all()       # the top of ten probabilities is at least 1/10
+    # each patch's vote is its own token read out through ln_f and the head, stage by stage
+    with torch.inference_mode():
+        _, cache = vit.run_with_cache(torch.as_tensor(img)[None, None])
+        stages = [cache["embed"]] + [cache[f"blocks.{i}.resid_post"] for i in range(vit.cfg.depth)]
+        want = torch.stack([torch.softmax(vit.head(vit.ln_f(s[0, 1:])), -1) for s in stages]).numpy()
+    want = want.reshape(len(stages), g, g, 10)
+    np.testing.assert_array_equal(digits, want.argmax(-1))
+    np.testing.assert_allclose(conf, want.max(-1), atol=1e-5)
 
 
 def test_dla_parts_plus_bias_is_the_logit_for_every_class(vit, test_images):
@@ -198,13 +206,15 @@ def test_cli_inside_prints_lens_dla_distance_and_target(tmp_path, test_images):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out) == {"logit_lens", "dla", "mean_attention_distance", "patching_target"}
+    assert set(out) == {"prediction", "target", "stages", "logit_lens", "dla", "mean_attention_distance",
+                        "patching_target", "patching"}
+    assert out["patching"] is None and out["prediction"]["calibrated"] is True
     model = load_vit(paths.VIT_WEIGHTS)
     probs = predict_proba(model, load_digit(f))[0]
     lens = np.asarray(out["logit_lens"])
     assert lens.shape == (5, 10)
     np.testing.assert_allclose(lens[-1], probs, atol=1e-4)
-    assert out["patching_target"] == int(probs.argmax())
+    assert out["patching_target"] == int(probs.argmax()) == out["target"] == out["prediction"]["digit"]
     d = out["dla"]
     assert sum(d["parts"].values()) + d["bias"] == pytest.approx(d["total"], abs=1e-4)
     assert np.exp(d["total"]) / np.exp(E.inside_summary(model, load_digit(f)).dla.logits).sum() == pytest.approx(

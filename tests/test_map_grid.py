@@ -65,7 +65,8 @@ def test_show_map_grid_one_chart_per_map_and_one_colour_bar(shared):
     heat = [charts[f"t_maps_{i}"]["data"][1] for i in range(6)]
     if shared:   # one range, symmetric around zmid, on every map and on the bar
         assert {(h["zmin"], h["zmax"]) for h in heat} == {(-5.0, 5.0)}
-        assert (charts["t_maps_colorbar"]["data"][0]["zmin"], charts["t_maps_colorbar"]["data"][0]["zmax"]) == (-5.0, 5.0)
+        bar = charts["t_maps_colorbar"]["data"][0]
+        assert (bar["zmin"], bar["zmax"]) == (-5.0, 5.0)
     else:        # each map its own range
         assert (heat[0]["zmin"], heat[0]["zmax"]) == (-3.0, 0.0) and (heat[5]["zmin"], heat[5]["zmax"]) == (5.0, 5.0)
     assert "shapes" in charts["t_maps_5"]["layout"] and "shapes" not in charts["t_maps_0"]["layout"]

@@ -9,9 +9,8 @@ import torch
 
 from model import paths
 from model.inference import TTA_VIEWS, as_batch, predict_proba, tta_views
-from model.vit import ViT, ViTConfig, count_params, load_vit, params_by_part, save_vit
-
 from model.train import TINY
+from model.vit import ViT, ViTConfig, count_params, load_vit, params_by_part, save_vit
 
 
 def batch(n: int = 3, seed: int = 0) -> torch.Tensor:
@@ -197,6 +196,25 @@ def test_predict_proba_shapes_batching_and_probabilities(tiny_vit, test_images):
     pt = predict_proba(tiny_vit, images, tta=True)
     assert pt.shape == (20, 10) and np.allclose(pt.sum(1), 1, atol=1e-5)
     assert not tiny_vit.training
+
+
+def test_tta_averages_the_softmax_over_the_views(shipped_vit, test_images):
+    """TTA is the mean of the softmax over the shifted/rotated views (as the module says), so it
+    differs from the plain prediction, batching it changes nothing, and calibration applies per view."""
+    images, _ = test_images
+    plain = predict_proba(shipped_vit, images)
+    pt = predict_proba(shipped_vit, images, tta=True)
+    x = as_batch(images)
+    with torch.inference_mode():
+        views = torch.softmax(shipped_vit(tta_views(x)), -1).view(len(TTA_VIEWS), len(images), 10)
+    np.testing.assert_allclose(pt, views.mean(0).numpy(), atol=1e-6)
+    np.testing.assert_allclose(views[0].numpy(), plain, atol=1e-6)          # view 0 is the image itself
+    assert np.abs(pt - plain).max() > 1e-3                                  # the other views move the answer
+    np.testing.assert_allclose(predict_proba(shipped_vit, images, tta=True, batch_size=3), pt, atol=1e-6)
+    t = shipped_vit.temperature
+    with torch.inference_mode():
+        cal = torch.softmax(shipped_vit(tta_views(x)) / t, -1).view(len(TTA_VIEWS), len(images), 10).mean(0)
+    np.testing.assert_allclose(predict_proba(shipped_vit, images, tta=True, calibrated=True), cal.numpy(), atol=1e-6)
 
 
 # ---------------------------------------------------------------------------------------

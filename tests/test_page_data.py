@@ -157,7 +157,7 @@ def test_with_a_drawing_compares_before_and_after(tables_with_model):
     import sys
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from pages import drawn_seven                        # benchmarks/pages.py
+    from pages import drawn_seven  # benchmarks/pages.py
 
     raw, image = drawn_seven()
     at = _run(CurrentDigit.make(image, "drawing", raw=raw))

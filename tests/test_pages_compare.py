@@ -73,9 +73,11 @@ def write_standin_artifacts(out: Path, with_forest: bool = True) -> dict:
         "history": history, "config": json.loads(vit.cfg.to_json()), "params": count_params(vit),
         "train_seconds": 321.5, "device": "cpu", "cpu_threads": 2, "command": "python -m model.train --epochs 5"}))
     runs = [{"name": "linear-patch4", "config": {"patch_size": 4, "stem": "linear"}, "params": 70000, "epochs": 3,
-             "final_test_accuracy": 0.9712, "train_seconds": 600.0, "device": "cpu", "command": "python -m model.train"},
+             "final_test_accuracy": 0.9712, "train_seconds": 600.0, "device": "cpu",
+             "command": "python -m model.train"},
             {"name": "conv-stem", "config": {"patch_size": 4, "stem": "conv"}, "params": 120000, "epochs": 5,
-             "final_test_accuracy": 0.9931, "train_seconds": 900.0, "device": "cpu", "command": "python -m model.train"}]
+             "final_test_accuracy": 0.9931, "train_seconds": 900.0, "device": "cpu",
+             "command": "python -m model.train"}]
     (out / "experiments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
     grid = np.outer(np.hanning(28), np.hanning(28)).astype(np.float32)
     np.savez(out / "mean_attribution.npz", integrated_gradients=grid, n_images=np.array(500),

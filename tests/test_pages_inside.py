@@ -91,7 +91,8 @@ def test_why_not_another_class_compares_two_logits(digit):
     at.selectbox(key="inside_dla_target").set_value(other).run()
     assert not at.exception, [e.value for e in at.exception]
     series = chart(at, "inside_dla_fig")["data"]
-    assert [s["name"] for s in series] == [f"logit of {pred} (predicted)", f"logit of {other}", f"difference {pred} − {other}"]
+    assert [s["name"] for s in series] == [f"logit of {pred} (predicted)", f"logit of {other}",
+                                           f"difference {pred} − {other}"]
     a, b, d = (values(s["y"]) for s in series)
     np.testing.assert_allclose(d, a - b, atol=1e-9)
     assert f"Why a {pred} and not a {other}" in texts(at)

@@ -12,7 +12,16 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from data.mnist import load_mnist
-from data.preprocess import BOX, CENTRE, FIELD, INK_THRESHOLD, MIN_STROKE_PX, preprocess, stroke_width, to_float_array
+from data.preprocess import (
+    BOX,
+    CENTRE,
+    IMAGE_SIDE,
+    INK_THRESHOLD,
+    MIN_STROKE_PX,
+    preprocess,
+    stroke_width,
+    to_float_array,
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -45,7 +54,7 @@ def alpha_only(gray: Image.Image, rgb=(0, 0, 0)) -> Image.Image:
 
 
 def assert_mnist_style(img: np.ndarray, steps: dict | None = None) -> None:
-    assert img.shape == (FIELD, FIELD) and img.dtype == np.float32
+    assert img.shape == (IMAGE_SIDE, IMAGE_SIDE) and img.dtype == np.float32
     assert img.min() >= 0.0 and img.max() <= 1.0
     assert img.max() > 0.9, "ink should reach full intensity, like MNIST"
     h, w = ink_bbox(img)
@@ -228,7 +237,8 @@ REJECT = {
     "blank black canvas": (Image.new("L", (280, 280), 0), "blank"),
     "blank white paper": (Image.new("RGB", (280, 280), (255, 255, 255)), "blank"),
     "transparent canvas": (Image.new("RGBA", (280, 280), (0, 0, 0, 0)), "blank"),
-    "faint sensor noise": (np.clip(np.random.default_rng(1).normal(128, 6, (280, 280)), 0, 255).astype(np.uint8), "blank"),
+    "faint sensor noise": (np.clip(np.random.default_rng(1).normal(128, 6, (280, 280)), 0, 255).astype(np.uint8),
+                           "blank"),
     "a few specks": (_specks(), "blank"),
     "single small dot": (_dot(8), "dot"),
     "single pen dot (20 px pen)": (_dot(20), "dot"),
@@ -331,4 +341,5 @@ def test_shipped_model_reads_fat_marker_digits(shipped_vit):
     inputs = [preprocess(fat_marker(images[i])).image for i in idx]
     pred = predict_proba(shipped_vit, np.stack(inputs)).argmax(1)
     acc = float((pred == labels[idx]).mean())
-    assert acc >= 0.92, f"fat-marker accuracy {acc:.1%}; wrong: {[(int(i), int(p)) for i, p, t in zip(idx, pred, labels[idx]) if p != t]}"
+    wrong = [(int(i), int(p)) for i, p, t in zip(idx, pred, labels[idx]) if p != t]
+    assert acc >= 0.92, f"fat-marker accuracy {acc:.1%}; wrong: {wrong}"

@@ -11,10 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.train import augment, lr_at, train
+from model.train import TINY, augment, lr_at, train
 from model.vit import ViTConfig, load_vit
-
-from model.train import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORY_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
@@ -42,7 +40,8 @@ def test_tiny_training_run_writes_weights_metrics_and_log(tmp_path):
     assert metrics["final_val_accuracy"] == row["val_accuracy"]
     assert "test_size" not in metrics and "final_test_accuracy" not in metrics   # training never scores the test set
     # the split and the fitted temperature travel in the checkpoint's header
-    assert model.meta["validation_split"] == {**metrics["validation_split"]} and model.meta["validation_split"]["start"] == 59000
+    assert model.meta["validation_split"] == {**metrics["validation_split"]}
+    assert model.meta["validation_split"]["start"] == 59000
     assert model.temperature == metrics["temperature"] and model.temperature > 0
     assert 0.0 <= metrics["val_ece_calibrated"] <= 1.0
     assert metrics["params"] == sum(p.numel() for p in model.parameters())

@@ -186,7 +186,7 @@ def test_sparseness_faithfulness_correlation_and_max_sensitivity_agree_with_quan
             t, a, xb, yb, ab = _quantus_inputs(shipped_vit, img, method)
 
             def explain_func(model, inputs, targets, **kw):
-                return np.stack([E.explain(shipped_vit, inp[0], int(tt), method).map[None]
+                return np.stack([E.explain(shipped_vit, inp[0], int(tt), method).map[None]  # noqa: B023 (used at once)
                                  for inp, tt in zip(inputs, targets)])
 
             np.random.seed(20 + i)
@@ -298,7 +298,8 @@ def test_analyze_trust_writes_only_the_summary(tmp_path):
     out = json.loads((tmp_path / "trust_summary.json").read_text())
     assert out["n_images"] == 2 and list(out["methods"]) == list(T.TRUST_METHODS)
     weights = tmp_path / "vit.safetensors"
-    assert out["command"] == f"python -m model.analyze --trust --trust-images 2 --weights {weights} --out-dir {tmp_path}"
+    want = f"python -m model.analyze --trust --trust-images 2 --weights {weights} --out-dir {tmp_path}"
+    assert out["command"] == want
     assert out["weights_sha1"] == T.model_fingerprint(load_vit(tmp_path / "vit.safetensors"))
     for r in out["methods"].values():
         assert r["pass_rate"] in (0.0, 0.5, 1.0) and set(r["median_spearman"]) == set(out["steps"])

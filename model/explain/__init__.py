@@ -4,12 +4,18 @@
 * :mod:`model.explain.attribution`: Captum attributions behind one verb, :func:`explain`, and
   the registry :data:`METHODS` the pages build their menus from;
 * :mod:`model.explain.faithfulness`: deletion/insertion curves of several maps;
-* :mod:`model.explain.trust`: sanity checks (model randomisation, random logit) and a scorecard per method.
+* :mod:`model.explain.trust`: sanity checks (model randomisation, random logit) and a scorecard per method;
+* :mod:`model.explain.inside`: logit lens, direct logit attribution, activation patching;
+* :mod:`model.explain.counterfactual`, :mod:`model.explain.neighbours`, :mod:`model.explain.replay`:
+  "make it a D", the nearest training images, the reading after each stroke.
 
-Each family module that has a command-line form defines ``add_cli(subparsers)``; one entry,
-``python -m model.explain SUBCOMMAND FILE --json``, finds them all (:mod:`model.explain.__main__`).
-Everything the families export is re-exported here, so ``from model import explain as E;
-E.explain(...)`` keeps working.
+Every family module follows one contract (:mod:`model.explain._registry`): a verb
+``run(model, image, **options) -> Result`` and ``FAMILY``; the command line
+``python -m model.explain SUBCOMMAND FILE --json`` is generated from them
+(:mod:`model.explain.__main__`). Everything a family module lists in its ``__all__`` (a module
+without one: every public name it defines itself) is re-exported here, found by walking the
+package, so ``from model import explain as E; E.explain(...)`` keeps working and a new family
+is exported without touching this file.
 
 Everything here is a pure function of ``(model, image, target, settings)`` returning numpy
 arrays, so pages only render. The one registry :data:`METHODS` lists every attribution
@@ -55,18 +61,37 @@ results and leave the model untouched.
 """
 from __future__ import annotations
 
-from model.explain._common import (BASELINES, BLUR_SIGMA, FAITHFULNESS_BATCH, IG_INTERNAL_BATCH, IMAGE_SIDE,
-                                   OCCLUSION_PER_EVAL, input_gradients, make_baseline, upsample_patches)
-from model.explain.attention import (AttentionResult, attention_summary, attention_weights, gradient_rollout,
-                                     head_stats, knockout_mask, knockout_proba, predict, query_attention,
-                                     rollout, single_head_effects)
-from model.explain.attribution import (DEFAULT_COMPARISON, METHODS, NT_BASES, NT_TYPES, Attribution, MethodSpec,
-                                       Setting, attribute, explain, method_settings)
-from model.explain.faithfulness import Comparison, Faithfulness, compare, faithfulness
-from model.explain.inside import DLA, Inside, Patching, activation_patching, cached_forward, direct_logit_attribution, inside_summary, logit_lens, mean_attention_distance, position_similarity, stem_filters  # noqa: E501
-from model.explain.trust import (PASS_THRESHOLD, RULE, TRUST_METHODS, TRUST_SETTINGS, CascadeStep, MethodTrust,
-                                 TrustReport, add_sensitivity, cascade_steps, faithfulness_correlation,
-                                 map_similarity, max_sensitivity, method_trust, model_fingerprint, mprt,
-                                 randomised_cascade, shared_scores, sparseness, spearman_abs, spearman_signed, ssim,
-                                 trust_report, trust_settings, trust_summary, verdict)
-from model.explain.counterfactual import Counterfactual, counterfactual
+import importlib
+import inspect
+import pkgutil
+
+_NOT_EXPORTED = {"run", "FAMILY", "FAMILIES", "add_cli", "main"}   # each module's own, not the package's
+_CONFLICTS: list[str] = []    # names two modules export as different objects (a test keeps this empty)
+
+
+def _exports(module) -> list[str]:
+    names = getattr(module, "__all__", None)
+    if names is None:        # no __all__: the public names the module defines itself
+        names = [n for n, v in vars(module).items()
+                 if not n.startswith("_") and not inspect.ismodule(v)
+                 and getattr(v, "__module__", module.__name__) == module.__name__]
+    return [n for n in names if n not in _NOT_EXPORTED]
+
+
+def _export_all() -> list[str]:
+    exported: dict[str, object] = {}
+    mods = ["_common", "_registry"] + sorted(m.name for m in pkgutil.iter_modules(__path__)
+                                             if not m.name.startswith("_"))
+    for name in mods:
+        module = importlib.import_module(f"{__name__}.{name}")
+        for n in _exports(module):
+            v = getattr(module, n)
+            if n in exported and exported[n] is not v:
+                _CONFLICTS.append(f"{name}.{n}")
+                continue
+            exported[n] = v
+    globals().update(exported)
+    return sorted(exported)
+
+
+__all__ = _export_all()

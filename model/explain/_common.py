@@ -5,16 +5,15 @@ Nothing here mutates the model (see the package docstring, "Thread safety")."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data.preprocess import IMAGE_SIDE
 from model.vit import ViT
 
-IMAGE_SIDE = 28
 BASELINES = ("black", "blurred", "noise")
 BLUR_SIGMA = 3.0          # px; the blurred baseline keeps the rough shape of the digit, not its strokes
 
@@ -105,3 +104,7 @@ def _target(model: ViT, target: int | None, x: torch.Tensor) -> int:
     return t
 
 
+
+
+__all__ = ["BASELINES", "BLUR_SIGMA", "FAITHFULNESS_BATCH", "IG_INTERNAL_BATCH", "IMAGE_SIDE", "OCCLUSION_PER_EVAL",
+           "input_gradients", "make_baseline", "upsample_patches"]

@@ -19,8 +19,9 @@ import dataclasses
 import importlib
 import math
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,8 @@ class Result:
 
 @dataclass(frozen=True)
 class Setting:
-    """One user-facing option: ``kind`` is int, float, choice or bool. ``options_from``
+    """One user-facing option: ``kind`` is int, float, choice, bool, text, path (a file name) or
+    image (a second (28, 28) digit; the command line reads it from a file). ``options_from``
     ("layers"/"heads") makes choice options depend on the model. ``default=None`` means
     "not given" (for example ``target``: the predicted class)."""
     name: str
@@ -65,7 +67,7 @@ class Setting:
     help: str = ""
     options_from: str | None = None
 
-    def resolve(self, model) -> "Setting":
+    def resolve(self, model) -> Setting:
         if self.options_from is None or model is None:
             return self
         n = model.cfg.depth if self.options_from == "layers" else model.cfg.heads
@@ -83,11 +85,19 @@ class Setting:
             return v
         if self.kind == "float":
             v = float(value)
-            if not math.isfinite(v) or (self.min is not None and v < self.min) or (self.max is not None and v > self.max):
+            too_low, too_high = self.min is not None and v < self.min, self.max is not None and v > self.max
+            if not math.isfinite(v) or too_low or too_high:
                 raise ValueError(f"{self.name} must be in [{self.min}, {self.max}], got {v}")
             return v
         if self.kind == "bool":
             return bool(value)
+        if self.kind in ("text", "path"):        # free text (e.g. "0.1,3.2"), a file name
+            return str(value)
+        if self.kind == "image":                 # a second digit, (28, 28) in [0, 1]
+            v = np.asarray(value, dtype=np.float32)
+            if v.shape != (28, 28) or not np.isfinite(v).all():
+                raise ValueError(f"{self.name} must be a 28x28 image, got shape {v.shape}")
+            return v
         if self.options_from is None and value not in self.options:
             raise ValueError(f"{self.name} must be one of {self.options}, got {value!r}")
         return value
@@ -145,3 +155,6 @@ def run(name: str, model, image, **options) -> Result:
     if name not in fams:
         raise ValueError(f"unknown explanation family {name!r}; choose one of {sorted(fams)}")
     return fams[name](model, image, **options)
+
+
+__all__ = ["TARGET", "Family", "Result", "Setting", "families", "jsonable"]

@@ -4,17 +4,17 @@ gradient-weighted rollout (Chefer, Gur & Wolf, 2021)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from model.explain._common import _as_input, _target, upsample_patches
-from model.inference import predict_proba
+from model.explain._registry import Family, Result, Setting
+from model.inference import headline, predict_proba
 from model.vit import ViT
-
 
 # ----------------------------------------------------------------------------- predictions
 
@@ -69,11 +69,18 @@ class AttentionResult:
         return upsample_patches(self.cls)
 
 
+def _patterns(model: ViT, cache: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """Each layer's attention pattern (B, H, N, N) from a :meth:`ViT.run_with_cache` cache."""
+    return [cache[f"blocks.{i}.attn.pattern"] for i in range(model.cfg.depth)]
+
+
 @torch.inference_mode()
 def attention_weights(model: ViT, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(attention (L, H, N, N) float32, probabilities (10,)) for one image."""
-    logits, attn = model(_as_input(image), return_attn=True)            # (1, 10), (1, L, H, N, N)
-    return attn[0].numpy().astype(np.float32), F.softmax(logits, -1)[0].numpy().astype(np.float32)
+    """(attention (L, H, N, N) float32, probabilities (10,)) for one image, read from the one
+    cached forward pass (:meth:`ViT.run_with_cache`)."""
+    logits, cache = model.run_with_cache(_as_input(image))              # (1, 10), names -> activations
+    attn = torch.stack(_patterns(model, cache))[:, 0]                   # (L, H, N, N)
+    return attn.numpy().astype(np.float32), F.softmax(logits, -1)[0].numpy().astype(np.float32)
 
 
 def query_attention(attn: np.ndarray, layer: int, query: int = 0) -> np.ndarray:
@@ -157,13 +164,14 @@ def gradient_rollout(model: ViT, image: np.ndarray, target: int | None = None) -
     """Class-specific relevance (g, g) of each patch (Chefer et al., 2021, Eq. 5-6):
     ``A_bar = mean_h (grad_A * A)^+`` per layer and ``R <- R + A_bar @ R`` from ``R = I``; the
     class token's row of ``R`` over the patches. Gradients of the target logit w.r.t. the
-    attention tensors themselves (kept in the graph by ``forward_features``)."""
+    attention patterns of the cached forward pass (:meth:`ViT.run_with_cache`), which are the
+    very tensors used in the computation."""
     x = _as_input(image)
-    t = _target(model, target, x)
     with torch.enable_grad():
-        feats, attns = model.forward_features(x, need_weights=True)      # attns: L x (1, H, N, N)
-        logit = model.head(feats)[0, t]
-        grads = torch.autograd.grad(logit, attns)
+        logits, cache = model.run_with_cache(x)                        # the one cached forward pass
+        attns = _patterns(model, cache)                                 # L x (1, H, N, N), in the graph
+        t = int(logits[0].argmax()) if target is None else _target(model, target, x)
+        grads = torch.autograd.grad(logits[0, t], attns)
     N = attns[0].shape[-1]
     R = torch.eye(N, dtype=torch.float64)
     for a, ga in zip(attns, grads):
@@ -173,3 +181,66 @@ def gradient_rollout(model: ViT, image: np.ndarray, target: int | None = None) -
     return R[0, 1:].reshape(g, g).numpy().astype(np.float32)
 
 
+
+
+# ----------------------------------------------------------------------------- the family's verb
+
+@dataclass
+class AttentionSummary(Result):
+    """What ``python -m model.explain attention`` prints: the calibrated ``prediction``
+    (:func:`model.inference.headline`), the class token's attention per layer and head ``cls``
+    (L, H, g, g) and its head mean ``cls_mean`` (L, g, g), ``rollout`` (g, g), per-head
+    ``stats`` (L, H each, :func:`head_stats`) and, when heads were knocked out, ``knockout``:
+    {heads, probabilities (10,) uncalibrated like ``probabilities``, digit}."""
+    prediction: dict
+    probabilities: list            # (10,) softmax of the logits (uncalibrated), as the attention is
+    discard_ratio: float
+    head_fusion: str
+    cls: np.ndarray
+    cls_mean: np.ndarray
+    rollout: np.ndarray
+    stats: dict[str, np.ndarray]
+    knockout: dict | None = None
+
+
+def parse_heads(text: str, model: ViT) -> list[tuple[int, int]]:
+    """"0.1,3.2" -> [(0, 1), (3, 2)]: layer.head pairs, 0-based."""
+    heads = []
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        try:
+            layer, head = (int(v) for v in part.split("."))
+        except ValueError:
+            raise ValueError(f"knockout takes LAYER.HEAD pairs like 0.1,3.2, got {part!r}") from None
+        if not (0 <= layer < model.cfg.depth and 0 <= head < model.cfg.heads):
+            raise ValueError(f"no head {part} (layers 0..{model.cfg.depth - 1}, heads 0..{model.cfg.heads - 1})")
+        heads.append((layer, head))
+    return heads
+
+
+def run(model: ViT, image: np.ndarray, discard_ratio: float = 0.0, head_fusion: str = "mean",
+        knockout: str | None = None) -> AttentionSummary:
+    """The attention family's verb: :func:`attention_summary` plus the headline prediction and,
+    with ``knockout="0.1,3.2"``, the probabilities with those heads switched off."""
+    s = attention_summary(model, image, discard_ratio, head_fusion)
+    ko = None
+    if knockout:
+        heads = parse_heads(knockout, model)
+        p = knockout_proba(model, image, heads)
+        ko = {"heads": [list(h) for h in heads], "probabilities": p, "digit": int(p.argmax())}
+    return AttentionSummary(headline(model, image).to_json(), s.probs.tolist(), discard_ratio, head_fusion,
+                            s.cls, s.cls_mean, s.rollout, s.stats, ko)
+
+
+FAMILY = Family(
+    "attention", run, "class-token attention per layer and head, attention rollout, head statistics, knockout",
+    options=(Setting("discard_ratio", "Discard ratio", "float", 0.0, 0.0, 0.95, 0.05,
+                     help="zero this fraction of the weakest attention weights per layer before rollout"),
+             Setting("head_fusion", "Head fusion", "choice", "mean", options=("mean", "max", "min"),
+                     help="how rollout fuses the heads"),
+             Setting("knockout", "Heads to knock out", "text", None,
+                     help="LAYER.HEAD pairs, 0-based, e.g. 0.1,3.2: adds the prediction without them")),
+    source="Abnar & Zuidema, 2020 (rollout); Michel et al., 2019 (head knockout); Dosovitskiy et al., 2021")
+
+__all__ = ["AttentionResult", "AttentionSummary", "attention_summary", "attention_weights", "gradient_rollout",
+           "head_stats", "knockout_mask", "knockout_proba", "parse_heads", "predict", "query_attention",
+           "rollout", "single_head_effects"]

@@ -4,17 +4,29 @@ registry :data:`METHODS` that the pages build their menus from."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from model.explain._common import (BASELINES, IG_INTERNAL_BATCH, IMAGE_SIDE, OCCLUSION_PER_EVAL, _as_input,
-                                   _logits_fn, _target, input_gradients, make_baseline, upsample_patches)
+from model.explain._common import (
+    BASELINES,
+    IG_INTERNAL_BATCH,
+    IMAGE_SIDE,
+    OCCLUSION_PER_EVAL,
+    _as_input,
+    _logits_fn,
+    _target,
+    input_gradients,
+    make_baseline,
+    upsample_patches,
+)
+from model.explain._registry import TARGET, Family, Result, Setting
 from model.explain.attention import attention_weights, gradient_rollout, query_attention, rollout
+from model.inference import headline
 from model.vit import ViT
-
 
 # ----------------------------------------------------------------------------- attribution methods
 # Each method: (model, x (1,1,28,28) tensor, target int, **settings) -> (map (28,28) float32, extra dict)
@@ -141,45 +153,6 @@ def _cls_attention_method(model, x, target, layer="last", head="mean"):
 # ----------------------------------------------------------------------------- registry
 
 @dataclass(frozen=True)
-class Setting:
-    """One user-facing setting of a method: ``kind`` is int, float, choice or bool.
-    ``options_from`` ("layers"/"heads") makes choice options depend on the model."""
-    name: str
-    label: str
-    kind: str
-    default: Any
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-    options: tuple = ()
-    help: str = ""
-    options_from: str | None = None
-
-    def resolve(self, model: ViT | None) -> "Setting":
-        if self.options_from is None or model is None:
-            return self
-        n = model.cfg.depth if self.options_from == "layers" else model.cfg.heads
-        return replace(self, options=tuple(self.options) + tuple(range(n)), options_from=None)
-
-    def check(self, value: Any) -> Any:
-        if self.kind == "int":
-            v = int(value)
-            if (self.min is not None and v < self.min) or (self.max is not None and v > self.max):
-                raise ValueError(f"{self.name} must be in [{self.min}, {self.max}], got {v}")
-            return v
-        if self.kind == "float":
-            v = float(value)
-            if not math.isfinite(v) or (self.min is not None and v < self.min) or (self.max is not None and v > self.max):
-                raise ValueError(f"{self.name} must be in [{self.min}, {self.max}], got {v}")
-            return v
-        if self.kind == "bool":
-            return bool(value)
-        if self.options_from is None and value not in self.options:
-            raise ValueError(f"{self.name} must be one of {self.options}, got {value!r}")
-        return value
-
-
-@dataclass(frozen=True)
 class MethodSpec:
     key: str
     label: str
@@ -200,7 +173,8 @@ class MethodSpec:
 
 _SEED = Setting("seed", "Random seed", "int", 0, 0, 2**31 - 1, 1, help="Same seed, same result.")
 _BASELINE = Setting("baseline", "Baseline", "choice", "black", options=BASELINES,
-                    help="The reference input meaning 'no evidence': black (no ink), the digit blurred, or uniform noise.")
+                    help="The reference input meaning 'no evidence': black (no ink), the digit blurred, "
+                         "or uniform noise.")
 _SIGNED_CAPTION = "Red pixels push the score of the target class up, blue pixels push it down; white is neutral."
 
 METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
@@ -209,7 +183,8 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
         "Sundararajan et al., 2017 (captum.attr.IntegratedGradients)",
         "Each pixel's share of the change in the target's score between the baseline and this digit; "
         "the shares add up to that change (the convergence delta is the leftover). " + _SIGNED_CAPTION,
-        (Setting("steps", "Steps", "int", 50, 4, 300, 1, help="Points on the path from the baseline; more is more exact."),
+        (Setting("steps", "Steps", "int", 50, 4, 300, 1,
+                 help="Points on the path from the baseline; more is more exact."),
          _BASELINE, _SEED)),
     MethodSpec(
         "saliency", "Saliency", _saliency,
@@ -227,7 +202,7 @@ METHODS: dict[str, MethodSpec] = {spec.key: spec for spec in [
         "Lundberg & Lee, 2017 (algorithm of captum.attr.GradientShap, seeded per call)",
         "Expected gradients: Integrated Gradients averaged over random baselines, random points on the path "
         "and noisy copies of the digit, approximating SHAP values. " + _SIGNED_CAPTION,
-        (Setting("n_samples", "Samples", "int", 32, 4, 256, 4), 
+        (Setting("n_samples", "Samples", "int", 32, 4, 256, 4),
          Setting("stdevs", "Input noise (std)", "float", 0.1, 0.0, 1.0, 0.05),
          _BASELINE, _SEED)),
     MethodSpec(
@@ -278,14 +253,17 @@ DEFAULT_COMPARISON = ("integrated_gradients", "saliency", "input_x_gradient", "g
 
 
 @dataclass
-class Attribution:
+class Attribution(Result):
     """The result of one method: ``map`` (28, 28) float32 and anything else it reports
-    (Integrated Gradients: ``convergence_delta``, ``logit_input``, ``logit_baseline``)."""
+    (Integrated Gradients: ``convergence_delta``, ``logit_input``, ``logit_baseline``).
+    ``prediction`` is the calibrated headline (:func:`model.inference.headline`) when the
+    family's verb :func:`run` made it."""
     method: str
     target: int
     map: np.ndarray
     settings: dict[str, Any]
     extra: dict[str, float] = field(default_factory=dict)
+    prediction: dict | None = None
 
     @property
     def convergence_delta(self) -> float | None:
@@ -331,21 +309,32 @@ def attribute(model: ViT, image: np.ndarray, target: int | None = None,
     return explain(model, image, target, method, **settings).map
 
 
+# ----------------------------------------------------------------------------- the family's verb
+
+def _union_settings() -> tuple[Setting, ...]:
+    """Every method's settings, once each by name, with default None: "the method's default"."""
+    seen: dict[str, Setting] = {}
+    for spec in METHODS.values():
+        for st in spec.settings:
+            if st.name not in seen:
+                seen[st.name] = replace(st, default=None, help=(st.help or st.label) + " (methods that take it)")
+    return tuple(seen.values())
 
 
-# ----------------------------------------------------------------------------- command line
+def run(model: ViT, image: np.ndarray, method: str = "integrated_gradients", target: int | None = None,
+        **settings: Any) -> Attribution:
+    """The attribution family's verb: :func:`explain` with the method as an option; settings
+    left at None take the method's defaults; one the method does not take is a ValueError."""
+    a = explain(model, image, target, method, **{k: v for k, v in settings.items() if v is not None})
+    a.prediction = headline(model, image).to_json()
+    return a
 
-def add_cli(subparsers):
-    """``python -m model.explain attribute FILE [--method M] [--target D] --json``: one map."""
-    p = subparsers.add_parser("attribute", help="one attribution map of a digit image",
-                              description="Prints {target, method, settings, map (28x28), extra}.")
-    p.add_argument("--method", default="integrated_gradients", choices=list(METHODS))
-    p.add_argument("--target", type=int, default=None, help="class to explain (default: the prediction)")
 
-    def run(args, model, image):
-        a = explain(model, image, args.target, args.method)
-        return {"target": a.target, "method": a.method, "settings": a.settings,
-                "map": a.map.round(6), "extra": a.extra}
+FAMILY = Family(
+    "attribute", run, "one attribution map of a digit image (the method is an option)",
+    options=(Setting("method", "Method", "choice", "integrated_gradients", options=tuple(METHODS)), TARGET)
+    + _union_settings(),
+    source="; ".join(dict.fromkeys(spec.source for spec in METHODS.values())))
 
-    p.set_defaults(run=run)
-    return p
+__all__ = ["DEFAULT_COMPARISON", "METHODS", "NT_BASES", "NT_TYPES", "Attribution", "MethodSpec", "Setting",
+           "attribute", "explain", "method_settings"]

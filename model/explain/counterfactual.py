@@ -35,7 +35,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from data.preprocess import INK_THRESHOLD
 from model.explain._common import IMAGE_SIDE, _as_input
+from model.explain._registry import Family, Result, Setting
+from model.inference import headline
 from model.vit import ViT
 
 MARGIN = 1.0          # logit margin z_D - max_{j != D} z_j the result must reach (verified)
@@ -44,14 +47,13 @@ STEPS = 120           # Adam steps at most
 LR = 0.1              # Adam step size, in pixel units
 LAMBDAS = (0.03, 0.08, 0.2, 0.5)   # L1 weights run side by side in one batch
 FAR_WEIGHT = 0.5      # extra L1 weight per pixel of distance from the ink beyond the first ring
-INK = 0.2             # a pixel at least this bright counts as ink (as in data.preprocess)
 CHANGED = 0.1         # a pixel counts as changed when it moves by more than this
 EXTRA_STEPS = 40      # steps to go on after the first success (sparser lambdas may still succeed)
 GREEDY_ROUNDS = 8     # at most this many one-pixel removals after the top-k pruning
 
 
 @dataclass(frozen=True)
-class Counterfactual:
+class Counterfactual(Result):
     """Outcome of :func:`counterfactual`. ``image`` is the counterfactual (28, 28) in [0, 1]
     (the original when nothing was found); ``probabilities`` are the ViT's on ``image``,
     from a fresh forward pass; ``forest`` the random forest's probabilities on it when a
@@ -105,16 +107,20 @@ class Counterfactual:
         return (self.found and self.forest is not None and self.forest_prediction != self.target)
 
     def to_dict(self) -> dict:
-        """The command line's JSON object."""
+        """The command line's JSON object (``probabilities``: the ViT's softmax on the result,
+        uncalibrated; this form is pinned by tests/test_why.py, so it carries no headline)."""
         return {"target": self.target, "found": self.found, "changed_pixels": self.changed_pixels,
                 "l1": round(self.l1, 4), "probabilities": [float(p) for p in self.probabilities],
                 "image": [[float(v) for v in row] for row in self.image]}
+
+    def to_json(self) -> dict:
+        return self.to_dict()
 
 
 def distance_to_ink(image: torch.Tensor, max_dist: int = 8) -> torch.Tensor:
     """(1, 1, 28, 28) -> pixel distance (chessboard) to the nearest ink pixel, capped at
     ``max_dist``; ink itself is 0. Repeated 3x3 max-pool dilation of the ink mask."""
-    mask = (image > INK).float()                                        # (1, 1, 28, 28)
+    mask = (image > INK_THRESHOLD).float()                                      # (1, 1, 28, 28)
     dist = torch.full_like(mask, float(max_dist))
     dist[mask > 0] = 0.0
     for d in range(1, max_dist):
@@ -243,17 +249,21 @@ def counterfactual(model: ViT, image: np.ndarray, target: int, forest=None, step
                           p0.astype(np.float32), taken, forest_p)
 
 
-# ----------------------------------------------------------------------------- command line
+# ----------------------------------------------------------------------------- the family's verb
 
-def _run(args, model, image) -> dict:
-    return counterfactual(model, image, args.target, steps=args.steps).to_dict()
+def run(model: ViT, image: np.ndarray, target: int | None = None, steps: int = STEPS) -> Counterfactual:
+    """The counterfactual family's verb: "make it a ``target``"; without a target, the runner-up
+    class of the calibrated prediction (the nearest other reading)."""
+    h = headline(model, image)
+    t = int(np.argsort(h.probabilities)[-2]) if target is None else target
+    return counterfactual(model, image, t, steps=steps)
 
 
-def add_cli(subparsers):
-    p = subparsers.add_parser("counterfactual", help="the smallest pixel change that makes the ViT read a target digit",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("--target", type=int, required=True, choices=range(10), metavar="D",
-                   help="the digit the ViT should read (0-9)")
-    p.add_argument("--steps", type=int, default=STEPS, help=f"Adam steps at most (default {STEPS})")
-    p.set_defaults(run=_run)
-    return p
+FAMILY = Family(
+    "counterfactual", run, "the smallest pixel change that makes the ViT read a target digit",
+    options=(Setting("target", "Digit to reach", "int", None, 0, 9, 1,
+                     help="the digit the ViT should read (default: the runner-up class)"),
+             Setting("steps", "Adam steps", "int", STEPS, 1, 2000, 1, help="Adam steps at most")),
+    source="Wachter, Mittelstadt & Russell, 2017; Carlini & Wagner, 2017; Chen et al., 2018 (EAD)")
+
+__all__ = ["CHANGED", "MARGIN", "STEPS", "Counterfactual", "counterfactual", "distance_to_ink"]

@@ -2,17 +2,26 @@
 of several maps on one digit, every curve point evaluated in a few batched forward passes."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from model.explain._common import FAITHFULNESS_BATCH, IMAGE_SIDE, _as_input, _target, make_baseline, upsample_patches
+from model.explain._common import (
+    BASELINES,
+    FAITHFULNESS_BATCH,
+    IMAGE_SIDE,
+    _as_input,
+    _target,
+    make_baseline,
+    upsample_patches,
+)
+from model.explain._registry import TARGET, Family, Result, Setting
 from model.explain.attribution import DEFAULT_COMPARISON, Attribution, explain
+from model.inference import headline
 from model.vit import ViT
-
 
 # ----------------------------------------------------------------------------- faithfulness
 
@@ -119,3 +128,44 @@ def compare(model: ViT, image: np.ndarray, target: int | None = None,
     attrs = {m: explain(model, image, t, m, **settings.get(m, {})) for m in methods}
     faith = faithfulness(model, image, t, {m: a.map for m, a in attrs.items()}, unit, steps, baseline)
     return Comparison(attrs, faith)
+
+
+# ----------------------------------------------------------------------------- the family's verb
+
+@dataclass
+class FaithfulnessSummary(Result):
+    """What ``python -m model.explain faithfulness`` prints: the calibrated ``prediction``, the
+    explained ``target``, and for each method of :data:`DEFAULT_COMPARISON` plus ``random``
+    its deletion and insertion curves over ``fractions`` and their areas (``auc``); ``best``
+    is the method with the highest insertion - deletion score."""
+    prediction: dict
+    target: int
+    methods: list[str]
+    unit: str
+    fractions: np.ndarray
+    deletion: dict[str, np.ndarray]
+    insertion: dict[str, np.ndarray]
+    auc: dict[str, dict[str, float]]
+    best: str
+
+
+def run(model: ViT, image: np.ndarray, target: int | None = None, unit: str = "pixel", steps: int = 20,
+        baseline: str = "black") -> FaithfulnessSummary:
+    """The faithfulness family's verb: :func:`compare` over :data:`DEFAULT_COMPARISON`."""
+    c = compare(model, image, target, DEFAULT_COMPARISON, unit=unit, steps=steps, baseline=baseline)
+    f = c.faithfulness
+    return FaithfulnessSummary(headline(model, image).to_json(), f.target, list(DEFAULT_COMPARISON), f.unit,
+                               f.fractions, f.deletion, f.insertion, f.auc, f.best)
+
+
+FAMILY = Family(
+    "faithfulness", run, "deletion and insertion curves of the default attribution methods on one digit",
+    options=(TARGET,
+             Setting("unit", "Unit", "choice", "pixel", options=("pixel", "patch"),
+                     help="remove/insert single pixels or 4x4 patches"),
+             Setting("steps", "Steps", "int", 20, 2, 196, 1, help="points on each curve"),
+             Setting("baseline", "Baseline", "choice", "black", options=BASELINES,
+                     help="what a removed pixel becomes")),
+    source="Petsiuk, Das & Saenko, 2018, 'RISE', Sec. 4.1")
+
+__all__ = ["Comparison", "Faithfulness", "FaithfulnessSummary", "compare", "faithfulness"]

@@ -46,6 +46,8 @@ import torch
 import torch.nn.functional as F
 
 from model.explain._common import _as_input, _target
+from model.explain._registry import TARGET, Family, Result, Setting
+from model.inference import headline
 from model.vit import ViT
 
 PATCH_PIXELS = 4          # patch centres are this many pixels apart (28 px / 7 patches)
@@ -264,7 +266,8 @@ class Patching:
     other: int
     clean: np.ndarray        # (10,) probabilities of the current digit
     second: np.ndarray       # (10,) probabilities of the second digit
-    effects: dict[str, dict[str, np.ndarray]]  # metric -> {"layer_patch" (L, g, g), "layer_cls" (L,), "layer_head" (L, H)}
+    # metric -> {"layer_patch" (L, g, g), "layer_cls" (L,), "layer_head" (L, H)}
+    effects: dict[str, dict[str, np.ndarray]]
 
     @property
     def layer_patch(self) -> np.ndarray:
@@ -327,7 +330,8 @@ def activation_patching(model: ViT, image: np.ndarray, second: np.ndarray, targe
     embed = cache["embed"][:1].expand(L * H, -1, -1)                    # (L*H, N, D)
     sel = torch.eye(L * H).view(L * H, L, H)                            # (L*H, L, H)
     z_patch = {layer: (sel[:, layer], cache[f"blocks.{layer}.attn.z"][1:2]) for layer in range(L)}
-    head = {k: (v - clean[k]).view(L, H).numpy() for k, v in metrics(model.run_blocks(embed, 0, z_patch=z_patch)).items()}
+    patched = metrics(model.run_blocks(embed, 0, z_patch=z_patch))
+    head = {k: (v - clean[k]).view(L, H).numpy() for k, v in patched.items()}
     g = model.cfg.grid
     effects = {k: {"layer_patch": token[k][:, 1:].reshape(L, g, g), "layer_cls": token[k][:, 0],
                    "layer_head": head[k]} for k in clean}
@@ -335,38 +339,49 @@ def activation_patching(model: ViT, image: np.ndarray, second: np.ndarray, targe
     return Patching(target=t, other=other, clean=probs[0], second=probs[1], effects=effects)
 
 
-# ----------------------------------------------------------------------------- command line
+# ----------------------------------------------------------------------------- the family's verb
 
-def add_cli(subparsers):
-    """``python -m model.explain inside FILE --json``: logit lens, DLA, attention distance."""
-    p = subparsers.add_parser(
-        "inside", help="logit lens, direct logit attribution and attention distance of a digit image",
-        description='Prints {"logit_lens": [[10 floats] per stage], "dla": {"total", "bias", "parts"}, '
-                    '"mean_attention_distance": [[heads] per layer], "patching_target": int} for the '
-                    'predicted class (or --target for the DLA).')
-    p.add_argument("--target", type=int, default=None, help="class for the DLA (default: the prediction)")
-    p.add_argument("--second", default=None,
-                   help="a second digit image: adds 'patching' (activation patching of this digit with it)")
+@dataclass
+class InsideSummary(Result):
+    """What ``python -m model.explain inside`` prints: the calibrated ``prediction``; the
+    class-token ``logit_lens`` (S, 10) per stage; the direct logit attribution ``dla`` of
+    ``target`` ({total, bias, parts}); ``mean_attention_distance`` (L, H) in pixels; the
+    class that patching measures (``patching_target``) and, with a second digit, ``patching``
+    ({other, prob: {...}, logit_diff: {...}}, see :class:`Patching`)."""
+    prediction: dict
+    target: int
+    stages: list[str]
+    logit_lens: np.ndarray
+    dla: dict
+    mean_attention_distance: np.ndarray
+    patching_target: int
+    patching: dict | None = None
 
-    def run(args, model, image):
-        res = inside_summary(model, image)
-        t = res.pred if args.target is None else _target(model, args.target, _as_input(image))
-        d = res.dla.for_class(t)
-        out = {"logit_lens": res.lens.round(8),
-               "dla": {"total": d["total"], "bias": d["bias"], "parts": d["parts"]},
-               "mean_attention_distance": res.attention_distance.round(4),
-               "patching_target": res.pred}
-        if args.second:
-            from model.predict import load_digit
 
-            try:
-                second = load_digit(args.second)
-            except ValueError as exc:             # ImageInputError: the entry prints it and exits 1
-                raise ValueError(f"{args.second}: {exc}") from None
-            pt = activation_patching(model, image, second, res.pred)
-            out["patching"] = {"other": pt.other, **{k: {n: a.round(6) for n, a in e.items()}
-                                                     for k, e in pt.effects.items()}}
-        return out
+def run(model: ViT, image: np.ndarray, target: int | None = None, second: np.ndarray | None = None) -> InsideSummary:
+    """The inside family's verb: :func:`inside_summary`, the DLA of ``target`` (default: the
+    prediction) and, with a ``second`` digit, :func:`activation_patching` of the prediction."""
+    res = inside_summary(model, image)
+    t = res.pred if target is None else _target(model, target, _as_input(image))
+    d = res.dla.for_class(t)
+    patching = None
+    if second is not None:
+        pt = activation_patching(model, image, second, res.pred)
+        patching = {"other": pt.other, **pt.effects}
+    return InsideSummary(headline(model, image).to_json(), t, res.stages, res.lens,
+                         {"total": d["total"], "bias": d["bias"], "parts": d["parts"]},
+                         res.attention_distance, res.pred, patching)
 
-    p.set_defaults(run=run)
-    return p
+
+FAMILY = Family(
+    "inside", run, "logit lens, direct logit attribution and attention distance of a digit image",
+    options=(TARGET,
+             Setting("second", "Second digit", "image", None,
+                     help="a second digit image: adds activation patching of this digit with it")),
+    source="nostalgebraist, 2020 (logit lens); Elhage et al., 2021 (DLA); Dosovitskiy et al., 2021; "
+           "Meng et al., 2022 and Heimersheim & Nanda, 2024 (activation patching)")
+
+__all__ = ["DLA", "Inside", "InsideSummary", "Patching", "activation_patching", "cached_forward",
+           "direct_logit_attribution", "dla_part_names", "inside_summary", "logit_lens", "mean_attention_distance",
+           "patch_distances", "position_similarity", "stage_names", "stem_filters", "test_set_attention_distance",
+           "uniform_attention_distance"]

@@ -37,6 +37,7 @@ import torch
 
 from model import paths
 from model.explain._common import _as_input
+from model.explain._registry import Family, Result, Setting
 from model.vit import ViT
 
 DIMS = 16              # PCA dimensions of the stored training embeddings
@@ -82,7 +83,7 @@ def _vote(labels: np.ndarray) -> int:
 
 
 @dataclass(frozen=True)
-class NeighbourResult:
+class NeighbourResult(Result):
     indices: np.ndarray        # (k,) training indices, nearest first
     labels: np.ndarray         # (k,) their MNIST training labels
     distances: np.ndarray      # (k,) L2 distances in the PCA space
@@ -95,7 +96,11 @@ class NeighbourResult:
     def unusual(self) -> bool:
         return self.distance_percentile > WARN_PERCENTILE
 
+    def to_json(self) -> dict:
+        return self.to_dict()
+
     def to_dict(self) -> dict:
+        """The command line's JSON object (its keys are pinned by tests/test_why.py)."""
         return {"neighbours": [{"train_index": int(i), "label": int(lab), "distance": round(float(d), 5)}
                                for i, lab, d in zip(self.indices, self.labels, self.distances)],
                 "knn_vote": self.knn_vote, "distance_percentile": round(self.distance_percentile, 3)}
@@ -216,22 +221,24 @@ def write_index(model: ViT, path: Path | str = DEFAULT_PATH, weights: Path | str
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-# ----------------------------------------------------------------------------- command line
+# ----------------------------------------------------------------------------- the family's verb
 
-def _run(args, model, image) -> dict:
-    path = Path(args.index) if args.index else DEFAULT_PATH
+def run(model: ViT, image: np.ndarray, k: int = K, index: str | None = None) -> NeighbourResult:
+    """The neighbours family's verb: the ``k`` nearest training images in the stored index."""
+    path = Path(index) if index else DEFAULT_PATH
     if not path.is_file():
         raise ValueError(f"no neighbour index at {path}; write it with `{WRITE_CMD}`")
-    return load_index(path).query(model, image, args.k).to_dict()
+    return load_index(path).query(model, image, k)
 
 
-def add_cli(subparsers):
-    p = subparsers.add_parser("neighbours", help="the nearest training images in the ViT's embedding space",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("-k", type=int, default=K, help=f"neighbours to list and vote (default {K})")
-    p.add_argument("--index", default=None, help="neighbour index file (default: the shipped one)")
-    p.set_defaults(run=_run)
-    return p
+FAMILY = Family(
+    "neighbours", run, "the nearest training images in the ViT's embedding space",
+    options=(Setting("k", "Neighbours", "int", K, 1, 1000, 1, help="neighbours to list and vote"),
+             Setting("index", "Index file", "path", None, help="neighbour index file (default: the shipped one)")),
+    source="Papernot & McDaniel, 2018, 'Deep k-Nearest Neighbors'")
+
+__all__ = ["K", "NeighbourIndex", "NeighbourResult", "WARN_PERCENTILE", "embed", "load_index", "weights_sha256",
+           "write_index"]
 
 
 def main(argv: list[str] | None = None) -> None:

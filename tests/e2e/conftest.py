@@ -11,8 +11,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from canvas_driver import CHROMIUM, DESKTOP, free_port, launch_browser, open_draw_page, start_server, stop_server, wait_healthy
+from canvas_driver import (
+    CHROMIUM,
+    DESKTOP,
+    free_port,
+    launch_browser,
+    open_draw_page,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
 
 def _browser_missing(reason: str) -> None:
@@ -50,7 +58,7 @@ def app_url(playwright_instance):
         wait_healthy(port, proc)
     except Exception:
         stop_server(proc)
-        raise RuntimeError(f"the app did not start; its log:\n{log.read_text()[-3000:]}")
+        raise RuntimeError(f"the app did not start; its log:\n{log.read_text()[-3000:]}") from None
     yield f"http://127.0.0.1:{port}/"
     stop_server(proc)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from canvas_driver import PHONE, draw_digit, open_draw_page, wait_for_prediction
+
 from model import paths
 
 try:

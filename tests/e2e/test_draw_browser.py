@@ -15,8 +15,19 @@ except ImportError:      # in CI (REQUIRE_BROWSER=1) a missing package is an err
         raise
     pytest.skip("the playwright package is not installed", allow_module_level=True)
 
-from canvas_driver import (DIGITS, PHONE, canvas, canvas_box, draw_digit, draw_stroke, open_draw_page, prediction_metric,
-                           prediction_value, reset_canvas, wait_for_prediction)
+from canvas_driver import (
+    DIGITS,
+    PHONE,
+    canvas,
+    canvas_box,
+    draw_digit,
+    draw_stroke,
+    open_draw_page,
+    prediction_metric,
+    prediction_value,
+    reset_canvas,
+    wait_for_prediction,
+)
 
 PROMPT = "Draw a digit 0-9 on the black canvas."
 

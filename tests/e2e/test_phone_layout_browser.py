@@ -1,15 +1,16 @@
 """Every page in the navigation on a phone (390x844, touch, Debian chromium via Playwright),
 with an MNIST test image as the current digit: nothing overflows horizontally, plot panels are
 readable (median at least 150 px wide per page) and thumbnail grids keep at least 3 images per
-row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages are read from ``_PAGES`` in dashboard/app.py, so a page added later is covered
-without changing this test. What is measured: tests/e2e/layout_probe.py."""
+row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages
+are read from ``_PAGES`` in dashboard/app.py, so a page added later is covered without changing
+this test. What is measured: tests/e2e/layout_probe.py."""
 from __future__ import annotations
 
 import os
 
 import pytest
-
 from layout_probe import DESKTOP, PHONE, go_to, measure_page, navigation, open_with_test_image
+
 from model import paths
 
 try:
