@@ -100,9 +100,9 @@ DIGIT_PARAM_KEY = "digit_param_applied"
 
 
 def _image_key(image: np.ndarray) -> bytes:
-    import hashlib
+    from dashboard.cache import image_bytes
 
-    return hashlib.md5(np.ascontiguousarray(image, dtype=np.float32).tobytes()).digest()
+    return image_bytes(image)
 
 
 def set_strokes(objects: list[dict]) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import resources, shared_cache
+from dashboard import cache, resources
 from dashboard.map_grid import show_map_grid
 from dashboard.plots import SEQUENTIAL
 from dashboard.state import require_current
@@ -52,7 +52,7 @@ def stat_heatmap(values: np.ndarray, title: str, fmt: str = ".2f", colorscale: s
     return fig
 
 
-summary = shared_cache.attention_summary(model, img)
+summary = cache.compute(E.attention_summary, model, img, large=True)
 pred = int(summary.probs.argmax())
 st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({summary.probs[pred]:.1%}).")
 
@@ -140,7 +140,7 @@ def rollout_view() -> None:
                    "for a 3?\". Yellow = relevant to that class; never negative.")
         target = st.selectbox("Class", list(range(10)), index=pred, key="attn_relevance_target",
                               format_func=lambda t: f"{t} (predicted)" if t == pred else str(t))
-        rel = shared_cache.gradient_rollout(model, img, target)
+        rel = cache.compute(E.gradient_rollout, model, img, int(target))
         show_map_grid(rel[None], [f"relevance for {target}"], "attn_relevance_fig", cols=1, background=img,
                       height=320, colorbar_title="relevance", hover="relevance")
 
@@ -220,7 +220,7 @@ knockout_view()
 st.markdown("**How much does each head matter?**")
 c1, c2 = st.columns(2)
 with c1:
-    effects = shared_cache.single_head_effects(model, img, pred)
+    effects = cache.compute(E.single_head_effects, model, img, pred)
     st.plotly_chart(stat_heatmap(effects, f"this digit: drop in P({pred}) with one head off", fmt=".1%",
                                  colorscale="RdBu_r", zmid=0.0), key="attn_effect_fig", config=CONFIG)
     st.caption("Each cell: how much the probability of the predicted digit falls when only that head is off. "
