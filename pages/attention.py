@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import cache, resources
+from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
 from dashboard.plots import SEQUENTIAL
 from dashboard.state import require_current
@@ -53,8 +54,9 @@ def stat_heatmap(values: np.ndarray, title: str, fmt: str = ".2f", colorscale: s
 
 
 summary = cache.compute(E.attention_summary, model, img, large=True)
-pred = int(summary.probs.argmax())
-st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({summary.probs[pred]:.1%}).")
+head = headline(model, img)
+pred = head.digit
+st.caption(sentence(cur.source, head))
 
 # ---- 1. the class token in every layer and head -----------------------------------------------
 st.subheader("The class token's attention, every layer and head")
@@ -182,7 +184,8 @@ def knockout_view() -> None:
     st.subheader("Switch heads off")
     st.caption("Tick heads to knock them out (their output is set to zero for this digit only; Michel et al., 2019, "
                "'Are Sixteen Heads Really Better than One?'). Grey bars: the original probabilities; red: with the "
-               "ticked heads off.")
+               "ticked heads off. Both are the plain softmax (not calibrated), so they differ a little from the "
+               "headline confidence above.")
     off: list[tuple[int, int]] = []
     # a table of ticks that keeps its H + 1 columns on a phone too (cells shrink to 56 px)
     table = st.grid(H + 1, wrap=False, min_column_width=56, gap="xsmall", vertical_alignment="center",
@@ -212,7 +215,7 @@ def knockout_view() -> None:
     elif new_pred != pred:
         st.warning(f"With {len(off)} head(s) off the answer changes from {pred} to **{new_pred}** ({new[new_pred]:.1%}).")
     else:
-        st.success(f"Still {pred}: its probability goes from {summary.probs[pred]:.1%} to {new[pred]:.1%}.")
+        st.success(f"Still {pred}: its softmax probability goes from {summary.probs[pred]:.1%} to {new[pred]:.1%}.")
 
 
 knockout_view()

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import cache, resources
+from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
 from dashboard.state import require_current
 from model import explain as E
@@ -37,9 +38,9 @@ cur = require_current("attr_use_test")
 model = resources.load_vit()
 img = cur.image
 
-probs = E.predict(model, img)
-pred = int(probs.argmax())
-st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({probs[pred]:.1%}).")
+head = headline(model, img)
+probs, pred = head.probabilities, head.digit
+st.caption(sentence(cur.source, head))
 
 # ---- choices ------------------------------------------------------------------------------------
 c1, c2, c3 = st.columns([1, 2, 1])

@@ -18,6 +18,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import resources
+from dashboard.headline import headline, reads
 from dashboard import why as W
 from dashboard.grid import THUMB_MIN_WIDTH
 from dashboard.map_grid import MIN_WIDTH
@@ -26,7 +27,6 @@ from dashboard.state import DIGIT_PARAM, get_strokes, require_current
 from model import paths
 from model.explain.neighbours import WARN_PERCENTILE, WRITE_CMD
 from model.explain.replay import turning_points
-from model.inference import predict_proba
 
 K = 10
 NOCHART = {"displayModeBar": False}
@@ -36,16 +36,12 @@ st.caption("What would have to change for another answer, which training digits 
            "which stroke decided it, and a report to keep.")
 
 cur = require_current("why_use_test")
-try:
-    model = resources.load_vit()
-except (FileNotFoundError, OSError) as exc:
-    st.error(f"The model weights are missing ({exc}). Train them with `python -m model.train`.")
-    st.stop()
+model = resources.load_vit()
 image = np.array(cur.image, dtype=np.float32)
-probs = predict_proba(model, image)[0]
-pred = int(probs.argmax())
+head = headline(model, image)
+probs, pred = head.probabilities, head.digit
 st.markdown(f"**{cur.source}**" + (f" (true label {cur.label})" if cur.label is not None else "")
-            + f": the ViT reads **{pred}** ({probs[pred]:.1%}).")
+            + f": the ViT reads {reads(head)}, calibrated confidence.")
 
 
 # ---- make it a D ------------------------------------------------------------------------------
