@@ -5,8 +5,8 @@ they are only ever *read* (no hooks, no mode changes), which is what makes shari
 Tables are loaded with ``st.cache_data``. A missing or corrupt file never ends in a traceback:
 the weights (:class:`model.vit.WeightsError`) give one clear message on the page that needs them
 (:func:`load_vit` stops that page, :func:`vit_or_none` lets it go on), an unreadable artifact a
-one-line warning and the same "nothing here yet" as a missing one; other pages stay usable. Nothing here trains, downloads or evaluates the
-whole test set: every artifact is a committed file under ``model/artifacts/``.
+one-line warning and the same "nothing here yet" as a missing one; other pages stay usable.
+Nothing here trains, downloads or evaluates the whole test set: every artifact is a committed file under ``model/artifacts/``.
 """
 from __future__ import annotations
 

@@ -10,10 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import cache, resources
+from dashboard.palette import DIGIT_COLORS
 from dashboard.plots import DIGITS
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf"]
 
 
 def _counterfactual(model, image: np.ndarray, target: int):
@@ -87,7 +86,7 @@ def map_figure(test_map: np.ndarray, test_labels: np.ndarray, point: np.ndarray,
     for d in range(10):
         sel = test_labels == d
         fig.add_trace(go.Scattergl(x=test_map[sel, 0], y=test_map[sel, 1], mode="markers", name=DIGITS[d],
-                                   marker=dict(size=3, color=PALETTE[d], opacity=0.45),
+                                   marker=dict(size=3, color=DIGIT_COLORS[d], opacity=0.45),
                                    hovertemplate=f"a test {d}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[float(point[0])], y=[float(point[1])], mode="markers", name="your digit",
                              marker=dict(symbol="star", size=20, color="black", line=dict(width=2, color="white")),

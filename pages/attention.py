@@ -11,20 +11,20 @@ backward pass for the class-specific map) and ``head_importance.json`` (python -
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import cache, resources
+from dashboard.attention_plots import head_name, knockout_figure, stat_heatmap, stats_table
 from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
-from dashboard.plots import SEQUENTIAL
+from dashboard.palette import PLOT_CONFIG
 from dashboard.state import require_current
+from dashboard.widgets import head_ticks
 from model import explain as E
 from model import paths
+from model.maps import inkiest_patch, patch_token
 
 ANALYZE_CMD = "python -m model.analyze"
-CONFIG = {"displayModeBar": False}
 
 st.title("Attention: where the transformer looks")
 st.caption("The transformer cuts the digit into a 7x7 grid of 4x4-pixel patches plus one extra *class token* "
@@ -36,23 +36,6 @@ cur = require_current("attn_use_test")
 model = resources.load_vit()
 L, H = model.cfg.depth, model.cfg.heads
 img = cur.image
-
-
-def head_name(layer: int, head: int) -> str:
-    return f"L{layer + 1} H{head + 1}"
-
-
-def stat_heatmap(values: np.ndarray, title: str, fmt: str = ".2f", colorscale: str = SEQUENTIAL,
-                 zmid: float | None = None) -> go.Figure:
-    fig = go.Figure(go.Heatmap(
-        z=values, x=[f"head {h + 1}" for h in range(values.shape[1])], y=[f"layer {l + 1}" for l in range(values.shape[0])],
-        colorscale=colorscale, zmid=zmid, text=np.vectorize(lambda v: format(v, fmt))(values), texttemplate="%{text}",
-        hovertemplate="%{y}, %{x}: %{z:.4f}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(height=60 + 45 * values.shape[0], margin=dict(l=0, r=0, t=30, b=0), title=title)
-    return fig
-
-
 summary = cache.compute(E.attention_summary, model, img, large=True)
 head = headline(model, img)
 pred = head.digit
@@ -94,12 +77,10 @@ def query_view() -> None:
     query = 0
     if kind == "a patch":
         with c3:
-            # default: the patch with the most ink
-            ink = img.reshape(g, 28 // g, g, 28 // g).sum(axis=(1, 3))
-            r0, c0 = np.unravel_index(int(ink.argmax()), ink.shape)
+            r0, c0 = inkiest_patch(img, g)          # default: the patch with the most ink
             pr = st.slider("Patch row", 1, g, int(r0) + 1, key="attn_query_row")
             pc = st.slider("Patch column", 1, g, int(c0) + 1, key="attn_query_col")
-        query = 1 + (pr - 1) * g + (pc - 1)
+        query = patch_token(pr - 1, pc - 1, g)
         marker = (pr - 1, pc - 1)
     maps = E.query_attention(summary.attn, layer, query)                     # (H, g, g)
     show_map_grid(maps, [f"head {h + 1}" for h in range(H)], "attn_query_fig", cols=H, background=img,
@@ -158,27 +139,15 @@ stats = summary.stats
 c1, c2 = st.columns(2)
 with c1:
     st.plotly_chart(stat_heatmap(stats["cls_entropy"], "class-token entropy (0-1)"), key="attn_entropy_fig",
-                    config=CONFIG)
+                    config=PLOT_CONFIG)
 with c2:
     st.plotly_chart(stat_heatmap(stats["cls_share"], "share of attention on the class token", fmt=".3f"),
-                    key="attn_share_fig", config=CONFIG)
+                    key="attn_share_fig", config=PLOT_CONFIG)
 with st.expander("All statistics as a table"):
-    st.dataframe(pd.DataFrame([{
-        "head": head_name(l, h),
-        "class-token entropy": float(stats["cls_entropy"][l, h]),
-        "mean entropy (all queries)": float(stats["mean_entropy"][l, h]),
-        "share on class token": float(stats["cls_share"][l, h]),
-        "class token on itself": float(stats["cls_self"][l, h]),
-    } for l in range(L) for h in range(H)]), hide_index=True, key="attn_stats_table")
+    st.dataframe(stats_table(stats), hide_index=True, key="attn_stats_table")
 
 
 # ---- 5. head knockout ----------------------------------------------------------------------
-def _clear_knockout() -> None:
-    for l in range(L):
-        for h in range(H):
-            st.session_state[f"attn_ko_{l}_{h}"] = False
-
-
 @st.fragment
 def knockout_view() -> None:
     st.subheader("Switch heads off")
@@ -186,29 +155,9 @@ def knockout_view() -> None:
                "'Are Sixteen Heads Really Better than One?'). Grey bars: the original probabilities; red: with the "
                "ticked heads off. Both are the plain softmax (not calibrated), so they differ a little from the "
                "headline confidence above.")
-    off: list[tuple[int, int]] = []
-    # a table of ticks that keeps its H + 1 columns on a phone too (cells shrink to 56 px)
-    table = st.grid(H + 1, wrap=False, min_column_width=56, gap="xsmall", vertical_alignment="center",
-                    key="attn_ko_table")
-    table.markdown("&nbsp;")
-    for h in range(H):
-        table.markdown(f"**head {h + 1}**")
-    for l in range(L):
-        table.markdown(f"layer {l + 1}")
-        for h in range(H):
-            if table.checkbox(head_name(l, h), key=f"attn_ko_{l}_{h}", label_visibility="collapsed"):
-                off.append((l, h))
-    st.button("Switch all heads back on", key="attn_ko_clear", on_click=_clear_knockout)
+    off = head_ticks(L, H, "attn_ko")
     new = E.knockout_proba(model, img, off)
-    fig = go.Figure([
-        go.Bar(x=[str(d) for d in range(10)], y=summary.probs, name="all heads on", marker_color="#9e9e9e",
-               hovertemplate="digit %{x}: %{y:.2%}<extra>original</extra>"),
-        go.Bar(x=[str(d) for d in range(10)], y=new, name=f"{len(off)} head(s) off", marker_color="#d62728",
-               hovertemplate="digit %{x}: %{y:.2%}<extra>knocked out</extra>")])
-    fig.update_layout(barmode="group", height=280, margin=dict(l=10, r=10, t=30, b=10),
-                      yaxis=dict(title="probability", range=[0, 1.05]), xaxis=dict(title="digit", type="category"),
-                      legend=dict(orientation="h", y=1.15))
-    st.plotly_chart(fig, key="attn_ko_fig", config=CONFIG)
+    st.plotly_chart(knockout_figure(summary.probs, new, len(off)), key="attn_ko_fig", config=PLOT_CONFIG)
     new_pred = int(new.argmax())
     if not off:
         st.caption("No head is off: the two sets of bars are the same.")
@@ -225,7 +174,7 @@ c1, c2 = st.columns(2)
 with c1:
     effects = cache.compute(E.single_head_effects, model, img, pred)
     st.plotly_chart(stat_heatmap(effects, f"this digit: drop in P({pred}) with one head off", fmt=".1%",
-                                 colorscale="RdBu_r", zmid=0.0), key="attn_effect_fig", config=CONFIG)
+                                 colorscale="RdBu_r", zmid=0.0), key="attn_effect_fig", config=PLOT_CONFIG)
     st.caption("Each cell: how much the probability of the predicted digit falls when only that head is off. "
                "Red = the head helps this answer, blue = removing it helps.")
 with c2:
@@ -233,7 +182,7 @@ with c2:
     drop = np.asarray(imp.get("accuracy_drop", []), dtype=float)
     if drop.shape == (L, H):
         st.plotly_chart(stat_heatmap(drop, "test set: accuracy drop with one head off", fmt=".2%",
-                                     colorscale="RdBu_r", zmid=0.0), key="attn_testdrop_fig", config=CONFIG)
+                                     colorscale="RdBu_r", zmid=0.0), key="attn_testdrop_fig", config=PLOT_CONFIG)
         st.caption(f"Each cell: test accuracy lost when that head alone is off, on {imp.get('n_images')} MNIST test "
                    f"images (accuracy with all heads on: {imp.get('baseline_accuracy', float('nan')):.2%}). "
                    "Red = the model needs this head, blue = it does slightly better without it.")

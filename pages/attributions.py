@@ -12,21 +12,20 @@ Render only: one call into ``model.explain`` per method (cached per digit and se
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import cache, resources
 from dashboard.headline import headline, sentence
+from dashboard.attribution_plots import faithfulness_figures, faithfulness_table
 from dashboard.map_grid import show_map_grid
+from dashboard.palette import PLOT_CONFIG
 from dashboard.state import require_current
+from dashboard.widgets import method_settings
 from model import explain as E
+from model.maps import shown_maps
 
-CONFIG = {"displayModeBar": False}
 DEFAULT_METHODS = ["integrated_gradients", "saliency", "occlusion", "gradient_rollout"]
 COLS = 3
-OUTLIER_PERC = 2.0   # as captum.attr.visualization: scale by the 98th percentile of |values|, clip the rest
-LINE_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
 st.title("Attributions: which pixels drive the answer")
 st.caption("Attribution methods give every pixel a score for how much it pushed the transformer towards (or away "
@@ -62,47 +61,7 @@ if target != pred:
                f"blue pixels evidence against it.")
 
 
-def setting_widget(method: str, s: E.Setting):
-    if s.name == "baseline":   # one choice for every method above
-        return baseline_choice
-    key = f"attr_{method}_{s.name}"
-    if s.kind == "int" and s.max - s.min > 1000:   # e.g. a random seed
-        return st.number_input(s.label, int(s.min), int(s.max), int(s.default), 1, key=key, help=s.help or None)
-    if s.kind == "int":
-        return st.slider(s.label, int(s.min), int(s.max), int(s.default), int(s.step or 1), key=key, help=s.help or None)
-    if s.kind == "float":
-        return st.slider(s.label, float(s.min), float(s.max), float(s.default), float(s.step or 0.05), key=key,
-                         help=s.help or None)
-    if s.kind == "bool":
-        return st.checkbox(s.label, value=bool(s.default), key=key, help=s.help or None)
-    options = list(s.options)
-    fmt = (lambda o: f"{'layer' if s.name == 'layer' else 'head'} {o + 1}" if isinstance(o, int) else str(o))
-    if method == "noise_tunnel" and s.name == "base":
-        fmt = lambda o: E.METHODS[o].label  # noqa: E731
-    return st.selectbox(s.label, options, index=options.index(s.default), key=key, format_func=fmt, help=s.help or None)
-
-
-chosen: dict[str, dict] = {}
-if methods:
-    with st.expander("Method settings", expanded=False):
-        cols = st.columns(min(len(methods), COLS))
-        for i, m in enumerate(methods):
-            spec = E.METHODS[m]
-            with cols[i % len(cols)]:
-                st.markdown(f"**{spec.label}**")
-                values = {s.name: setting_widget(m, s) for s in spec.resolved_settings(model)}
-                if m == "noise_tunnel":
-                    base = values["base"]
-                    for s in E.METHODS[base].settings:
-                        if s.name not in values:
-                            values[s.name] = setting_widget(f"nt_{base}", s)
-                    if base == "integrated_gradients":
-                        st.caption(f"Cost: {values['nt_samples']} x {values['steps']} = "
-                                   f"{values['nt_samples'] * values['steps']} gradient passes (about one second "
-                                   "per 800 here); fewer steps are usually enough when averaging.")
-                if not spec.settings:
-                    st.caption("No settings.")
-                chosen[m] = values
+chosen = method_settings(model, methods, {"baseline": baseline_choice}, COLS)   # one baseline for every method
 
 # ---- compute --------------------------------------------------------------------------------------
 results: dict[str, E.Attribution] = {}
@@ -133,23 +92,7 @@ with c3:
                                "raw values on one range (only comparable between methods with the same units).")
 
 
-def transform(a: np.ndarray) -> np.ndarray:
-    if sign == "positive":
-        return np.clip(a, 0, None)
-    if sign == "negative":
-        return np.clip(-a, 0, None)
-    if sign == "absolute":
-        return np.abs(a)
-    return a
-
-
-shown = {m: transform(results[m].map.astype(np.float64)) for m in results}
-if normalise:
-    for m, a in shown.items():
-        scale = np.percentile(np.abs(a), 100 - OUTLIER_PERC)
-        scale = scale if scale > 0 else (np.abs(a).max() or 1.0)
-        shown[m] = np.clip(a / scale, -1, 1)
-zmax = max([float(np.abs(a).max()) for a in shown.values()] + [1e-12])
+shown, zmax = shown_maps({m: r.map for m, r in results.items()}, sign, normalise)
 signed_scale = sign == "signed"
 
 if shown:
@@ -216,28 +159,11 @@ def faithfulness_view() -> None:
                                 format_func=lambda b: "black (no ink)" if b == "black" else "the blurred digit")
     runs = tuple((m, tuple(sorted(chosen[m].items()))) for m in results)
     f = cache.faithfulness(model, img, target, runs, unit, steps, baseline)
-    x = f.fractions
     # two figures side by side on a desktop, one above the other on a phone (st.grid reflows)
     grid = st.grid(2, min_column_width=300, key="attr_faith_fig")
-    for which, curves, verb in (("Deletion (lower is better)", f.deletion, "removed"),
-                                ("Insertion (higher is better)", f.insertion, "inserted")):
-        fig = go.Figure()
-        for i, name in enumerate(curves):
-            label = "random order" if name == "random" else E.METHODS[name].label
-            style = dict(color="#9e9e9e", dash="dash") if name == "random" else dict(color=LINE_COLORS[i % len(LINE_COLORS)])
-            fig.add_trace(go.Scatter(x=x, y=curves[name], mode="lines", name=label, line=style, legendgroup=name,
-                                     hovertemplate=f"{label}<br>%{{x:.0%}} {unit}s: P({target}) = %{{y:.3f}}<extra></extra>"))
-        fig.update_xaxes(title=f"fraction of {unit}s {verb}", tickformat=".0%")
-        fig.update_yaxes(title=f"P({target})", range=[0, 1.02])
-        fig.update_layout(height=380, margin=dict(l=10, r=10, t=30, b=10), title=dict(text=which, font_size=14),
-                          legend=dict(orientation="h", y=-0.25))
-        grid.plotly_chart(fig, key=f"attr_faith_{verb}", config=CONFIG)
-    table = pd.DataFrame([{
-        "method": "random order" if n == "random" else E.METHODS[n].label,
-        "deletion AUC (lower better)": a["deletion"],
-        "insertion AUC (higher better)": a["insertion"],
-        "insertion - deletion": a["score"],
-    } for n, a in f.auc.items()]).sort_values("insertion - deletion", ascending=False)
+    for verb, fig in faithfulness_figures(f, target, unit):
+        grid.plotly_chart(fig, key=f"attr_faith_{verb}", config=PLOT_CONFIG)
+    table = faithfulness_table(f)
     st.dataframe(table, hide_index=True, key="attr_faith_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
     best = f.best
