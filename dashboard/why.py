@@ -1,4 +1,4 @@
-"""The Why page's cached computations and figures (the page itself only renders).
+"""The Why page's cached computations, figures and result panel (the page itself lays them out).
 
 Computations keyed by the user's digit go through the one cache layer (:mod:`dashboard.cache`,
 keyed by the weights' SHA-256, the image bytes and the options); figures are plain plotly builders.
@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import cache, resources
-from dashboard.palette import DIGIT_COLORS
-from dashboard.plots import DIGITS
+from dashboard.map_grid import MIN_WIDTH
+from dashboard.palette import DIGIT_COLORS, PLOT_CONFIG
+from dashboard.plots import DIGITS, image_figure, probability_chart
 
 
 
@@ -94,3 +95,36 @@ def map_figure(test_map: np.ndarray, test_labels: np.ndarray, point: np.ndarray,
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=10, b=0), legend=dict(itemsizing="constant"),
                       xaxis_title="PC 1", yaxis_title="PC 2")
     return fig
+
+
+def show_counterfactual(cf, target: int, pred: int) -> None:
+    """The counterfactual's panel: original, result and change side by side (two a row on a phone), the
+    changed pixels, the target's probability and the forest's answer on the result."""
+    grid = st.grid(3, min_column_width=MIN_WIDTH, gap="small", key="why_cf_grid")
+    grid.plotly_chart(image_figure(cf.original, title=f"original: {pred}", height=220), config=PLOT_CONFIG,
+                      key="why_cf_orig")
+    if target == pred and cf.found:
+        st.info(f"The ViT already reads {pred}: no change needed.")
+    elif not cf.found:
+        st.warning(f"No small change found: {cf.steps} optimisation steps did not make the ViT read {target} "
+                   "with a clear margin.")
+    else:
+        grid.plotly_chart(image_figure(cf.image, title=f"counterfactual: {cf.prediction}", height=220),
+                          config=PLOT_CONFIG, key="why_cf_image")
+        grid.plotly_chart(delta_figure(cf.delta, title="added (red) / removed (blue)"), config=PLOT_CONFIG,
+                          key="why_cf_delta")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Changed pixels", f"{cf.changed_pixels}", help="pixels that moved by more than 0.1 of full ink")
+        m2.metric(f"ViT's P({target})", f"{cf.probabilities[target]:.1%}",
+                  delta=f"{cf.probabilities[target] - cf.original_probabilities[target]:+.1%}")
+        if cf.forest is not None:
+            m3.metric("Random forest reads", str(cf.forest_prediction))
+        st.plotly_chart(probability_chart(cf.probabilities, title="ViT on the counterfactual (re-run)",
+                                          height=220), config=PLOT_CONFIG, key="why_cf_probs")
+        if cf.fools_vit_not_forest:
+            still = "still " if cf.forest_prediction == pred else ""
+            st.warning(f"This change fools the ViT but not the forest: the forest {still}reads "
+                       f"{cf.forest_prediction}. A few pixels that a person would hardly notice flipped the "
+                       "transformer's answer; the forest, which weighs pixels one by one, was not moved.")
+        elif cf.forest is not None:
+            st.success(f"The forest reads {cf.forest_prediction} too: the change moved both models.")
