@@ -353,3 +353,16 @@ def test_a_share_link_opens_the_drawn_digit_and_a_bad_one_says_why():
     assert not bad.exception
     assert any("damaged" in w.value for w in bad.warning)
     assert [t.value for t in bad.title][:1] == ["Draw a digit"]
+
+
+def test_report_states_the_calibrated_headline(shipped_vit, test_images):
+    """The report's prediction is the app's one headline (calibrated), not the plain softmax."""
+    from model.inference import headline
+    from model.report import build_report
+
+    img = load_mnist("test")[0][8].astype(np.float32) / 255.0     # read at well under 100 %
+    head = headline(shipped_vit, img)
+    plain = float(predict_proba(shipped_vit, img)[0].max())
+    assert f"{head.confidence:.1%}" != f"{plain:.1%}"
+    html = build_report(shipped_vit, img, source="test image #8")
+    assert f"Prediction: {head.digit} ({head.confidence:.1%}); calibrated probabilities" in html
