@@ -52,3 +52,13 @@ def stats_table(stats: dict[str, np.ndarray]) -> pd.DataFrame:
         "share on class token": float(stats["cls_share"][i, h]),
         "class token on itself": float(stats["cls_self"][i, h]),
     } for i in range(layers) for h in range(heads)])
+
+
+def knockout_verdict(pred: int, before: np.ndarray, after: np.ndarray, n_off: int) -> tuple[str, str]:
+    """("caption" | "warning" | "success", sentence): what knocking out ``n_off`` heads did to the answer."""
+    new = int(after.argmax())
+    if not n_off:
+        return "caption", "No head is off: the two sets of bars are the same."
+    if new != pred:
+        return "warning", f"With {n_off} head(s) off the answer changes from {pred} to **{new}** ({after[new]:.1%})."
+    return "success", f"Still {pred}: its softmax probability goes from {before[pred]:.1%} to {after[pred]:.1%}."

@@ -82,3 +82,23 @@ def method_settings(model, methods: list[str], shared: dict, cols: int = 3) -> d
                     st.caption("No settings.")
                 chosen[m] = values
     return chosen
+
+
+def query_picker(layers: int, grid: int, image, prefix: str) -> tuple[int, int, tuple[int, int] | None]:
+    """Layer and query token (the class token or a patch, by row and column counted from 1; default the
+    patch with the most ink): returns (layer, token index, (row, col) of the patch to mark or None)."""
+    from model.maps import inkiest_patch, patch_token
+
+    c1, c2, c3 = st.columns([1, 1, 1])
+    with c1:
+        layer = st.selectbox("Layer", list(range(layers)), index=layers - 1, format_func=lambda i: f"layer {i + 1}",
+                             key=f"{prefix}_layer")
+    with c2:
+        kind = st.radio("Query", ["class token", "a patch"], horizontal=True, key=f"{prefix}_kind")
+    if kind != "a patch":
+        return layer, 0, None
+    with c3:
+        r0, c0 = inkiest_patch(image, grid)
+        pr = st.slider("Patch row", 1, grid, r0 + 1, key=f"{prefix}_row")
+        pc = st.slider("Patch column", 1, grid, c0 + 1, key=f"{prefix}_col")
+    return layer, patch_token(pr - 1, pc - 1, grid), (pr - 1, pc - 1)

@@ -14,15 +14,14 @@ import numpy as np
 import streamlit as st
 
 from dashboard import cache, resources
-from dashboard.attention_plots import head_name, knockout_figure, stat_heatmap, stats_table
+from dashboard.attention_plots import head_name, knockout_figure, knockout_verdict, stat_heatmap, stats_table
 from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
 from dashboard.palette import PLOT_CONFIG
 from dashboard.state import require_current
-from dashboard.widgets import head_ticks
+from dashboard.widgets import head_ticks, query_picker
 from model import explain as E
 from model import paths
-from model.maps import inkiest_patch, patch_token
 
 ANALYZE_CMD = "python -m model.analyze"
 
@@ -66,22 +65,7 @@ def query_view() -> None:
     st.subheader("Where does one patch look?")
     st.caption("Pick a layer and a query token: the class token or any patch (marked in red). Each map shows "
                "where that token looks in one head of the chosen layer. Yellow = much attention, dark = little.")
-    g = summary.grid
-    c1, c2, c3 = st.columns([1, 1, 1])
-    with c1:
-        layer = st.selectbox("Layer", list(range(L)), index=L - 1, format_func=lambda l: f"layer {l + 1}",
-                             key="attn_query_layer")
-    with c2:
-        kind = st.radio("Query", ["class token", "a patch"], horizontal=True, key="attn_query_kind")
-    marker = None
-    query = 0
-    if kind == "a patch":
-        with c3:
-            r0, c0 = inkiest_patch(img, g)          # default: the patch with the most ink
-            pr = st.slider("Patch row", 1, g, int(r0) + 1, key="attn_query_row")
-            pc = st.slider("Patch column", 1, g, int(c0) + 1, key="attn_query_col")
-        query = patch_token(pr - 1, pc - 1, g)
-        marker = (pr - 1, pc - 1)
+    layer, query, marker = query_picker(L, summary.grid, img, "attn_query")
     maps = E.query_attention(summary.attn, layer, query)                     # (H, g, g)
     show_map_grid(maps, [f"head {h + 1}" for h in range(H)], "attn_query_fig", cols=H, background=img,
                   marker=marker, colorbar_title="attention", hover="attention")
@@ -158,13 +142,8 @@ def knockout_view() -> None:
     off = head_ticks(L, H, "attn_ko")
     new = E.knockout_proba(model, img, off)
     st.plotly_chart(knockout_figure(summary.probs, new, len(off)), key="attn_ko_fig", config=PLOT_CONFIG)
-    new_pred = int(new.argmax())
-    if not off:
-        st.caption("No head is off: the two sets of bars are the same.")
-    elif new_pred != pred:
-        st.warning(f"With {len(off)} head(s) off the answer changes from {pred} to **{new_pred}** ({new[new_pred]:.1%}).")
-    else:
-        st.success(f"Still {pred}: its softmax probability goes from {summary.probs[pred]:.1%} to {new[pred]:.1%}.")
+    kind, verdict = knockout_verdict(pred, summary.probs, new, len(off))
+    getattr(st, kind)(verdict)
 
 
 knockout_view()

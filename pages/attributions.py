@@ -11,13 +11,12 @@ Render only: one call into ``model.explain`` per method (cached per digit and se
 """
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import cache, resources
 from dashboard.headline import headline, sentence
 from dashboard.attribution_plots import faithfulness_figures, faithfulness_table
-from dashboard.map_grid import show_map_grid
+from dashboard.attribution_views import ig_completeness, show_maps
 from dashboard.palette import PLOT_CONFIG
 from dashboard.state import require_current
 from dashboard.widgets import method_settings
@@ -93,26 +92,12 @@ with c3:
 
 
 shown, zmax = shown_maps({m: r.map for m, r in results.items()}, sign, normalise)
-signed_scale = sign == "signed"
-
 if shown:
-    labels = [E.METHODS[m].label for m in shown]
-    if view == "masked":           # the digit dimmed where the method scores low; hover shows the score
-        show_map_grid([img * np.clip(np.abs(a) / zmax, 0, 1) for a in shown.values()], labels, "attr_maps",
-                      cols=COLS, colorscale="gray", shared=True, zmin=0.0, zmax=1.0, colorbar=False,
-                      customdata=list(shown.values()),
-                      hovertemplates=[f"{t}<br>row %{{y}}, col %{{x}}: %{{customdata:.3f}}<extra></extra>"
-                                      for t in labels])
-    else:
-        show_map_grid(list(shown.values()), labels, "attr_maps", cols=COLS,
-                      background=img if view == "overlay" else None, opacity=0.65 if view == "overlay" else 1.0,
-                      colorscale="RdBu_r" if signed_scale else ("Blues" if sign == "negative" else "Reds"),
-                      shared=True, zmin=-zmax if signed_scale else 0.0, zmax=zmax, hover="score",
-                      colorbar_title="score" if not normalise else "share of range")
+    show_maps(shown, [E.METHODS[m].label for m in shown], zmax, img, view, sign, normalise, "attr_maps", COLS)
     if view == "masked":
         st.caption("Masked: each pixel of the digit is dimmed in proportion to how little it scores; what stays "
                    "bright is what the method says matters (bright = important, black = unimportant or no ink).")
-    elif signed_scale:
+    elif sign == "signed":
         st.caption("Red = the pixel raises the score of the explained class, blue = it lowers it, white = no effect. "
                    "Attention-based maps are never negative, so they show red only.")
     else:
@@ -125,13 +110,8 @@ if shown:
                 st.caption("This map is the same whatever class you explain.")
 
 if "integrated_gradients" in results:
-    extra = results["integrated_gradients"].extra
-    total = float(results["integrated_gradients"].map.sum())
     st.markdown("**Integrated Gradients: does it add up?**")
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Sum of attributions", f"{total:.3f}")
-    c2.metric("Score change (digit - baseline)", f"{extra['logit_input'] - extra['logit_baseline']:.3f}")
-    c3.metric("Convergence delta", f"{extra['convergence_delta']:.1e}")
+    ig_completeness(results["integrated_gradients"])
     st.caption("Completeness (Sundararajan et al., 2017): the attributions should add up to the change in the class's "
                "score (logit) between the baseline and the digit. The convergence delta is what is left over; "
                "if it is large compared with the score change, raise the number of steps.")
