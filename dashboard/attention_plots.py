@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.palette import HIGHLIGHT, REFERENCE, SEQUENTIAL
+from dashboard.palette import DIVERGING, HIGHLIGHT, REFERENCE, SEQUENTIAL
 from dashboard.plots import DIGITS
 
 
@@ -62,3 +62,26 @@ def knockout_verdict(pred: int, before: np.ndarray, after: np.ndarray, n_off: in
     if new != pred:
         return "warning", f"With {n_off} head(s) off the answer changes from {pred} to **{new}** ({after[new]:.1%})."
     return "success", f"Still {pred}: its softmax probability goes from {before[pred]:.1%} to {after[pred]:.1%}."
+
+
+def head_stats_figures(stats: dict[str, np.ndarray]) -> list[tuple[str, go.Figure]]:
+    """(chart key, figure) of the class token's attention entropy and the share of attention on it, per head."""
+    return [("attn_entropy_fig", stat_heatmap(stats["cls_entropy"], "class-token entropy (0-1)")),
+            ("attn_share_fig", stat_heatmap(stats["cls_share"], "share of attention on the class token", fmt=".3f"))]
+
+
+def drop_heatmap(values: np.ndarray, title: str, fmt: str) -> go.Figure:
+    """A per-head drop (probability or accuracy) on a diverging scale centred on 0: red = the head helps."""
+    return stat_heatmap(values, title, fmt=fmt, colorscale=DIVERGING, zmid=0.0)
+
+
+def test_drop(importance: dict, layers: int, heads: int) -> tuple[go.Figure, str] | None:
+    """The test set's accuracy drop per knocked-out head (``head_importance.json``, python -m model.analyze)
+    and its caption; None when the file is missing or made for another shape of model."""
+    drop = np.asarray(importance.get("accuracy_drop", []), dtype=float)
+    if drop.shape != (layers, heads):
+        return None
+    caption = (f"Each cell: test accuracy lost when that head alone is off, on {importance.get('n_images')} MNIST "
+               f"test images (accuracy with all heads on: {importance.get('baseline_accuracy', float('nan')):.2%}). "
+               "Red = the model needs this head, blue = it does slightly better without it.")
+    return drop_heatmap(drop, "test set: accuracy drop with one head off", ".2%"), caption

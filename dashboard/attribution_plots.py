@@ -43,3 +43,15 @@ def faithfulness_table(f) -> pd.DataFrame:
         "insertion AUC (higher better)": a["insertion"],
         "insertion - deletion": a["score"],
     } for n, a in f.auc.items()]).sort_values("insertion - deletion", ascending=False)
+
+
+def faithfulness_verdict(f, target: int) -> tuple[bool, str]:
+    """(trustworthy, sentence): the most faithful method for this digit and class, against a random order."""
+    best, rnd = f.best, f.auc.get("random", {}).get("score")
+    msg = (f"Most faithful for this digit and class {target}: **{E.METHODS[best].label}** "
+           f"(insertion - deletion = {f.auc[best]['score']:.3f}")
+    msg += f"; random order: {rnd:.3f})." if rnd is not None else ")."
+    if rnd is not None and f.auc[best]["score"] <= rnd:
+        return False, msg + (" No method beats a random order here, so none of these maps should be trusted for "
+                             "this digit.")
+    return True, msg

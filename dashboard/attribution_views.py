@@ -35,3 +35,19 @@ def ig_completeness(result) -> None:
     c1.metric("Sum of attributions", f"{float(result.map.sum()):.3f}")
     c2.metric("Score change (digit - baseline)", f"{extra['logit_input'] - extra['logit_baseline']:.3f}")
     c3.metric("Convergence delta", f"{extra['convergence_delta']:.1e}")
+
+
+def compute_maps(model, image: np.ndarray, target: int, chosen: dict[str, dict]) -> dict:
+    """Each chosen method's attribution (from the one cache); an invalid combination of settings (e.g.
+    stride > window) is a one-line warning naming the method instead of a map."""
+    from dashboard import cache
+    from model import explain as E
+
+    results = {}
+    with st.spinner("Computing attributions..."):
+        for m, settings in chosen.items():
+            try:
+                results[m] = cache.compute(E.explain, model, image, int(target), m, **settings)
+            except ValueError as exc:
+                st.warning(f"{E.METHODS[m].label}: {exc}")
+    return results

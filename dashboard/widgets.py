@@ -102,3 +102,12 @@ def query_picker(layers: int, grid: int, image, prefix: str) -> tuple[int, int, 
         pr = st.slider("Patch row", 1, grid, r0 + 1, key=f"{prefix}_row")
         pc = st.slider("Patch column", 1, grid, c0 + 1, key=f"{prefix}_col")
     return layer, patch_token(pr - 1, pc - 1, grid), (pr - 1, pc - 1)
+
+
+def rollout_controls(prefix: str) -> tuple[float, str]:
+    """Attention rollout's two choices (Abnar & Zuidema, 2020): the discard ratio and the head fusion."""
+    discard = st.slider("Discard ratio", 0.0, 0.9, 0.0, 0.05, key=f"{prefix}_discard",
+                        help="Drop this fraction of the weakest attention weights in each layer first (sharper maps).")
+    fusion = st.selectbox("Head fusion", ["mean", "max", "min"], key=f"{prefix}_fusion",
+                          help="How the heads of a layer are combined before multiplying the layers.")
+    return discard, fusion

@@ -1,25 +1,23 @@
 """Attention page: what each head of the Vision Transformer looks at for the current digit.
 
-Views: the class token's attention in every layer and head (Dosovitskiy et al., 2021), any
-query patch's attention in one layer, the mean over heads, attention rollout (Abnar &
-Zuidema, 2020), gradient-weighted rollout for any class (Chefer, Gur & Wolf, 2021), per-head
-statistics, and head knockout on this digit and on the test set (Michel et al., 2019).
-
-Render only: all numbers come from ``model.explain`` (one forward pass for the attention, one
-backward pass for the class-specific map) and ``head_importance.json`` (python -m model.analyze).
+Views: the class token's attention in every layer and head (Dosovitskiy et al., 2021), any query patch's attention
+in one layer, the mean over heads, attention rollout (Abnar & Zuidema, 2020), gradient-weighted rollout for any class
+(Chefer, Gur & Wolf, 2021), per-head statistics, and head knockout on this digit and on the test set (Michel et al.,
+2019). Render only: the numbers come from ``model.explain`` through the one cache (:mod:`dashboard.cache`) and
+``head_importance.json`` (python -m model.analyze); the figures from :mod:`dashboard.attention_plots`.
 """
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import cache, resources
-from dashboard.attention_plots import head_name, knockout_figure, knockout_verdict, stat_heatmap, stats_table
+from dashboard.attention_plots import (drop_heatmap, head_name, head_stats_figures, knockout_figure, knockout_verdict,
+                                       stats_table, test_drop)
 from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
 from dashboard.palette import PLOT_CONFIG
 from dashboard.state import require_current
-from dashboard.widgets import head_ticks, query_picker
+from dashboard.widgets import head_ticks, query_picker, rollout_controls
 from model import explain as E
 from model import paths
 
@@ -37,7 +35,7 @@ L, H = model.cfg.depth, model.cfg.heads
 img = cur.image
 summary = cache.compute(E.attention_summary, model, img, large=True)
 head = headline(model, img)
-pred = head.digit
+pred = head.digit            # the calibrated headline's digit (the plain softmax has the same argmax)
 st.caption(sentence(cur.source, head))
 
 # ---- 1. the class token in every layer and head -----------------------------------------------
@@ -76,7 +74,6 @@ def query_view() -> None:
 
 query_view()
 
-
 # ---- 3. aggregates ---------------------------------------------------------------------------
 st.subheader("Combining heads and layers")
 st.caption("Mean over the heads of each layer: the class token's average attention per layer "
@@ -93,10 +90,7 @@ def rollout_view() -> None:
         st.caption("Abnar & Zuidema (2020): multiply the attention of all layers (adding the skip connection) to "
                    "estimate how much of the class token's final information comes from each patch. The same for "
                    "every class. Yellow = more information flows from there; never negative.")
-        d = st.slider("Discard ratio", 0.0, 0.9, 0.0, 0.05, key="attn_rollout_discard",
-                      help="Drop this fraction of the weakest attention weights in each layer first (sharper maps).")
-        fusion = st.selectbox("Head fusion", ["mean", "max", "min"], key="attn_rollout_fusion",
-                              help="How the heads of a layer are combined before multiplying the layers.")
+        d, fusion = rollout_controls("attn_rollout")
         roll = E.rollout(summary.attn, d, fusion)
         show_map_grid(roll[None], ["rollout"], "attn_rollout_fig", cols=1, background=img, height=320,
                       colorbar_title="share", hover="share")
@@ -120,13 +114,8 @@ st.caption("Entropy of the class token's attention (0 = it looks at a single tok
            "50) and the share of attention that all tokens pay to the class token (a head that mostly attends to "
            "the class token is often a 'do nothing' head). Brighter = higher.")
 stats = summary.stats
-c1, c2 = st.columns(2)
-with c1:
-    st.plotly_chart(stat_heatmap(stats["cls_entropy"], "class-token entropy (0-1)"), key="attn_entropy_fig",
-                    config=PLOT_CONFIG)
-with c2:
-    st.plotly_chart(stat_heatmap(stats["cls_share"], "share of attention on the class token", fmt=".3f"),
-                    key="attn_share_fig", config=PLOT_CONFIG)
+for col, (key, fig) in zip(st.columns(2), head_stats_figures(stats)):
+    col.plotly_chart(fig, key=key, config=PLOT_CONFIG)
 with st.expander("All statistics as a table"):
     st.dataframe(stats_table(stats), hide_index=True, key="attn_stats_table")
 
@@ -152,18 +141,14 @@ st.markdown("**How much does each head matter?**")
 c1, c2 = st.columns(2)
 with c1:
     effects = cache.compute(E.single_head_effects, model, img, pred)
-    st.plotly_chart(stat_heatmap(effects, f"this digit: drop in P({pred}) with one head off", fmt=".1%",
-                                 colorscale="RdBu_r", zmid=0.0), key="attn_effect_fig", config=PLOT_CONFIG)
+    st.plotly_chart(drop_heatmap(effects, f"this digit: drop in P({pred}) with one head off", ".1%"),
+                    key="attn_effect_fig", config=PLOT_CONFIG)
     st.caption("Each cell: how much the probability of the predicted digit falls when only that head is off. "
                "Red = the head helps this answer, blue = removing it helps.")
 with c2:
-    imp = resources.load_json(paths.HEAD_IMPORTANCE.name)
-    drop = np.asarray(imp.get("accuracy_drop", []), dtype=float)
-    if drop.shape == (L, H):
-        st.plotly_chart(stat_heatmap(drop, "test set: accuracy drop with one head off", fmt=".2%",
-                                     colorscale="RdBu_r", zmid=0.0), key="attn_testdrop_fig", config=PLOT_CONFIG)
-        st.caption(f"Each cell: test accuracy lost when that head alone is off, on {imp.get('n_images')} MNIST test "
-                   f"images (accuracy with all heads on: {imp.get('baseline_accuracy', float('nan')):.2%}). "
-                   "Red = the model needs this head, blue = it does slightly better without it.")
-    else:
+    panel = test_drop(resources.load_json(paths.HEAD_IMPORTANCE.name), L, H)
+    if panel is None:
         st.info(f"No test-set head importance table yet: run `{ANALYZE_CMD}`.")
+    else:
+        st.plotly_chart(panel[0], key="attn_testdrop_fig", config=PLOT_CONFIG)
+        st.caption(panel[1])

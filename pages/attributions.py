@@ -14,9 +14,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cache, resources
+from dashboard.attribution_plots import faithfulness_figures, faithfulness_table, faithfulness_verdict
+from dashboard.attribution_views import compute_maps, ig_completeness, show_maps
 from dashboard.headline import headline, sentence
-from dashboard.attribution_plots import faithfulness_figures, faithfulness_table
-from dashboard.attribution_views import ig_completeness, show_maps
 from dashboard.palette import PLOT_CONFIG
 from dashboard.state import require_current
 from dashboard.widgets import method_settings
@@ -35,7 +35,6 @@ cur = require_current("attr_use_test")
 
 model = resources.load_vit()
 img = cur.image
-
 head = headline(model, img)
 probs, pred = head.probabilities, head.digit
 st.caption(sentence(cur.source, head))
@@ -44,7 +43,8 @@ st.caption(sentence(cur.source, head))
 c1, c2, c3 = st.columns([1, 2, 1])
 with c1:
     target = st.selectbox("Explain the class", list(range(10)), index=pred, key="attr_target",
-                          format_func=lambda t: f"{t} (predicted, {probs[t]:.0%})" if t == pred else f"{t} ({probs[t]:.1%})",
+                          format_func=lambda t: (f"{t} (predicted, {probs[t]:.0%})" if t == pred
+                                                 else f"{t} ({probs[t]:.1%})"),
                           help="The predicted digit by default. Pick another to ask 'why not a 3?'.")
 with c2:
     methods = st.multiselect("Methods", list(E.METHODS), default=DEFAULT_METHODS, key="attr_methods",
@@ -59,20 +59,9 @@ if target != pred:
     st.caption(f"Explaining **{target}**, which the model does not predict: red pixels are evidence *for* {target}, "
                f"blue pixels evidence against it.")
 
-
 chosen = method_settings(model, methods, {"baseline": baseline_choice}, COLS)   # one baseline for every method
 
-# ---- compute --------------------------------------------------------------------------------------
-results: dict[str, E.Attribution] = {}
-errors: dict[str, str] = {}
-with st.spinner("Computing attributions..."):
-    for m in methods:
-        try:
-            results[m] = cache.compute(E.explain, model, img, int(target), m, **chosen[m])
-        except ValueError as exc:   # an invalid combination of settings (e.g. stride > window)
-            errors[m] = str(exc)
-for m, msg in errors.items():
-    st.warning(f"{E.METHODS[m].label}: {msg}")
+results = compute_maps(model, img, target, {m: chosen[m] for m in methods})
 
 # ---- maps -----------------------------------------------------------------------------------------
 st.subheader("The maps")
@@ -81,7 +70,8 @@ if not results:
 c1, c2, c3 = st.columns(3)
 with c1:
     view = st.radio("View", ["heatmap", "overlay", "masked"], horizontal=True, key="attr_view",
-                    help="Heatmap: the scores alone. Overlay: over the digit. Masked: the digit dimmed where scores are low.")
+                    help="Heatmap: the scores alone. Overlay: over the digit. Masked: the digit dimmed where "
+                         "scores are low.")
 with c2:
     sign = st.radio("Show", ["signed", "positive", "negative", "absolute"], horizontal=True, key="attr_sign")
 with c3:
@@ -89,7 +79,6 @@ with c3:
                           help="On: every map is divided by its 98th percentile of |value| (as Captum's "
                                "visualisation does), so methods with different units share one colour scale. Off: "
                                "raw values on one range (only comparable between methods with the same units).")
-
 
 shown, zmax = shown_maps({m: r.map for m, r in results.items()}, sign, normalise)
 if shown:
@@ -146,16 +135,10 @@ def faithfulness_view() -> None:
     table = faithfulness_table(f)
     st.dataframe(table, hide_index=True, key="attr_faith_table",
                  column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns[1:]})
-    best = f.best
-    rnd = f.auc.get("random", {}).get("score")
-    msg = (f"Most faithful for this digit and class {target}: **{E.METHODS[best].label}** "
-           f"(insertion - deletion = {f.auc[best]['score']:.3f}")
-    msg += f"; random order: {rnd:.3f})." if rnd is not None else ")."
-    if rnd is not None and f.auc[best]["score"] <= rnd:
-        st.warning(msg + " No method beats a random order here, so none of these maps should be trusted for this digit.")
-    else:
-        st.success(msg)
-    st.caption("Scores are for this one digit, class and removal setting; another digit can rank the methods differently.")
+    trustworthy, verdict = faithfulness_verdict(f, target)
+    (st.success if trustworthy else st.warning)(verdict)
+    st.caption("Scores are for this one digit, class and removal setting; another digit can rank the methods "
+               "differently.")
 
 
 faithfulness_view()
