@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from dashboard.cache import image_bytes
+
 KEY = "current_digit"
 
 
@@ -99,23 +101,17 @@ DIGIT_PARAM = "digit"
 DIGIT_PARAM_KEY = "digit_param_applied"
 
 
-def _image_key(image: np.ndarray) -> bytes:
-    from dashboard.cache import image_bytes
-
-    return image_bytes(image)
-
-
 def set_strokes(objects: list[dict]) -> None:
     """Remember the canvas strokes that made the current digit (for the Why page's replay)."""
     current = get_current()
     if current is not None:
-        st.session_state[STROKES_KEY] = (_image_key(current.image), list(objects))
+        st.session_state[STROKES_KEY] = (image_bytes(current.image), list(objects))
 
 
 def get_strokes() -> list[dict] | None:
     """The strokes of the current digit when it is a drawing made on this session's canvas."""
     current, stored = get_current(), st.session_state.get(STROKES_KEY)
-    if current is None or stored is None or stored[0] != _image_key(current.image):
+    if current is None or stored is None or stored[0] != image_bytes(current.image):
         return None
     return stored[1]
 

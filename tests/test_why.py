@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state import KEY, STROKES_KEY, CurrentDigit, _image_key
+from dashboard.cache import image_bytes
+from dashboard.state import KEY, STROKES_KEY, CurrentDigit
 from data.mnist import load_mnist
 from data.share import MAX_CHARS, decode_digit, encode_digit
 from data.strokes import path_points, render_strokes, stroke_objects
@@ -317,7 +318,7 @@ def test_why_page_replays_the_strokes_of_a_drawing_and_shares_it(shipped_vit):
     digit = CurrentDigit.make(image, "drawing")
     at = AppTest.from_file(WHY, default_timeout=TIMEOUT)
     at.session_state[KEY] = digit
-    at.session_state[STROKES_KEY] = (_image_key(digit.image), SEVEN)
+    at.session_state[STROKES_KEY] = (image_bytes(digit.image), SEVEN)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     steps = replay(shipped_vit, SEVEN)
