@@ -92,8 +92,9 @@ CACHES = (_small, _large)
 
 def compute(fn: Callable, model, image: np.ndarray, *args, large: bool = False, **options):
     """``fn(model, image, *args, **options)``, computed once per process for this model, image,
-    args and options. ``args``/``options`` must be hashable or numpy images (keyed by their bytes);
-    ``large=True`` puts the result in the small-count tier (big results)."""
+    args and options. ``args``/``options`` must be hashable, or (28, 28) numpy images (a second digit:
+    keyed by their bytes and handed to ``fn`` as arrays); lists arrive as tuples, dicts as sorted
+    (key, value) tuples. ``large=True`` puts the result in the small-count tier (big results)."""
     name = f"{fn.__module__}.{fn.__qualname__}"
     cache = _large if large else _small
     return cache(fn, name, model, model_key(model), image_bytes(image), _freeze(args), _freeze(options))

@@ -101,3 +101,22 @@ def test_caches_are_bounded():
     for f in cache.CACHES:
         assert 0 < f._info.max_entries <= 512          # st.cache_data(max_entries=...)
         assert f._info.ttl is not None                 # and entries expire
+
+
+CALLS: list[float] = []
+
+
+def _difference(model, a: np.ndarray, b: np.ndarray, scale: float = 1.0) -> float:
+    CALLS.append(scale)
+    return float((a - b).sum() * scale)
+
+
+def test_a_second_image_is_keyed_by_its_bytes_and_arrives_as_an_array(vit, test_images):
+    CALLS.clear()
+    x0, x1, x2 = test_images[0][:3]
+    d1 = cache.compute(_difference, vit, x0, x1)
+    assert cache.compute(_difference, vit, x0, x1.copy()) == d1 and len(CALLS) == 1
+    d2 = cache.compute(_difference, vit, x0, x2)
+    assert len(CALLS) == 2 and d2 != d1
+    assert d1 == pytest.approx(float((x0 - x1).sum()), rel=1e-5)
+    assert cache.compute(_difference, vit, x0, x1, scale=2.0) == pytest.approx(2 * d1) and len(CALLS) == 3
