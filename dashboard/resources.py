@@ -6,7 +6,8 @@ Tables are loaded with ``st.cache_data``. A missing or corrupt file never ends i
 the weights (:class:`model.vit.WeightsError`) give one clear message on the page that needs them
 (:func:`load_vit` stops that page, :func:`vit_or_none` lets it go on), an unreadable artifact a
 one-line warning and the same "nothing here yet" as a missing one; other pages stay usable.
-Nothing here trains, downloads or evaluates the whole test set: every artifact is a committed file under ``model/artifacts/``.
+Nothing here trains, downloads or evaluates the whole test set: every artifact is a committed file
+under ``model/artifacts/``.
 """
 from __future__ import annotations
 
@@ -166,7 +167,8 @@ def test_thumbnail_png(index: int, scale: int = 3) -> bytes:
 
 @st.cache_resource(show_spinner=False)
 def load_train_images() -> tuple[np.ndarray, np.ndarray]:
-    """MNIST training images (uint8, read-only, shared) and labels (the Data page's samples, the Why page's neighbours)."""
+    """MNIST training images (uint8, read-only, shared) and labels (the Data page's samples, the Why
+    page's neighbours)."""
     from data.mnist import load_mnist
 
     return load_mnist("train")

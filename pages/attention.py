@@ -27,15 +27,13 @@ st.title("Attention: where the transformer looks")
 st.caption("The transformer cuts the digit into a 7x7 grid of 4x4-pixel patches plus one extra *class token* "
            "that collects the evidence for the answer. In every layer, each head decides how much each token "
            "looks at every other token (the weights in a row add up to 1). These views show those weights.")
-
 cur = require_current("attn_use_test")
-
 model = resources.load_vit()
 L, H = model.cfg.depth, model.cfg.heads
 img = cur.image
 summary = cache.compute(E.attention_summary, model, img, large=True)
 head = headline(model, img)
-pred = head.digit            # the calibrated headline's digit (the plain softmax has the same argmax)
+pred = head.digit              # the calibrated headline (the plain softmax has the same argmax)
 st.caption(sentence(cur.source, head))
 
 # ---- 1. the class token in every layer and head -----------------------------------------------
@@ -55,7 +53,6 @@ show_map_grid(summary.cls.reshape(L * H, summary.grid, summary.grid),
               [head_name(l, h) for l in range(L) for h in range(H)], "attn_grid", cols=H,
               background=img if grid_overlay else None, shared=not per_map, colorbar_title="attention",
               hover="attention")
-
 
 # ---- 2. any query patch --------------------------------------------------------------------
 @st.fragment
@@ -91,9 +88,8 @@ def rollout_view() -> None:
                    "estimate how much of the class token's final information comes from each patch. The same for "
                    "every class. Yellow = more information flows from there; never negative.")
         d, fusion = rollout_controls("attn_rollout")
-        roll = E.rollout(summary.attn, d, fusion)
-        show_map_grid(roll[None], ["rollout"], "attn_rollout_fig", cols=1, background=img, height=320,
-                      colorbar_title="share", hover="share")
+        show_map_grid(E.rollout(summary.attn, d, fusion)[None], ["rollout"], "attn_rollout_fig", cols=1,
+                      background=img, height=320, colorbar_title="share", hover="share")
     with c2:
         st.markdown("**Class-specific relevance**")
         st.caption("Chefer, Gur & Wolf (2021): rollout where every attention weight counts only as much as its "
