@@ -7,13 +7,14 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.palette import CATEGORY
 from dashboard.plots import DIGITS
 
 
 def class_balance_figure(train_counts: np.ndarray, test_counts: np.ndarray, height: int = 280) -> go.Figure:
     """Grouped bars: the share of each digit in the training and the test set (counts on hover)."""
     data = []
-    for name, counts, color in (("train", train_counts, "#1f77b4"), ("test", test_counts, "#ff7f0e")):
+    for name, counts, color in (("train", train_counts, CATEGORY[0]), ("test", test_counts, CATEGORY[1])):
         c = np.asarray(counts, dtype=float)
         data.append(dict(type="bar", x=DIGITS, y=c / max(c.sum(), 1.0), name=f"{name} ({int(c.sum()):,})",
                          marker=dict(color=color), customdata=c,

@@ -32,3 +32,19 @@ def thumbnail_grid(indices: Sequence[int], captions: Callable[[int], str], key: 
         with grid.cell():
             st.image(resources.test_thumbnail_png(i), caption=captions(i))
             st.button("Pick", key=f"{key}_pick_{i}", on_click=on_pick, args=(i,), help=pick_help)
+
+
+def image_thumbnails(items: Sequence[tuple[object, str]], key: str, cols: int = 8, scale: int = 3) -> None:
+    """Small images with captions (``(image or None, caption)``; None shows the caption alone), ``cols``
+    a row on a desktop and three on a phone, in the order given. ``image`` is a (28, 28) array in
+    [0, 1] or uint8, shown ``scale`` times larger with crisp pixels; the grid's key is ``thumbs_`` + ``key``."""
+    import numpy as np
+
+    grid = st.grid(cols, min_column_width=THUMB_MIN_WIDTH, gap="xsmall", key=f"thumbs_{key}")
+    for img, caption in items:
+        with grid.cell():
+            if img is None:
+                st.caption(caption)
+            else:
+                big = np.repeat(np.repeat(np.asarray(img), scale, 0), scale, 1)
+                st.image(big, clamp=True, width=28 * scale, caption=caption)

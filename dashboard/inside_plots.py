@@ -7,9 +7,10 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.palette import SERIES
 from dashboard.plots import DIGITS, DIVERGING, SEQUENTIAL
 
-LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+LAYER_COLORS = SERIES[:8]        # one per layer, from the one palette
 
 
 def logit_lens_figure(lens: np.ndarray, stages: list[str], pred: int) -> go.Figure:

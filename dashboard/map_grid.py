@@ -51,9 +51,9 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard.palette import PLOT_CONFIG as CONFIG
 from dashboard.plots import SEQUENTIAL
 
-CONFIG = {"displayModeBar": False}
 MIN_WIDTH = 150          # px: the narrowest map before the grid puts fewer per row
 TITLE_CHARS = 22         # characters per title line at 12 px in a ~170 px map
 LINE_PX = 16             # height of one title line

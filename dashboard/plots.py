@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from dashboard.palette import CATEGORY, DIVERGING, HIGHLIGHT, MUTED, SEQUENTIAL  # noqa: F401 (re-exported)
+
 DIGITS = [str(d) for d in range(10)]
-# diverging scale for signed attributions: blue = against the class, red = for it
-DIVERGING = "RdBu_r"
-SEQUENTIAL = "Viridis"
 
 
 def probability_chart(probs: np.ndarray, log: bool = False, title: str | None = None,
@@ -19,7 +18,7 @@ def probability_chart(probs: np.ndarray, log: bool = False, title: str | None = 
     fifth of the CPU time, and the Draw page builds one per stroke (benchmarks/capacity.py)."""
     probs = np.asarray(probs, dtype=float).reshape(10)
     top = int(probs.argmax()) if highlight is None else highlight
-    colors = ["#d62728" if i == top else "#7f7f7f" for i in range(10)]
+    colors = [HIGHLIGHT if i == top else MUTED for i in range(10)]
     if log:
         yaxis = dict(type="log", title="probability (log scale)", range=[np.log10(max(probs.min(), 1e-8)) - 0.5, 0.3])
     else:
@@ -52,8 +51,8 @@ def reliability_figure(reliability: dict[str, dict], height: int = 340) -> go.Fi
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
                              line=dict(color="grey", dash="dot")))
-    styles = {"uncalibrated": ("#1f77b4", "before temperature scaling"),
-              "calibrated": ("#d62728", "after temperature scaling")}
+    styles = {"uncalibrated": (CATEGORY[0], "before temperature scaling"),
+              "calibrated": (HIGHLIGHT, "after temperature scaling")}
     for key, bins in reliability.items():
         color, name = styles.get(key, (None, key))
         pts = [(c, a, n) for c, a, n in zip(bins["confidence"], bins["accuracy"], bins["count"]) if n]

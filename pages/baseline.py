@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from dashboard import resources
-from dashboard.evaluation import EVALUATE_CMD, models_table
+from dashboard.evaluation import EVALUATE_CMD, models_table, per_class_table
 from dashboard.grid import thumbnail_grid
+from dashboard.headline import sentence
 from dashboard.plots import SEQUENTIAL, image_figure, probability_chart
 from dashboard.state import get_current, prompt_for_digit, set_test_image
 from model import paths
@@ -30,30 +30,27 @@ st.title("Baseline: transformer vs random forest")
 st.caption("A random forest (Breiman, 2001) reads the 784 pixel values directly; the Vision Transformer "
            "reads 4x4-pixel patches and relates them with attention. Same digits, two very different models.")
 
-
-def _pick(index: int) -> None:
-    set_test_image(index)
-
-
 # ---- the current digit -------------------------------------------------------------------
 st.subheader("On the current digit")
 cur = get_current()
 if cur is None:
-    prompt_for_digit("base_use_test", "No digit yet: draw one, or use an MNIST test image.", on_pick=_pick)
+    prompt_for_digit("base_use_test", "No digit yet: draw one, or use an MNIST test image.")
 else:
-    st.caption(f"Current digit: {cur.source}" + (f" (true label {cur.label})" if cur.label is not None else ""))
     results: dict[str, tuple[np.ndarray, float]] = {}
-    if paths.VIT_WEIGHTS.is_file():
-        from model.inference import predict_proba
+    vit = resources.vit_or_none() if paths.VIT_WEIGHTS.is_file() else None
+    if vit is not None:
+        from model.inference import headline
 
-        vit = resources.load_vit()
         t0 = time.perf_counter()
-        p = predict_proba(vit, np.array(cur.image))[0]                        # (10,); a writable copy for torch
-        results["ViT"] = (p, (time.perf_counter() - t0) * 1000)
-    if paths.FOREST.is_file():
+        head = headline(vit, cur.image)                                       # the app's calibrated prediction
+        results["ViT"] = (head.probabilities, (time.perf_counter() - t0) * 1000)
+        st.caption(sentence(cur.source, head, cur.label))
+    else:
+        st.caption(f"Current digit: {cur.source}" + (f" (true label {cur.label})" if cur.label is not None else ""))
+    forest = resources.load_forest() if paths.FOREST.is_file() else None
+    if forest is not None:
         from model.forest import forest_predict_proba
 
-        forest = resources.load_forest()
         t0 = time.perf_counter()
         p = forest_predict_proba(forest, cur.image)[0]                        # (10,)
         results["random forest"] = (p, (time.perf_counter() - t0) * 1000)
@@ -82,19 +79,14 @@ evaluation = resources.load_json("evaluation.json")
 if not evaluation:
     st.warning(f"No test-set evaluation yet: run `{EVALUATE_CMD}`.")
 else:
-    vit_e, rf = evaluation.get("vit", {}), evaluation.get("random_forest", {})
-    table = models_table(evaluation)
-    st.dataframe(table, hide_index=True, key="base_table", column_config={
+    st.dataframe(models_table(evaluation), hide_index=True, key="base_table", column_config={
         "accuracy": st.column_config.NumberColumn(format="percent"),
         "MB on disk": st.column_config.NumberColumn(format="%.2f"),
         "ms / image (batched)": st.column_config.NumberColumn(format="%.3f"),
         "ms for one image": st.column_config.NumberColumn(format="%.2f"),
     })
-    per_class = {"ViT": vit_e.get("per_class_accuracy"), "ViT + TTA": vit_e.get("tta_per_class_accuracy"),
-                 "random forest": rf.get("per_class_accuracy")}
-    per_class = {k: v for k, v in per_class.items() if v}
-    if per_class:
-        pc = pd.DataFrame(per_class, index=[str(d) for d in range(10)]).T
+    pc = per_class_table(evaluation)
+    if pc is not None:
         st.markdown("**Accuracy per true digit**")
         st.dataframe(pc, key="base_per_class",
                      column_config={c: st.column_config.NumberColumn(format="percent") for c in pc.columns})
@@ -153,6 +145,6 @@ else:
     else:
         pv, pf = interp.predictions("vit"), interp.predictions("forest")
         thumbnail_grid(idx, lambda i: f"#{i} true {interp.labels[i]} · ViT {pv[i]} · forest {pf[i]}", key="base",
-                       on_pick=_pick, pick_help="Make this the current digit", cols=GRID_COLS, rows=GRID_ROWS)
+                       on_pick=set_test_image, pick_help="Make this the current digit", cols=GRID_COLS, rows=GRID_ROWS)
         st.caption("Picking an image makes it the current digit: the charts at the top, and every other page, "
                    "then explain it.")

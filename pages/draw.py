@@ -13,30 +13,24 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from dashboard.drawing import Prediction, canvas_pixels, canvas_to_digit, has_strokes, predict_digit, upload_to_digit
-from dashboard.nav import page_link
-from dashboard.plots import image_figure, probability_chart
-from dashboard import resources
+from dashboard.draw_views import show_prediction, show_upload
+from dashboard.drawing import canvas_pixels, canvas_to_digit, has_strokes
+from dashboard.nav import BY_NAME, page_link
 from dashboard.resources import load_vit
-from dashboard.state import CurrentDigit, get_current, set_current
-from dashboard.state import DIGIT_PARAM, set_strokes
+from dashboard.state import DIGIT_PARAM, CurrentDigit, get_current, set_current, set_strokes
 from data.strokes import stroke_objects
 from model.inference import TTA_VIEWS
 
 CANVAS_SIDE = 280        # px: fits a 390 px phone screen with Streamlit's margins
 SOURCE_KEY = "draw_source"          # "drawing" or "upload": what the user touched last
 SUBMITTED_KEY = "draw_submitted"    # hash of the canvas image last submitted (Submit mode)
-UPLOAD_MEMO_KEY = "draw_upload_memo"  # (file_id, UploadResult): decode each upload once
+EXPLAIN_NEXT = ("walkthrough", "attention", "attributions", "baseline")   # "Explain this digit:" links
 
 st.title("Draw a digit")
 st.caption("Draw a digit 0-9 with the mouse or a finger, as big as the box. The transformer "
            "reads it when you lift the pen; the other pages then explain *this* digit.")
 
-try:
-    MODEL = load_vit()
-except (FileNotFoundError, OSError) as exc:
-    st.error(f"The model weights are missing ({exc}). Train them with `python -m model.train`.")
-    st.stop()
+MODEL = load_vit()       # a missing or corrupt weights file: one clear message and the page stops here
 
 
 def _touch(source: str) -> None:
@@ -45,55 +39,9 @@ def _touch(source: str) -> None:
 
 def _page_links() -> None:
     st.markdown("**Explain this digit:**")
-    cols = st.columns(3)
-    with cols[0]:
-        page_link("attention", "Attention", ":material/visibility:")
-    with cols[1]:
-        page_link("attributions", "Attributions", ":material/insights:")
-    with cols[2]:
-        page_link("baseline", "Baseline", ":material/forest:")
-
-
-def _confidence_help() -> str:
-    """What the confidence means, with the calibration figures measured by model.evaluate."""
-    vit = resources.load_json("evaluation.json").get("vit", {})
-    text = ("Calibrated probability (temperature scaling, Guo et al., 2017): of all digits the model reads with "
-            "about this confidence, about this share are read right.")
-    if isinstance(vit.get("ece"), float) and isinstance(vit.get("temperature"), float):
-        text += (f" Logits are divided by T = {vit['temperature']:.2f}, fitted on held-out training digits; on the "
-                 f"10,000 MNIST test digits the average gap between confidence and accuracy (ECE) is "
-                 f"{vit['ece']:.2%}. It is measured on MNIST: on drawings unlike MNIST it can still be over-confident.")
-    return text
-
-
-_CONFIDENCE_HELP = _confidence_help()
-
-
-def _show_prediction(image: np.ndarray, tta: bool, log: bool) -> Prediction:
-    """The Prediction metric, confidence, TTA comparison, probability chart and 28x28 input."""
-    pred = predict_digit(MODEL, image, tta=tta)
-    m1, m2 = st.columns(2)
-    m1.metric("Prediction", str(pred.digit))
-    m2.metric("Confidence", f"{pred.confidence:.1%}", help=_CONFIDENCE_HELP)
-    if tta:
-        if pred.tta_changes_answer:
-            st.warning(f"TTA changes the answer: a single pass reads **{pred.plain_digit}** "
-                       f"({pred.plain.max():.1%}), the average over shifted copies reads **{pred.digit}**.")
-        else:
-            st.caption(f"TTA agrees: a single pass also reads {pred.plain_digit} "
-                       f"({pred.plain.max():.1%}); the TTA average gives {pred.confidence:.1%}.")
-    c1, c2 = st.columns([1, 2])
-    c1.plotly_chart(image_figure(image, title="Model input, 28x28", height=200),
-                    config={"displayModeBar": False}, key="draw_input_fig")
-    c2.plotly_chart(probability_chart(pred.probs, log=log, height=230),
-                    config={"displayModeBar": False}, key="draw_probs_fig")
-    st.caption("How to read this: the bars are the softmax probabilities of the ViT's ten outputs "
-               "(Dosovitskiy et al., 2021)" + (f", averaged over {len(TTA_VIEWS)} shifted/rotated views (TTA)" if tta else "")
-               + "; the predicted digit is red. The grey square is the exact 28x28 image it classified, "
-               "after MNIST-style cropping, scaling to 20x20 and centring by mass (LeCun et al., 1998). "
-               "Turn on the log scale to see the runner-up doubts. The confidence is calibrated (hover the ? "
-               "beside it): read 90 % as \"right about 9 times in 10\" on MNIST-like digits.")
-    return pred
+    for col, name in zip(st.columns(len(EXPLAIN_NEXT)), EXPLAIN_NEXT):
+        with col:
+            page_link(name, BY_NAME[name].title, BY_NAME[name].icon)
 
 
 def _show_current(current: CurrentDigit, tta: bool, log: bool) -> None:
@@ -102,7 +50,7 @@ def _show_current(current: CurrentDigit, tta: bool, log: bool) -> None:
     what = current.source if current.source.startswith("test image") else f"your {current.source}"
     label = f" (true label {current.label})" if current.label is not None else ""
     st.info(f"Explaining {what}{label}. Draw on the canvas to replace it.")
-    _show_prediction(current.image, tta, log)
+    show_prediction(MODEL, current.image, tta, log)
 
 
 @st.fragment
@@ -148,9 +96,9 @@ def draw_and_predict() -> None:
         # decoding the canvas PNG is only worth it when the drawing is what the user touched last
         rgba = canvas.image_data if source == "drawing" else None
         if source == "upload" and upload is not None:
-            _handle_upload(upload, tta, log)
+            show_upload(MODEL, upload, tta, log)
         elif source == "camera" and camera is not None:
-            _handle_upload(camera, tta, log, source="photo")        # the same path as an upload
+            show_upload(MODEL, camera, tta, log, source="photo")        # the same path as an upload
         elif rgba is not None:
             _handle_drawing(canvas, canvas_pixels(rgba, CANVAS_SIDE), live, submit, tta, log)
         else:
@@ -181,34 +129,7 @@ def _handle_drawing(canvas, rgba: np.ndarray, live: bool, submit: bool, tta: boo
     set_current(digit.image, "drawing", raw=rgba)
     set_strokes(stroke_objects(canvas.json_data))      # the Why page replays them
     st.query_params.pop(DIGIT_PARAM, None)             # a shared link's digit is no longer the one shown
-    _show_prediction(digit.image, tta, log)
-
-
-def _handle_upload(upload, tta: bool, log: bool, source: str = "upload") -> None:
-    memo = st.session_state.get(UPLOAD_MEMO_KEY)
-    if memo is None or memo[0] != upload.file_id:
-        result = upload_to_digit(upload.getvalue())
-        if result.ok:
-            set_current(result.digit.image, source, raw=result.thumbnail, steps=result.digit.steps)
-        st.session_state[UPLOAD_MEMO_KEY] = memo = (upload.file_id, result)
-    result = memo[1]
-    if result.error is not None:
-        st.error(result.error)
-        return
-    if not result.digit.ok:
-        st.warning(result.digit.message)
-        return
-    if result.digit.note:
-        st.info(result.digit.note)
-    if result.marked is not None:
-        st.image(result.marked, caption=f"Your {source}: the boxed mark is what was read", width=200)
-        if result.digit.photo:
-            st.caption("How to read this: a photo of paper is cleaned first (uneven light divided out, ink "
-                       "thresholded against its local paper, ruled lines and the paper's edge removed, the "
-                       "largest mark kept); the Model page shows each step.")
-    else:
-        st.image(result.thumbnail, caption=f"Your {source}", width=120)
-    _show_prediction(result.digit.image, tta, log)
+    show_prediction(MODEL, digit.image, tta, log)
 
 
 draw_and_predict()

@@ -19,34 +19,25 @@ import streamlit as st
 
 from dashboard import resources
 from dashboard import why as W
-from dashboard.grid import THUMB_MIN_WIDTH
-from dashboard.map_grid import MIN_WIDTH
-from dashboard.plots import image_figure, probability_chart
+from dashboard.grid import image_thumbnails
+from dashboard.headline import headline, reads
 from dashboard.state import DIGIT_PARAM, get_strokes, require_current
-from model import paths
 from model.explain.neighbours import WARN_PERCENTILE, WRITE_CMD
 from model.explain.replay import turning_points
-from model.inference import predict_proba
 
 K = 10
-NOCHART = {"displayModeBar": False}
 
 st.title("Why this answer?")
 st.caption("What would have to change for another answer, which training digits look alike to the model, "
            "which stroke decided it, and a report to keep.")
 
 cur = require_current("why_use_test")
-try:
-    model = resources.load_vit()
-except (FileNotFoundError, OSError) as exc:
-    st.error(f"The model weights are missing ({exc}). Train them with `python -m model.train`.")
-    st.stop()
+model = resources.load_vit()
 image = np.array(cur.image, dtype=np.float32)
-image_bytes = image.tobytes()
-probs = predict_proba(model, image)[0]
-pred = int(probs.argmax())
+head = headline(model, image)
+probs, pred = head.probabilities, head.digit
 st.markdown(f"**{cur.source}**" + (f" (true label {cur.label})" if cur.label is not None else "")
-            + f": the ViT reads **{pred}** ({probs[pred]:.1%}).")
+            + f": the ViT reads {reads(head)}, calibrated confidence.")
 
 
 # ---- make it a D ------------------------------------------------------------------------------
@@ -57,37 +48,9 @@ def counterfactual_section() -> None:
     target = st.selectbox("Target digit", list(range(10)), index=runner_up, key="why_target",
                           help="The smallest change of pixels that makes the transformer read this digit.")
     with st.spinner("Searching for a small change..."):
-        cf = W.counterfactual(image_bytes, int(target))
+        cf = W.counterfactual(model, image, int(target))
     st.session_state["why_cf_target"] = int(target)
-    # original, counterfactual and change: three in a row on a desktop, two a row on a phone
-    grid = st.grid(3, min_column_width=MIN_WIDTH, gap="small", key="why_cf_grid")
-    grid.plotly_chart(image_figure(cf.original, title=f"original: {pred}", height=220), config=NOCHART,
-                      key="why_cf_orig")
-    if target == pred and cf.found:
-        st.info(f"The ViT already reads {pred}: no change needed.")
-    elif not cf.found:
-        st.warning(f"No small change found: {cf.steps} optimisation steps did not make the ViT read {target} "
-                   "with a clear margin.")
-    else:
-        grid.plotly_chart(image_figure(cf.image, title=f"counterfactual: {cf.prediction}", height=220),
-                          config=NOCHART, key="why_cf_image")
-        grid.plotly_chart(W.delta_figure(cf.delta, title="added (red) / removed (blue)"), config=NOCHART,
-                          key="why_cf_delta")
-        m1, m2, m3 = st.columns(3)
-        m1.metric("Changed pixels", f"{cf.changed_pixels}", help="pixels that moved by more than 0.1 of full ink")
-        m2.metric(f"ViT's P({target})", f"{cf.probabilities[target]:.1%}",
-                  delta=f"{cf.probabilities[target] - cf.original_probabilities[target]:+.1%}")
-        if cf.forest is not None:
-            m3.metric("Random forest reads", str(cf.forest_prediction))
-        st.plotly_chart(probability_chart(cf.probabilities, title="ViT on the counterfactual (re-run)",
-                                          height=220), config=NOCHART, key="why_cf_probs")
-        if cf.fools_vit_not_forest:
-            still = "still " if cf.forest_prediction == pred else ""
-            st.warning(f"This change fools the ViT but not the forest: the forest {still}reads "
-                       f"{cf.forest_prediction}. A few pixels that a person would hardly notice flipped the "
-                       "transformer's answer; the forest, which weighs pixels one by one, was not moved.")
-        elif cf.forest is not None:
-            st.success(f"The forest reads {cf.forest_prediction} too: the change moved both models.")
+    W.show_counterfactual(cf, int(target), pred)
     st.caption("How to read this: a counterfactual explanation (Wachter, Mittelstadt & Russell, 2017) answers "
                "'what is the smallest change that gives another answer?'. The change is found by gradient descent "
                "on the pixels (kept between black and white), penalising every changed pixel (an L1 cost, "
@@ -103,19 +66,13 @@ def neighbours_section() -> None:
     if index is None:
         st.warning(f"No neighbour index yet: run `{WRITE_CMD}` (writes model/artifacts/neighbours.npz).")
         return
-    from model.explain.neighbours import weights_sha256
-
-    if index.weights_sha256 != weights_sha256(paths.VIT_WEIGHTS):
+    if index.weights_sha256 != model.weights_sha256:
         st.warning(f"The neighbour index was computed from other weights than the shipped model; "
                    f"rerun `{WRITE_CMD}`.")
-    nb = W.neighbours(image_bytes, K)
+    nb = W.neighbours(model, image, K)
     train_images, _ = resources.load_train_images()
-    # a thumbnail grid: five a row on a desktop, three on a phone, in order of distance
-    grid = st.grid(5, min_column_width=THUMB_MIN_WIDTH, gap="xsmall", key="thumbs_why_neighbours")
-    for i, lab, d in zip(nb.indices, nb.labels, nb.distances):
-        with grid.cell():
-            st.image(np.repeat(np.repeat(train_images[int(i)], 3, 0), 3, 1), width=84,
-                     caption=f"{int(lab)} · train #{int(i)} · d = {float(d):.2f}")
+    image_thumbnails([(train_images[int(i)], f"{int(lab)} · train #{int(i)} · d = {float(d):.2f}")   # by distance
+                      for i, lab, d in zip(nb.indices, nb.labels, nb.distances)], "why_neighbours", cols=5)
     m1, m2, m3 = st.columns(3)
     m1.metric(f"kNN vote (k = {K})", str(nb.knn_vote))
     m2.metric("ViT", str(pred))
@@ -149,16 +106,9 @@ def replay_section() -> None:
     if not strokes:
         st.info("Stroke replay works on a digit drawn on the Draw page in this session.")
         return
-    steps = W.replay(json.dumps(strokes))
-    # a thumbnail grid: eight a row on a desktop, three on a phone, in stroke order
-    grid = st.grid(8, min_column_width=THUMB_MIN_WIDTH, gap="xsmall", key="thumbs_why_replay")
-    for s in steps:
-        with grid.cell():
-            if s.image is None:
-                st.caption(f"stroke {s.stroke}: no digit yet")
-            else:
-                st.image(np.repeat(np.repeat(s.image, 3, 0), 3, 1), clamp=True, width=84,
-                         caption=f"stroke {s.stroke}: {s.digit} ({s.probabilities.max():.0%})")
+    steps = W.replay(model, json.dumps(strokes))
+    image_thumbnails([(s.image, f"stroke {s.stroke}: no digit yet" if s.image is None else          # stroke order
+                       f"stroke {s.stroke}: {s.digit} ({s.probabilities.max():.0%})") for s in steps], "why_replay")
     for sentence in turning_points(steps):
         st.markdown(f"- {sentence}")
     st.caption("How to read this: your strokes are redrawn one by one, as the canvas drew them, and each partial "
@@ -171,7 +121,7 @@ def keep_and_share_section() -> None:
     st.subheader("Keep and share")
     target = st.session_state.get("why_cf_target")
     with st.spinner("Writing the report..."):
-        report = W.report_html(image_bytes, cur.source, target, K)
+        report = W.report_html(model, image, cur.source, target, K)
     st.download_button("Download the report (HTML)", report, file_name=f"digit-{pred}-report.html",
                        mime="text/html", key="why_report",
                        help="One self-contained file: input, prediction, attention, attributions, counterfactual, "

@@ -17,7 +17,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from dashboard.drawing import has_strokes, predict_digit, upload_to_digit
-from dashboard.nav import PAGES
+from dashboard.nav import BY_NAME, PAGES, TABLE, next_page
 from dashboard.sidebar import MISSING_MESSAGE, headline_figures
 from dashboard.state import CurrentDigit
 from data.mnist import load_mnist
@@ -29,6 +29,8 @@ APP = str(ROOT / "dashboard" / "app.py")
 DRAW = str(ROOT / "pages" / "draw.py")
 TIMEOUT = 180
 
+HEADLINE_PAGES = ["draw", "attention", "attributions", "why", "baseline"]   # pages this branch renders
+NEEDS_NO_DIGIT = {"draw", "walkthrough", "baseline", "misclassified", "data", "model"}
 needs_weights = pytest.mark.skipif(not paths.VIT_WEIGHTS.is_file(), reason="ViT weights not trained yet")
 
 
@@ -76,6 +78,82 @@ def test_every_page_renders_through_the_entry(name, with_digit, mnist_test):
     at.switch_page(PAGES[name]).run()
     assert not at.exception, (name, at.exception)
     assert len(at.title) >= 1, f"page {name} rendered no title"
+    page = BY_NAME[name]
+    assert any(page.what in c.value for c in at.caption), f"page {name} does not say what you will see there"
+    after = next_page(page.url_path)
+    links = [link.label for link in at.get("page_link")]
+    if with_digit or name in NEEDS_NO_DIGIT:     # a page without its digit stops at the prompt for one
+        if after is None:
+            assert not any(label.startswith("Next:") for label in links), (name, links)
+        else:
+            assert f"Next: {after.title}. {after.what}" in links, (name, links)
+
+
+def test_page_table_is_the_learners_path():
+    assert [p.title for p in TABLE] == ["Draw", "Walkthrough", "Attention", "Attributions", "Trust", "Inside", "Why",
+                                        "Baseline", "Misclassified", "Data", "Model"]
+    assert len({p.name for p in TABLE}) == len({p.url_path for p in TABLE}) == len(TABLE)
+    for p in TABLE:
+        assert (ROOT / "dashboard" / p.file).resolve().is_file(), p.file
+        assert p.what and len(p.what) <= 120 and "\n" not in p.what
+    # every page but the last leads to the next one; the default page is also served at ""
+    assert next_page("") == next_page("draw") == BY_NAME["walkthrough"]
+    assert [next_page(p.url_path) for p in TABLE] == list(TABLE[1:]) + [None]
+
+
+@needs_weights
+def test_the_same_digit_shows_the_same_confidence_on_every_page(mnist_test):
+    """Test image #8 (a 5 read at well under 100 %, where calibrated and plain softmax differ): every page
+    that shows a prediction shows the one calibrated headline, digit and confidence alike."""
+    from model.inference import headline, predict_proba
+    from model.vit import load_vit
+
+    vit = load_vit(paths.VIT_WEIGHTS)
+    digit = _digit(*mnist_test, 8)
+    head = headline(vit, digit.image)
+    plain = float(predict_proba(vit, digit.image)[0].max())
+    shown = f"{head.confidence:.1%}"
+    assert shown != f"{plain:.1%}"            # the check below can tell the two apart
+    for name in HEADLINE_PAGES:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.session_state["current_digit"] = digit
+        at.run()
+        at.switch_page(PAGES[name]).run()
+        assert not at.exception, (name, at.exception)
+        if name == "draw":
+            m = _metrics(at)
+            assert (m["Prediction"], m["Confidence"]) == (str(head.digit), shown)
+        else:
+            text = " ".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+            assert f"reads **{head.digit}** ({shown})" in text, name
+
+
+@needs_weights
+def test_a_corrupt_weights_file_is_one_message_and_other_pages_still_work(tmp_path, monkeypatch, mnist_test):
+    import streamlit as st
+
+    bad = tmp_path / "vit.safetensors"
+    bad.write_bytes(b"not a safetensors file at all")
+    monkeypatch.setattr(paths, "VIT_WEIGHTS", bad)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.session_state["current_digit"] = _digit(*mnist_test, 3)
+        at.run()
+        assert not at.exception, at.exception
+        errors = [e.value for e in at.error]
+        assert len(errors) == 1 and "cannot be loaded" in errors[0] and "python -m model.train" in errors[0]
+        assert "\n" not in errors[0] and "Traceback" not in errors[0]
+        assert "Prediction" not in _metrics(at)
+        at.switch_page(PAGES["attention"]).run()
+        assert not at.exception and len(at.error) == 1
+        at.switch_page(PAGES["baseline"]).run()              # the forest half of the page still works
+        assert not at.exception, at.exception
+        assert any("random forest:" in str(c.proto.spec) for c in at.get("plotly_chart"))
+        at.switch_page(PAGES["data"]).run()                  # a page that does not need the model
+        assert not at.exception and len(at.title) == 1
+    finally:
+        st.cache_resource.clear()
 
 
 def test_sidebar_headline_figures_come_from_the_file_only():

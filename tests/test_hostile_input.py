@@ -193,3 +193,61 @@ def test_photo_sized_image_is_classified_correctly(photo, shipped_vit):
     _, label, result = photo
     assert result.ok, result.message
     assert int(predict_proba(shipped_vit, result.image).argmax()) == label
+
+
+# ---------------------------------------------------------------------------------------
+# hostile link parameters (?image=, ?digit=) on the pages, through the app's entry
+# ---------------------------------------------------------------------------------------
+BAD_IMAGE_PARAMS = {"-1": "negative", "10000": "no test image 10000", "abc": "not a whole number",
+                    "1e3": "not a whole number"}
+
+
+def _app(page: str | None = None, **params):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.nav import PAGES
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py"), default_timeout=180)
+    for k, v in params.items():
+        at.query_params[k] = v
+    if page is not None:
+        at.switch_page(PAGES[page])
+    return at.run()
+
+
+@pytest.mark.parametrize("page", ["draw", "why", "inside", "attention"])
+@pytest.mark.parametrize("value", list(BAD_IMAGE_PARAMS))
+def test_a_bad_image_param_gets_one_clear_line_on_every_page(page, value):
+    at = _app(page, image=value)
+    assert not at.exception, at.exception
+    said = [w.value for w in at.warning if "`image`" in w.value or "test image" in w.value]
+    assert len(said) == 1 and BAD_IMAGE_PARAMS[value] in said[0], (page, value, [w.value for w in at.warning])
+    assert "\n" not in said[0]
+    if value != "10000":                                    # only checked digits are ever repeated back
+        assert value not in said[0]
+    assert "current_digit" not in at.session_state          # nothing was opened
+
+
+def test_a_good_image_param_opens_that_test_image_on_any_page():
+    at = _app("why", image="7")
+    assert not at.exception, at.exception
+    cur = at.session_state["current_digit"]
+    assert cur.test_index == 7 and cur.source == "test image #7"
+    assert [t.value for t in at.title][:1] == ["Why this answer?"]
+
+
+def test_digit_wins_over_image_and_the_page_says_so():
+    from data.mnist import load_mnist
+    from data.share import encode_digit
+    from dashboard.state import BOTH_PARAMS_MESSAGE
+
+    images, _ = load_mnist("test")
+    img = images[11].astype(np.float32) / 255.0
+    at = _app("why", digit=encode_digit(img), image="7")
+    assert not at.exception, at.exception
+    cur = at.session_state["current_digit"]
+    assert cur.source == "shared drawing" and cur.test_index is None
+    assert np.abs(cur.image - img).max() <= 1 / 30 + 1e-6
+    assert any(i.value == BOTH_PARAMS_MESSAGE for i in at.info)

@@ -194,6 +194,32 @@ def test_baseline_missing_artifacts_name_commands(no_artifacts):
         assert cmd in text
 
 
+@pytest.fixture
+def corrupt_artifacts(tmp_path, monkeypatch) -> None:
+    folder = tmp_path / "corrupt"
+    folder.mkdir()
+    for name in ARTIFACT_NAMES.values():
+        if name is not None:
+            (folder / name).write_bytes(b"\x00 truncated by a failed copy")
+    _point_paths(monkeypatch, folder)
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def test_baseline_with_corrupt_artifacts_says_which_and_still_works(corrupt_artifacts):
+    """Every artifact file present but unreadable: one clear line per file the page needs, no traceback."""
+    at = _page("baseline.py", CurrentDigit(np.zeros((28, 28), np.float32), "drawing"))
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning] + [e.value for e in at.error]
+    assert any("cannot be loaded" in t and "python -m model.train" in t for t in said), said     # the weights
+    for name in ("evaluation.json", "mean_attribution.npz", "test_eval.npz", paths.FOREST.name):
+        assert any(f"`{name}` is unreadable" in t for t in said), (name, said)
+    assert all("\n" not in t and "Traceback" not in t for t in said)
+    assert [t.value for t in at.title] == ["Baseline: transformer vs random forest"]
+    assert any(s.value == "Where they disagree" for s in at.subheader)     # the page ran to its end
+
+
 # ---- Misclassified -----------------------------------------------------------------------
 
 def test_misclassified_grid_and_table(artifacts):

@@ -55,6 +55,14 @@ def values(y) -> np.ndarray:
     return np.asarray(y, dtype=float)
 
 
+def heat(at: AppTest, key: str) -> np.ndarray:
+    """The z values of the last heatmap trace (the map; an overlay's digit comes first) of chart ``key``."""
+    z = [t["z"] for t in chart(at, key)["data"] if t.get("type") == "heatmap"][-1]
+    if isinstance(z, dict):
+        return values(z)
+    return np.asarray([values(row) for row in z], dtype=float)
+
+
 def texts(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [x.value for x in at.success] + [x.value for x in at.warning] + [x.value for x in at.info]
@@ -106,6 +114,11 @@ def test_attention_knockout_of_a_whole_layer_changes_the_probabilities(digit):
 
 def test_attention_query_patch_and_class_specific_target(digit):
     at = run_with(ATTENTION, digit)
+    cls_query = heat(at, "attn_query_fig_0")
+    relevance = heat(at, "attn_relevance_fig_0")
+    rollout = heat(at, "attn_rollout_fig_0")
+    scales = {(chart(at, f"attn_grid_{i}")["data"][-1].get("zmax")) for i in range(16)}
+    assert len(scales) == 1, "one shared colour scale by default"
     at.radio(key="attn_query_kind").set_value("a patch").run()
     assert not at.exception, [e.value for e in at.exception]
     at.slider(key="attn_query_row").set_value(3)
@@ -117,6 +130,13 @@ def test_attention_query_patch_and_class_specific_target(digit):
     at.toggle(key="attn_grid_per_map").set_value(True)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    # every change is visible: another query's map, another class's relevance, another rollout, own scales
+    assert not np.allclose(heat(at, "attn_query_fig_0"), cls_query)
+    assert not np.allclose(heat(at, "attn_relevance_fig_0"), relevance)
+    assert chart(at, "attn_relevance_fig_0")["layout"]["annotations"][0]["text"] == "<b>relevance for 3</b>"
+    assert not np.allclose(heat(at, "attn_rollout_fig_0"), rollout)
+    assert len({chart(at, f"attn_grid_{i}")["data"][-1].get("zmax") for i in range(16)}) > 1
+    assert chart(at, "attn_query_fig_0")["layout"].get("shapes"), "the query patch is outlined"
 
 
 def test_attributions_page_every_method_and_faithfulness(digit):
@@ -145,17 +165,33 @@ def test_attributions_page_every_method_and_faithfulness(digit):
 def test_attributions_page_target_views_and_settings(digit):
     at = run_with(ATTRIBUTIONS, digit)
     pred = at.selectbox(key="attr_target").value
+    ig_pred = heat(at, "attr_maps_0")
     at.selectbox(key="attr_target").set_value((pred + 3) % 10).run()
     assert not at.exception
     assert f"Explaining **{(pred + 3) % 10}**" in texts(at)
+    signed = heat(at, "attr_maps_0")
+    assert not np.allclose(signed, ig_pred), "another class gets another map"
+    assert signed.min() < 0 < signed.max() and np.abs(signed).max() <= 1 + 1e-9   # signed, scaled to [-1, 1]
+    seen = {}
     for view in ("overlay", "masked", "heatmap"):
         for sign in ("positive", "negative", "absolute", "signed"):
             at.radio(key="attr_view").set_value(view)
             at.radio(key="attr_sign").set_value(sign).run()
             assert not at.exception, (view, sign, [e.value for e in at.exception])
+            seen[view, sign] = heat(at, "attr_maps_0")
+    for view in ("overlay", "heatmap"):
+        pos, neg, ab = (seen[view, s] for s in ("positive", "negative", "absolute"))
+        assert pos.min() >= 0 and neg.min() >= 0 and not np.allclose(pos, neg)
+        assert np.array_equal(ab > 0, (pos > 0) | (neg > 0))    # |a| is nonzero where a+ or a- is (each scaled alone)
+        np.testing.assert_allclose(seen[view, "signed"], signed)
+    masked = seen["masked", "signed"]
+    assert masked.min() >= 0 and masked.max() <= 1 and not np.allclose(masked, np.abs(signed))
     at.toggle(key="attr_normalise").set_value(False).run()
+    raw = heat(at, "attr_maps_0")
+    assert not np.allclose(raw, signed), "raw values are not the percentile-scaled ones"
     change = "Score change (digit - baseline)"
     before = {m.label: m.value for m in at.metric}[change]
+    deletion = chart(at, "attr_faith_removed")
     at.slider(key="attr_integrated_gradients_steps").set_value(20)
     at.selectbox(key="attr_baseline").set_value("noise")
     at.radio(key="attr_faith_unit").set_value("patch")
@@ -164,6 +200,9 @@ def test_attributions_page_target_views_and_settings(digit):
     after = {m.label: m.value for m in at.metric}[change]
     assert after != before, "the baseline choice must reach Integrated Gradients"
     assert len(at.dataframe[-1].value) == 5   # the 4 default methods and the random order
+    patched = chart(at, "attr_faith_removed")
+    assert "patch" in patched["layout"]["xaxis"]["title"]["text"] and "pixel" in deletion["layout"]["xaxis"]["title"]["text"]
+    assert not np.allclose(values(patched["data"][0]["y"])[1:], values(deletion["data"][0]["y"])[1:len(values(patched["data"][0]["y"]))])
 
 
 def test_attributions_page_reports_an_invalid_setting(digit):

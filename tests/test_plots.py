@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from dashboard.plots import image_figure, probability_chart
 
@@ -27,3 +28,45 @@ def test_image_figure_is_a_square_heatmap_row_zero_on_top():
     assert fig.layout.yaxis.autorange == "reversed" and fig.layout.yaxis.scaleanchor == "x"
     assert fig.layout.xaxis.showticklabels is False and hm.showscale is False
     assert "w %{z:.3f}" in hm.hovertemplate and hm.zmin is None
+
+
+# ---- model/maps.py: the computation behind the explanation views --------------------------------------------
+def test_sign_parts_split_a_signed_map():
+    from model.maps import sign_part
+
+    a = np.array([[-2.0, 0.0, 3.0]])
+    assert sign_part(a, "positive").tolist() == [[0.0, 0.0, 3.0]]
+    assert sign_part(a, "negative").tolist() == [[2.0, 0.0, 0.0]]
+    assert sign_part(a, "absolute").tolist() == [[2.0, 0.0, 3.0]]
+    assert sign_part(a, "signed").tolist() == a.tolist()
+    with pytest.raises(ValueError):
+        sign_part(a, "sideways")
+
+
+def test_percentile_scale_clips_outliers_and_keeps_a_zero_map():
+    from model.maps import percentile_scale, shown_maps
+
+    a = np.linspace(-1, 1, 100)
+    a[-1] = 50.0                                              # one outlier
+    s = percentile_scale(a)
+    assert s.max() == 1.0 and s.min() >= -1.0 and np.sum(s == 1.0) >= 1
+    assert np.abs(s[:-1]).max() > 0.9                         # the outlier did not squash the rest
+    assert np.all(percentile_scale(np.zeros((4, 4))) == 0)
+    sparse = np.zeros(100)
+    sparse[3] = -4.0                                          # 98th percentile is 0: divide by the max instead
+    assert percentile_scale(sparse)[3] == -1.0
+    shown, zmax = shown_maps({"a": a, "b": -a}, "positive", normalise=False)
+    assert zmax == 50.0 and shown["b"].max() == 1.0
+
+
+def test_points_map_to_the_patch_under_them():
+    from model.maps import inkiest_patch, patch_token, point_to_patch
+
+    assert point_to_patch(0, 0) == (0, 0)
+    assert point_to_patch(27, 27) == (6, 6)
+    assert point_to_patch(9.4, 4.0) == (1, 2)                 # x = column, y = row, 4 px per patch
+    assert point_to_patch(-3, 99) == (6, 0)                   # clamped to the grid
+    assert patch_token(0, 0) == 1 and patch_token(6, 6) == 49
+    img = np.zeros((28, 28), dtype=np.float32)
+    img[20:24, 8:12] = 1.0
+    assert inkiest_patch(img) == (5, 2)

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from dashboard.state import KEY, STROKES_KEY, CurrentDigit, _image_key
+from dashboard.cache import image_bytes
+from dashboard.state import KEY, STROKES_KEY, CurrentDigit
 from data.mnist import load_mnist
 from data.share import MAX_CHARS, decode_digit, encode_digit
 from data.strokes import path_points, render_strokes, stroke_objects
@@ -317,7 +318,7 @@ def test_why_page_replays_the_strokes_of_a_drawing_and_shares_it(shipped_vit):
     digit = CurrentDigit.make(image, "drawing")
     at = AppTest.from_file(WHY, default_timeout=TIMEOUT)
     at.session_state[KEY] = digit
-    at.session_state[STROKES_KEY] = (_image_key(digit.image), SEVEN)
+    at.session_state[STROKES_KEY] = (image_bytes(digit.image), SEVEN)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     steps = replay(shipped_vit, SEVEN)
@@ -353,3 +354,16 @@ def test_a_share_link_opens_the_drawn_digit_and_a_bad_one_says_why():
     assert not bad.exception
     assert any("damaged" in w.value for w in bad.warning)
     assert [t.value for t in bad.title][:1] == ["Draw a digit"]
+
+
+def test_report_states_the_calibrated_headline(shipped_vit, test_images):
+    """The report's prediction is the app's one headline (calibrated), not the plain softmax."""
+    from model.inference import headline
+    from model.report import build_report
+
+    img = load_mnist("test")[0][8].astype(np.float32) / 255.0     # read at well under 100 %
+    head = headline(shipped_vit, img)
+    plain = float(predict_proba(shipped_vit, img)[0].max())
+    assert f"{head.confidence:.1%}" != f"{plain:.1%}"
+    html = build_report(shipped_vit, img, source="test image #8")
+    assert f"Prediction: {head.digit} ({head.confidence:.1%}); calibrated probabilities" in html
