@@ -4,7 +4,9 @@
 The entry lives in ``dashboard/`` and the pages in ``pages/`` at the repository root, so
 Streamlit does not see a ``pages/`` folder beside the entry and stays in ``st.navigation``
 mode (docs: https://docs.streamlit.io/develop/api-reference/navigation/st.navigation).
-Pages are registered by short name from :mod:`dashboard.nav`; Draw is the default page.
+Pages come from the one page table in :mod:`dashboard.nav` (Draw is the default page); each
+page gets its "what you will see here" line above it and a "Next: ..." link below it, which
+lead a learner along the table's order.
 """
 from __future__ import annotations
 
@@ -19,31 +21,24 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from dashboard.nav import PAGES  # noqa: E402
+from dashboard.nav import DEFAULT, TABLE, next_page, page_for, page_link  # noqa: E402
 from dashboard.sidebar import render_sidebar  # noqa: E402
-from dashboard.state import apply_digit_param  # noqa: E402
+from dashboard.state import apply_link_params  # noqa: E402
 
 st.set_page_config(page_title="ViT digit explainer", page_icon=":material/draw:", layout="wide")
 
-# (short name, title, icon); the order is the order in the navigation menu
-_PAGES: list[tuple[str, str, str]] = [
-    ("draw", "Draw", ":material/draw:"),
-    ("attention", "Attention", ":material/visibility:"),
-    ("attributions", "Attributions", ":material/insights:"),
-    ("trust", "Trust", ":material/verified:"),
-    ("inside", "Inside", ":material/account_tree:"),
-    ("why", "Why", ":material/help:"),
-    ("baseline", "Baseline", ":material/forest:"),
-    ("misclassified", "Misclassified", ":material/error:"),
-    ("data", "Data", ":material/bar_chart:"),
-    ("model", "Model", ":material/info:"),
-]
-
-pages = [st.Page(PAGES[name], title=title, icon=icon, default=(name == "draw")) for name, title, icon in _PAGES]
-page = st.navigation(pages)
+page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=(p.name == DEFAULT))
+                      for p in TABLE])
+here = page_for(page.url_path)
 render_sidebar()
-apply_digit_param()
+apply_link_params(image_messages=page.url_path != "misclassified")   # that page explains a bad ?image= itself
+if here is not None:
+    st.caption(f":material/school: **What you will see here:** {here.what}")
 page.run()
+after = next_page(page.url_path)
+if after is not None:
+    st.divider()
+    page_link(after.name, f"Next: {after.title}. {after.what}", icon=":material/arrow_forward:")
 
 # The explaining pages allocate tens of MB per view (trust reports, counterfactuals, patching
 # sweeps) and free them again, but glibc keeps freed memory in its heap: hand it back so that a

@@ -4,7 +4,7 @@
 * :func:`upload_to_digit` - uploaded bytes -> the same, with every bad file turned into a clear
   message (:func:`data.preprocess.decode_image` enforces the size, pixel and animation limits).
 * :func:`predict_digit` - one forward pass and, optionally, the test-time-augmentation average
-  (:func:`model.inference.predict_proba`), so the page can say whether TTA changes the answer.
+  (:func:`model.inference.headline`, calibrated), so the page can say whether TTA changes the answer.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from data.preprocess import ImageInputError, Preprocessed, decode_image, preprocess
-from model.inference import predict_proba
+from model.inference import headline
 
 RAW_SIDE = 280   # drawings and uploads are kept (in session state) no larger than this
 
@@ -48,12 +48,12 @@ class Prediction:
         return self.tta is not None and int(self.tta.argmax()) != self.plain_digit
 
 
-def predict_digit(model, image: np.ndarray, tta: bool = False, calibrated: bool = True) -> Prediction:
-    """Predict one (28, 28) image in [0, 1]; with ``tta`` also the TTA average. The
-    probabilities are temperature-calibrated by default (``model/calibration.py``): the app's
+def predict_digit(model, image: np.ndarray, tta: bool = False) -> Prediction:
+    """Predict one (28, 28) image in [0, 1]; with ``tta`` also the TTA average. Both are the
+    app's headline prediction (:func:`model.inference.headline`, temperature-calibrated): the
     confidence is meant to be read as "how often a digit like this is right"."""
-    plain = predict_proba(model, image, calibrated=calibrated)[0]            # (10,)
-    tta_p = predict_proba(model, image, tta=True, calibrated=calibrated)[0] if tta else None
+    plain = headline(model, image).probabilities                             # (10,)
+    tta_p = headline(model, image, tta=True).probabilities if tta else None
     return Prediction(plain, tta_p)
 
 

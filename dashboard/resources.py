@@ -2,7 +2,10 @@
 
 Models are loaded once per process with ``st.cache_resource`` and shared by every session;
 they are only ever *read* (no hooks, no mode changes), which is what makes sharing safe.
-Tables are loaded with ``st.cache_data``. Nothing here trains, downloads or evaluates the
+Tables are loaded with ``st.cache_data``. A missing or corrupt file never ends in a traceback:
+the weights (:class:`model.vit.WeightsError`) give one clear message on the page that needs them
+(:func:`load_vit` stops that page, :func:`vit_or_none` lets it go on), an unreadable artifact a
+one-line warning and the same "nothing here yet" as a missing one; other pages stay usable. Nothing here trains, downloads or evaluates the
 whole test set: every artifact is a committed file under ``model/artifacts/``.
 """
 from __future__ import annotations
@@ -20,26 +23,76 @@ from model import paths
 torch.set_num_threads(1)
 
 
+TRAIN_CMD = "python -m model.train"
+
+
+def _unreadable(name: str, exc: Exception) -> str:
+    """One line for a page: which artifact file is unreadable and why (never a traceback)."""
+    first = (str(exc).splitlines() or [""])[0][:200]
+    return f"`{name}` is unreadable ({type(exc).__name__}: {first}); this part of the page is skipped."
+
+
 @st.cache_resource(show_spinner="Loading the transformer...")
-def load_vit():
+def _load_vit():
     from model.vit import load_vit as _load
 
     return _load(paths.VIT_WEIGHTS)
 
 
+def vit_or_none(show: bool = True):
+    """The shared ViT, or None with one clear message on the page (``show``) when its weights file is
+    missing or corrupt (:class:`model.vit.WeightsError`), so the rest of the page stays usable."""
+    from model.vit import WeightsError
+
+    try:
+        return _load_vit()
+    except WeightsError as exc:
+        if show:
+            st.error(f"The transformer cannot be loaded: {exc}. Train it with `{TRAIN_CMD}` "
+                     "(or restore model/artifacts/vit.safetensors); the pages that do not need it still work.")
+        return None
+
+
+def load_vit():
+    """The shared ViT for a page that needs it: with a missing or corrupt weights file the page shows
+    one clear message (:func:`vit_or_none`) and stops there; other pages are unaffected."""
+    model = vit_or_none()
+    if model is None:
+        st.stop()
+    return model
+
+
 @st.cache_resource(show_spinner="Loading the random forest...")
-def load_forest():
+def _load_forest():
     # prediction-only arrays, same probabilities as sklearn's objects in a fifth of the memory
     from model.forest import load_compact_forest as _load
 
     return _load(paths.FOREST)
 
 
+def load_forest():
+    """The shared random forest, or None with a one-line message when its file is unreadable."""
+    try:
+        return _load_forest()
+    except Exception as exc:   # a corrupt artifact: say which, keep the page
+        st.warning(_unreadable(paths.FOREST.name, exc))
+        return None
+
+
 @st.cache_data(show_spinner=False)
-def load_json(name: str) -> dict:
-    """A JSON artifact by file name (``evaluation.json``, ``vit_metrics.json``...)."""
+def _load_json(name: str) -> dict:
     path = paths.ARTIFACTS / name
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_json(name: str) -> dict:
+    """A JSON artifact by file name (``evaluation.json``, ``vit_metrics.json``...); {} when missing,
+    and {} with a one-line message when unreadable."""
+    try:
+        return _load_json(name)
+    except (OSError, ValueError) as exc:
+        st.warning(_unreadable(name, exc))
+        return {}
 
 
 @st.cache_data(show_spinner=False)
@@ -58,8 +111,7 @@ def load_test_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 @st.cache_data(show_spinner=False)
-def load_npz(name: str) -> dict[str, np.ndarray]:
-    """An .npz artifact by file name (``mean_attribution.npz``...) as a dict; {} when missing."""
+def _load_npz(name: str) -> dict[str, np.ndarray]:
     path = paths.ARTIFACTS / name
     if not path.is_file():
         return {}
@@ -67,17 +119,36 @@ def load_npz(name: str) -> dict[str, np.ndarray]:
         return {k: z[k] for k in z.files}
 
 
+def load_npz(name: str) -> dict[str, np.ndarray]:
+    """An .npz artifact by file name (``mean_attribution.npz``...) as a dict; {} when missing, and {}
+    with a one-line message when unreadable."""
+    try:
+        return _load_npz(name)
+    except Exception as exc:   # BadZipFile, ValueError, OSError, EOFError...: one line, not a traceback
+        st.warning(_unreadable(name, exc))
+        return {}
+
+
 @st.cache_resource(show_spinner=False)
-def load_interpretation():
-    """:class:`model.interpret.Interpretation` of the stored test-set table (shared, read-only);
-    None when ``test_eval.npz`` is missing (``python -m model.evaluate --write``)."""
+def _load_interpretation():
     from model.interpret import Interpretation
 
-    if not paths.TEST_EVAL.is_file():
-        return None
     return Interpretation.from_table(load_npz(paths.TEST_EVAL.name))
 
 
+def load_interpretation():
+    """:class:`model.interpret.Interpretation` of the stored test-set table (shared, read-only);
+    None when ``test_eval.npz`` is missing (``python -m model.evaluate --write``) or unreadable."""
+    if not paths.TEST_EVAL.is_file():
+        return None
+    table = load_npz(paths.TEST_EVAL.name)
+    if not table:
+        return None
+    try:
+        return _load_interpretation()
+    except Exception as exc:
+        st.warning(_unreadable(paths.TEST_EVAL.name, exc))
+        return None
 @st.cache_data(show_spinner=False, max_entries=4096)
 def test_thumbnail_png(index: int, scale: int = 3) -> bytes:
     """MNIST test image ``index`` as a PNG ``scale`` times larger (crisp pixels), for grids.
@@ -102,11 +173,20 @@ def load_train_images() -> tuple[np.ndarray, np.ndarray]:
 
 
 @st.cache_resource(show_spinner="Loading the neighbour index...")
-def load_neighbour_index():
-    """:class:`model.explain.neighbours.NeighbourIndex` (shared, read-only); None when
-    ``neighbours.npz`` is missing (``python -m model.explain.neighbours --write``)."""
+def _load_neighbour_index():
     from model.explain.neighbours import load_index
 
+    return load_index(paths.NEIGHBOURS)
+
+
+def load_neighbour_index():
+    """:class:`model.explain.neighbours.NeighbourIndex` (shared, read-only); None when
+    ``neighbours.npz`` is missing (``python -m model.explain.neighbours --write``), and None with a
+    one-line message when unreadable."""
     if not paths.NEIGHBOURS.is_file():
         return None
-    return load_index(paths.NEIGHBOURS)
+    try:
+        return _load_neighbour_index()
+    except Exception as exc:
+        st.warning(_unreadable(paths.NEIGHBOURS.name, exc))
+        return None

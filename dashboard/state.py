@@ -100,9 +100,9 @@ DIGIT_PARAM_KEY = "digit_param_applied"
 
 
 def _image_key(image: np.ndarray) -> bytes:
-    import hashlib
+    from dashboard.cache import image_bytes
 
-    return hashlib.md5(np.ascontiguousarray(image, dtype=np.float32).tobytes()).digest()
+    return image_bytes(image)
 
 
 def set_strokes(objects: list[dict]) -> None:
@@ -120,21 +120,50 @@ def get_strokes() -> list[dict] | None:
     return stored[1]
 
 
-def apply_digit_param() -> None:
-    """Open a shared drawn digit (``?digit=<code>``, :mod:`data.share`) as the current digit, on
-    any page; a bad value gets a clear message and the app goes on with the digit it has. Each
-    value is applied once, so drawing a new digit afterwards is not overwritten on every rerun."""
-    from data.share import decode_digit
+IMAGE_PARAM = "image"
+IMAGE_PARAM_KEY = "image_param_applied"
+BOTH_PARAMS_MESSAGE = ("This link gives both a drawing (`?digit=`) and a test image (`?image=`): showing the "
+                       "drawing; the test image is ignored.")
 
-    values = st.query_params.get_all(DIGIT_PARAM)
-    if not values:
+
+def _once(key: str, values: list[str]) -> bool:
+    """True the first time ``values`` of a URL parameter are seen in this session."""
+    if st.session_state.get(key) == tuple(values):
+        return False
+    st.session_state[key] = tuple(values)
+    return True
+
+
+def apply_link_params(image_messages: bool = True) -> None:
+    """Open the digit a link names, on any page: ``?digit=<code>`` (a shared drawing,
+    :mod:`data.share`) or ``?image=N`` (MNIST test image N). A bad value gets a clear one-line
+    message and the app goes on with the digit it has; when both are given the drawing wins (it
+    is the sender's own digit, the more specific of the two) and the page says so. Each value is
+    applied once, so drawing a new digit afterwards is not overwritten on every rerun.
+    ``image_messages=False`` leaves ``?image=``'s messages to a page that shows its own."""
+    from data.share import decode_digit
+    from model.interpret import parse_image_param
+
+    digits, images = st.query_params.get_all(DIGIT_PARAM), st.query_params.get_all(IMAGE_PARAM)
+    if digits and _once(DIGIT_PARAM_KEY, digits):
+        image, message = decode_digit(digits)
+        if message:
+            st.warning(message)
+        else:
+            set_current(image, "shared drawing")
+        if images:
+            st.info(BOTH_PARAMS_MESSAGE)
         return
-    key = tuple(values)
-    if st.session_state.get(DIGIT_PARAM_KEY) == key:
+    if digits or not images or not _once(IMAGE_PARAM_KEY, images):
         return
-    st.session_state[DIGIT_PARAM_KEY] = key
-    image, message = decode_digit(values)
+    from dashboard.resources import load_test_images
+
+    test_images, _ = load_test_images()
+    index, message = parse_image_param(images, len(test_images))
     if message:
-        st.warning(message)
+        if image_messages:
+            st.warning(message)
         return
-    set_current(image, "shared drawing")
+    current = get_current()
+    if current is None or current.test_index != index:
+        set_test_image(index)

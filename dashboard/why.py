@@ -1,8 +1,7 @@
 """The Why page's cached computations and figures (the page itself only renders).
 
-Computations keyed by the user's digit go through bounded ``st.cache_data`` (the image is
-passed as bytes, the shared models are looked up inside and never hashed); figures are plain
-plotly builders.
+Computations keyed by the user's digit go through the one cache layer (:mod:`dashboard.cache`,
+keyed by the weights' SHA-256, the image bytes and the options); figures are plain plotly builders.
 """
 from __future__ import annotations
 
@@ -10,57 +9,64 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import resources
+from dashboard import cache, resources
 from dashboard.plots import DIGITS
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
 
 
-def as_image(image_bytes: bytes) -> np.ndarray:
-    return np.frombuffer(image_bytes, dtype=np.float32).reshape(28, 28).copy()
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def counterfactual(image_bytes: bytes, target: int):
-    """:func:`model.explain.counterfactual.counterfactual` of the digit, with the forest's answer."""
+def _counterfactual(model, image: np.ndarray, target: int):
     from model import paths
     from model.explain.counterfactual import counterfactual as _cf
 
     forest = resources.load_forest() if paths.FOREST.is_file() else None
-    return _cf(resources.load_vit(), as_image(image_bytes), int(target), forest=forest)
+    return _cf(model, image, int(target), forest=forest)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def neighbours(image_bytes: bytes, k: int):
-    index = resources.load_neighbour_index()
-    return index.query(resources.load_vit(), as_image(image_bytes), int(k))
+def counterfactual(model, image: np.ndarray, target: int):
+    """:func:`model.explain.counterfactual.counterfactual` of the digit, with the forest's answer."""
+    return cache.compute(_counterfactual, model, image, int(target), large=True)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def replay(strokes_json: str):
+def _neighbours(model, image: np.ndarray, k: int):
+    return resources.load_neighbour_index().query(model, image, int(k))
+
+
+def neighbours(model, image: np.ndarray, k: int):
+    """The digit's nearest training images (:meth:`NeighbourIndex.query`)."""
+    return cache.compute(_neighbours, model, image, int(k), large=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=32, ttl=cache.TTL_S)
+def _replay(weights_sha256: str, strokes_json: str):
     import json
 
-    from model.explain.replay import replay as _replay
+    from model.explain.replay import replay as _r
 
-    return _replay(resources.load_vit(), json.loads(strokes_json))
+    return _r(resources.load_vit(), json.loads(strokes_json))
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def report_html(image_bytes: bytes, source: str, target: int | None, k: int) -> str:
-    """The downloadable HTML report (:func:`model.report.build_report`) of the digit."""
-    from model import paths
-    from model.explain.neighbours import weights_sha256
+def replay(model, strokes_json: str):
+    """:func:`model.explain.replay.replay` of the drawing's strokes (keyed by the strokes, not an image)."""
+    return _replay(cache.model_key(model), strokes_json)
+
+
+def _report(model, image: np.ndarray, source: str, target: int | None, k: int) -> str:
     from model.report import build_report
 
-    cf = counterfactual(image_bytes, target) if target is not None else None
+    cf = counterfactual(model, image, target) if target is not None else None
     nb, nb_images = None, None
     if resources.load_neighbour_index() is not None:
-        nb = neighbours(image_bytes, k)
+        nb = neighbours(model, image, k)
         nb_images = resources.load_train_images()[0][nb.indices]
-    return build_report(resources.load_vit(), as_image(image_bytes), source=source,
-                        weights_sha256=weights_sha256(paths.VIT_WEIGHTS), counterfactual=cf,
+    return build_report(model, image, source=source, weights_sha256=model.weights_sha256, counterfactual=cf,
                         neighbours=nb, neighbour_images=nb_images)
+
+
+def report_html(model, image: np.ndarray, source: str, target: int | None, k: int) -> str:
+    """The downloadable HTML report (:func:`model.report.build_report`) of the digit."""
+    return cache.compute(_report, model, image, source, target, int(k), large=True)
 
 
 def delta_figure(delta: np.ndarray, height: int = 220, title: str | None = None) -> go.Figure:

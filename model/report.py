@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from model.explain import attention_summary, explain, upsample_patches
+from model.inference import headline
 
 SCALE = 6   # 28x28 images are shown 168 px wide, crisp
 
@@ -82,8 +83,8 @@ def build_report(model, image: np.ndarray, *, source: str = "digit", weights_sha
     training images it names; ``trust`` maps a score's name to its value (all optional)."""
     image = np.asarray(image, dtype=np.float32)
     att = attention_summary(model, image)
-    probs = att.probs
-    pred = int(np.argmax(probs))
+    head = headline(model, image)            # the app's one calibrated prediction
+    probs, pred = head.probabilities, head.digit
     ig = explain(model, image, pred, "integrated_gradients", steps=ig_steps).map
     parts = [f"<h1>Why the ViT reads {pred}</h1>",
              f"<p class=note>{html.escape(source)}; report written "
@@ -91,7 +92,8 @@ def build_report(model, image: np.ndarray, *, source: str = "digit", weights_sha
              f"(SHA-256 of the weights): <code>{html.escape(weights_sha256 or 'unknown')}</code></p>",
              "<h2>Input and prediction</h2>",
              _img(png_data_uri(image), "the 28x28 image the model read"),
-             _probs_table(probs, f"Prediction: {pred} ({probs[pred]:.1%}); softmax probabilities of the ten digits:"),
+             _probs_table(probs, f"Prediction: {pred} ({probs[pred]:.1%}); calibrated probabilities of the ten digits "
+                                f"(softmax of logits / T = {head.temperature:.2f}):"),
              "<h2>Where it looked and what mattered</h2>",
              _img(png_data_uri(upsample_patches(att.rollout), "heat"), "attention rollout (Abnar & Zuidema, 2020): bright = attended"),
              _img(png_data_uri(ig, "diverging"),

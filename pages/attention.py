@@ -15,7 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import resources, shared_cache
+from dashboard import cache, resources
+from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
 from dashboard.plots import SEQUENTIAL
 from dashboard.state import require_current
@@ -52,9 +53,10 @@ def stat_heatmap(values: np.ndarray, title: str, fmt: str = ".2f", colorscale: s
     return fig
 
 
-summary = shared_cache.attention_summary(model, img)
-pred = int(summary.probs.argmax())
-st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({summary.probs[pred]:.1%}).")
+summary = cache.compute(E.attention_summary, model, img, large=True)
+head = headline(model, img)
+pred = head.digit
+st.caption(sentence(cur.source, head))
 
 # ---- 1. the class token in every layer and head -----------------------------------------------
 st.subheader("The class token's attention, every layer and head")
@@ -140,7 +142,7 @@ def rollout_view() -> None:
                    "for a 3?\". Yellow = relevant to that class; never negative.")
         target = st.selectbox("Class", list(range(10)), index=pred, key="attn_relevance_target",
                               format_func=lambda t: f"{t} (predicted)" if t == pred else str(t))
-        rel = shared_cache.gradient_rollout(model, img, target)
+        rel = cache.compute(E.gradient_rollout, model, img, int(target))
         show_map_grid(rel[None], [f"relevance for {target}"], "attn_relevance_fig", cols=1, background=img,
                       height=320, colorbar_title="relevance", hover="relevance")
 
@@ -182,7 +184,8 @@ def knockout_view() -> None:
     st.subheader("Switch heads off")
     st.caption("Tick heads to knock them out (their output is set to zero for this digit only; Michel et al., 2019, "
                "'Are Sixteen Heads Really Better than One?'). Grey bars: the original probabilities; red: with the "
-               "ticked heads off.")
+               "ticked heads off. Both are the plain softmax (not calibrated), so they differ a little from the "
+               "headline confidence above.")
     off: list[tuple[int, int]] = []
     # a table of ticks that keeps its H + 1 columns on a phone too (cells shrink to 56 px)
     table = st.grid(H + 1, wrap=False, min_column_width=56, gap="xsmall", vertical_alignment="center",
@@ -212,7 +215,7 @@ def knockout_view() -> None:
     elif new_pred != pred:
         st.warning(f"With {len(off)} head(s) off the answer changes from {pred} to **{new_pred}** ({new[new_pred]:.1%}).")
     else:
-        st.success(f"Still {pred}: its probability goes from {summary.probs[pred]:.1%} to {new[pred]:.1%}.")
+        st.success(f"Still {pred}: its softmax probability goes from {summary.probs[pred]:.1%} to {new[pred]:.1%}.")
 
 
 knockout_view()
@@ -220,7 +223,7 @@ knockout_view()
 st.markdown("**How much does each head matter?**")
 c1, c2 = st.columns(2)
 with c1:
-    effects = shared_cache.single_head_effects(model, img, pred)
+    effects = cache.compute(E.single_head_effects, model, img, pred)
     st.plotly_chart(stat_heatmap(effects, f"this digit: drop in P({pred}) with one head off", fmt=".1%",
                                  colorscale="RdBu_r", zmid=0.0), key="attn_effect_fig", config=CONFIG)
     st.caption("Each cell: how much the probability of the predicted digit falls when only that head is off. "

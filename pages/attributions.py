@@ -16,7 +16,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import resources, shared_cache
+from dashboard import cache, resources
+from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
 from dashboard.state import require_current
 from model import explain as E
@@ -36,17 +37,10 @@ cur = require_current("attr_use_test")
 
 model = resources.load_vit()
 img = cur.image
-img_bytes = shared_cache.image_key(img)
-MODEL_KEY = id(model)   # the cached model lives as long as the process; a reloaded one gets a new id
 
-
-# computed once per process for everyone who asks with the same digit and settings
-_explain, _faithfulness = shared_cache.explain, shared_cache.faithfulness
-
-
-probs = E.predict(model, img)
-pred = int(probs.argmax())
-st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({probs[pred]:.1%}).")
+head = headline(model, img)
+probs, pred = head.probabilities, head.digit
+st.caption(sentence(cur.source, head))
 
 # ---- choices ------------------------------------------------------------------------------------
 c1, c2, c3 = st.columns([1, 2, 1])
@@ -111,12 +105,12 @@ if methods:
                 chosen[m] = values
 
 # ---- compute --------------------------------------------------------------------------------------
-results: dict[str, tuple[np.ndarray, dict]] = {}
+results: dict[str, E.Attribution] = {}
 errors: dict[str, str] = {}
 with st.spinner("Computing attributions..."):
     for m in methods:
         try:
-            results[m] = _explain(model, MODEL_KEY, img_bytes, target, m, tuple(sorted(chosen[m].items())))
+            results[m] = cache.compute(E.explain, model, img, int(target), m, **chosen[m])
         except ValueError as exc:   # an invalid combination of settings (e.g. stride > window)
             errors[m] = str(exc)
 for m, msg in errors.items():
@@ -149,7 +143,7 @@ def transform(a: np.ndarray) -> np.ndarray:
     return a
 
 
-shown = {m: transform(results[m][0].astype(np.float64)) for m in results}
+shown = {m: transform(results[m].map.astype(np.float64)) for m in results}
 if normalise:
     for m, a in shown.items():
         scale = np.percentile(np.abs(a), 100 - OUTLIER_PERC)
@@ -188,8 +182,8 @@ if shown:
                 st.caption("This map is the same whatever class you explain.")
 
 if "integrated_gradients" in results:
-    extra = results["integrated_gradients"][1]
-    total = float(results["integrated_gradients"][0].sum())
+    extra = results["integrated_gradients"].extra
+    total = float(results["integrated_gradients"].map.sum())
     st.markdown("**Integrated Gradients: does it add up?**")
     c1, c2, c3 = st.columns(3)
     c1.metric("Sum of attributions", f"{total:.3f}")
@@ -221,7 +215,7 @@ def faithfulness_view() -> None:
         baseline = st.selectbox("Removed pixels become", ["black", "blurred"], key="attr_faith_baseline",
                                 format_func=lambda b: "black (no ink)" if b == "black" else "the blurred digit")
     runs = tuple((m, tuple(sorted(chosen[m].items()))) for m in results)
-    f = _faithfulness(model, MODEL_KEY, img_bytes, target, runs, unit, steps, baseline)
+    f = cache.faithfulness(model, img, target, runs, unit, steps, baseline)
     x = f.fractions
     # two figures side by side on a desktop, one above the other on a phone (st.grid reflows)
     grid = st.grid(2, min_column_width=300, key="attr_faith_fig")

@@ -20,6 +20,7 @@ import streamlit as st
 from dashboard import resources
 from dashboard.evaluation import EVALUATE_CMD, models_table
 from dashboard.grid import thumbnail_grid
+from dashboard.headline import sentence
 from dashboard.plots import SEQUENTIAL, image_figure, probability_chart
 from dashboard.state import get_current, prompt_for_digit, set_test_image
 from model import paths
@@ -41,19 +42,21 @@ cur = get_current()
 if cur is None:
     prompt_for_digit("base_use_test", "No digit yet: draw one, or use an MNIST test image.", on_pick=_pick)
 else:
-    st.caption(f"Current digit: {cur.source}" + (f" (true label {cur.label})" if cur.label is not None else ""))
     results: dict[str, tuple[np.ndarray, float]] = {}
-    if paths.VIT_WEIGHTS.is_file():
-        from model.inference import predict_proba
+    vit = resources.vit_or_none() if paths.VIT_WEIGHTS.is_file() else None
+    if vit is not None:
+        from model.inference import headline
 
-        vit = resources.load_vit()
         t0 = time.perf_counter()
-        p = predict_proba(vit, np.array(cur.image))[0]                        # (10,); a writable copy for torch
-        results["ViT"] = (p, (time.perf_counter() - t0) * 1000)
-    if paths.FOREST.is_file():
+        head = headline(vit, cur.image)                                       # the app's calibrated prediction
+        results["ViT"] = (head.probabilities, (time.perf_counter() - t0) * 1000)
+        st.caption(sentence(cur.source, head, cur.label))
+    else:
+        st.caption(f"Current digit: {cur.source}" + (f" (true label {cur.label})" if cur.label is not None else ""))
+    forest = resources.load_forest() if paths.FOREST.is_file() else None
+    if forest is not None:
         from model.forest import forest_predict_proba
 
-        forest = resources.load_forest()
         t0 = time.perf_counter()
         p = forest_predict_proba(forest, cur.image)[0]                        # (10,)
         results["random forest"] = (p, (time.perf_counter() - t0) * 1000)

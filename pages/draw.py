@@ -32,11 +32,7 @@ st.title("Draw a digit")
 st.caption("Draw a digit 0-9 with the mouse or a finger, as big as the box. The transformer "
            "reads it when you lift the pen; the other pages then explain *this* digit.")
 
-try:
-    MODEL = load_vit()
-except (FileNotFoundError, OSError) as exc:
-    st.error(f"The model weights are missing ({exc}). Train them with `python -m model.train`.")
-    st.stop()
+MODEL = load_vit()       # a missing or corrupt weights file: one clear message and the page stops here
 
 
 def _touch(source: str) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import resources
+from dashboard.headline import headline, reads
 from dashboard import why as W
 from dashboard.grid import THUMB_MIN_WIDTH
 from dashboard.map_grid import MIN_WIDTH
@@ -26,7 +27,6 @@ from dashboard.state import DIGIT_PARAM, get_strokes, require_current
 from model import paths
 from model.explain.neighbours import WARN_PERCENTILE, WRITE_CMD
 from model.explain.replay import turning_points
-from model.inference import predict_proba
 
 K = 10
 NOCHART = {"displayModeBar": False}
@@ -36,17 +36,12 @@ st.caption("What would have to change for another answer, which training digits 
            "which stroke decided it, and a report to keep.")
 
 cur = require_current("why_use_test")
-try:
-    model = resources.load_vit()
-except (FileNotFoundError, OSError) as exc:
-    st.error(f"The model weights are missing ({exc}). Train them with `python -m model.train`.")
-    st.stop()
+model = resources.load_vit()
 image = np.array(cur.image, dtype=np.float32)
-image_bytes = image.tobytes()
-probs = predict_proba(model, image)[0]
-pred = int(probs.argmax())
+head = headline(model, image)
+probs, pred = head.probabilities, head.digit
 st.markdown(f"**{cur.source}**" + (f" (true label {cur.label})" if cur.label is not None else "")
-            + f": the ViT reads **{pred}** ({probs[pred]:.1%}).")
+            + f": the ViT reads {reads(head)}, calibrated confidence.")
 
 
 # ---- make it a D ------------------------------------------------------------------------------
@@ -57,7 +52,7 @@ def counterfactual_section() -> None:
     target = st.selectbox("Target digit", list(range(10)), index=runner_up, key="why_target",
                           help="The smallest change of pixels that makes the transformer read this digit.")
     with st.spinner("Searching for a small change..."):
-        cf = W.counterfactual(image_bytes, int(target))
+        cf = W.counterfactual(model, image, int(target))
     st.session_state["why_cf_target"] = int(target)
     # original, counterfactual and change: three in a row on a desktop, two a row on a phone
     grid = st.grid(3, min_column_width=MIN_WIDTH, gap="small", key="why_cf_grid")
@@ -108,7 +103,7 @@ def neighbours_section() -> None:
     if index.weights_sha256 != weights_sha256(paths.VIT_WEIGHTS):
         st.warning(f"The neighbour index was computed from other weights than the shipped model; "
                    f"rerun `{WRITE_CMD}`.")
-    nb = W.neighbours(image_bytes, K)
+    nb = W.neighbours(model, image, K)
     train_images, _ = resources.load_train_images()
     # a thumbnail grid: five a row on a desktop, three on a phone, in order of distance
     grid = st.grid(5, min_column_width=THUMB_MIN_WIDTH, gap="xsmall", key="thumbs_why_neighbours")
@@ -149,7 +144,7 @@ def replay_section() -> None:
     if not strokes:
         st.info("Stroke replay works on a digit drawn on the Draw page in this session.")
         return
-    steps = W.replay(json.dumps(strokes))
+    steps = W.replay(model, json.dumps(strokes))
     # a thumbnail grid: eight a row on a desktop, three on a phone, in stroke order
     grid = st.grid(8, min_column_width=THUMB_MIN_WIDTH, gap="xsmall", key="thumbs_why_replay")
     for s in steps:
@@ -171,7 +166,7 @@ def keep_and_share_section() -> None:
     st.subheader("Keep and share")
     target = st.session_state.get("why_cf_target")
     with st.spinner("Writing the report..."):
-        report = W.report_html(image_bytes, cur.source, target, K)
+        report = W.report_html(model, image, cur.source, target, K)
     st.download_button("Download the report (HTML)", report, file_name=f"digit-{pred}-report.html",
                        mime="text/html", key="why_report",
                        help="One self-contained file: input, prediction, attention, attributions, counterfactual, "
