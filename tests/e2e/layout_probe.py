@@ -19,7 +19,6 @@ What is measured on each page, after scrolling it to the end so that every chart
 """
 from __future__ import annotations
 
-import ast
 import os
 import statistics
 from pathlib import Path
@@ -36,14 +35,14 @@ PAGE_TIMEOUT_MS = int(os.environ.get("LAYOUT_PAGE_TIMEOUT_MS", "120000"))   # mo
 
 def navigation() -> list[tuple[str, str]]:
     """(short name, menu title) of every page in the app's navigation, in menu order, read from
-    ``_PAGES`` in dashboard/app.py (parsed, not run), so that pages added later are covered."""
-    tree = ast.parse((ROOT / "dashboard" / "app.py").read_text())
-    for node in ast.walk(tree):
-        target = node.target if isinstance(node, ast.AnnAssign) else (
-            node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
-        if isinstance(target, ast.Name) and target.id == "_PAGES" and node.value is not None:
-            return [(name, title) for name, title, *_ in ast.literal_eval(node.value)]
-    raise AssertionError("dashboard/app.py defines no _PAGES list")
+    the page table (``dashboard.nav.TABLE``), so that pages added later are covered."""
+    import sys
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from dashboard.nav import TABLE
+
+    return [(p.name, p.title) for p in TABLE]
 
 
 _MEASURE_JS = """() => {

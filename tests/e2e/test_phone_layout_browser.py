@@ -1,7 +1,8 @@
 """Every page in the navigation on a phone (390x844, touch, Debian chromium via Playwright),
 with an MNIST test image as the current digit: nothing overflows horizontally, plot panels are
 readable (median at least 150 px wide per page) and thumbnail grids keep at least 3 images per
-row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages are read from ``_PAGES`` in dashboard/app.py, so a page added later is covered
+row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages are read
+from the page table ``dashboard.nav.TABLE``, so a page added later is covered
 without changing this test. What is measured: tests/e2e/layout_probe.py."""
 from __future__ import annotations
 
