@@ -21,7 +21,8 @@ def test_clicking_a_patch_sets_the_guess_and_reveal_compares_it(new_context, app
     page = new_context().new_page()
     page.goto(app_url.rstrip("/") + "/inside")
     run_and_wait_idle(page, page.get_by_text("Use a test image").click)
-    expect(page.locator(".st-key-inside_heads_fig .js-plotly-plot")).to_have_count(1)     # drawn after the run
+    # charts are drawn after the run that sent them: on a busy machine that takes seconds, not expect's default 5
+    expect(page.locator(".st-key-inside_heads_fig .js-plotly-plot")).to_have_count(1, timeout=60_000)
     expect(page.locator(".st-key-inside_patch_fig")).to_have_count(1)
     run_and_wait_idle(page, page.locator(".st-key-inside_predict_first").click)
     expect(page.locator(".st-key-inside_patch_fig")).to_have_count(0)
@@ -32,5 +33,5 @@ def test_clicking_a_patch_sets_the_guess_and_reveal_compares_it(new_context, app
     click_plot(page, ".st-key-inside_guess_fig", (5 * 4 + 2) / 28, (1 * 4 + 2) / 28, hover_text="patch row 2, col 6")
     expect(page.get_by_text("Your guess so far: row 2, column 6.")).to_be_visible(timeout=60_000)
     run_and_wait_idle(page, page.locator(".st-key-inside_reveal button").click)
-    expect(page.locator(".st-key-inside_patch_fig")).to_have_count(1)
+    expect(page.locator(".st-key-inside_patch_fig")).to_have_count(1, timeout=60_000)
     expect(page.get_by_text("You picked row 2, column 6")).to_be_visible()
