@@ -157,7 +157,8 @@ def dla_view(res: E.Inside) -> None:
     if target != pred:
         diff = res.dla.parts[:, pred] - res.dla.parts[:, target]
         k = int(np.argmax(diff))
-        st.caption(f"Why a {pred} and not a {target}: the logits differ by {res.dla.logits[pred] - res.dla.logits[target]:.2f}; "
+        gap = res.dla.logits[pred] - res.dla.logits[target]
+        st.caption(f"Why a {pred} and not a {target}: the logits differ by {gap:.2f}; "
                    f"the part that separates them most is **{res.dla.names[k]}** ({diff[k]:+.2f}).")
     with st.expander("All parts as a table"):
         st.dataframe(pd.DataFrame({"part": res.dla.names, f"logit of {target}": res.dla.parts[:, target],
@@ -170,9 +171,10 @@ def distance_view(res: E.Inside, grid: int) -> None:
     (Dosovitskiy et al., 2021, Fig. 7; ``attention_distance.json``)."""
     pred, (L, H) = res.pred, res.attention_distance.shape
     st.subheader("How far does each head look?")
-    st.caption("How to read this: for every patch, the distance in pixels to the patches it attends to, weighted by the "
-               "attention and averaged over patches (*mean attention distance*, Dosovitskiy et al., 2021, Fig. 7). Patch "
-               "centres are 4 px apart. Dots = this digit, hollow = the MNIST test-set average, one colour per head; below "
+    st.caption("How to read this: for every patch, the distance in pixels to the patches it attends to, weighted by "
+               "the attention and averaged over patches (*mean attention distance*, Dosovitskiy et al., 2021, Fig. 7). "
+               "Patch centres are 4 px apart. Dots = this digit, hollow = the MNIST test-set average, one colour per "
+               "head; below "
                "the dotted line a head prefers nearby patches, above it far ones.")
     stored = resources.load_json(paths.ATTENTION_DISTANCE.name)
     avg = np.asarray(stored.get("mean_attention_distance", []), dtype=float)
@@ -186,6 +188,7 @@ def distance_view(res: E.Inside, grid: int) -> None:
     if avg is not None:
         diff = res.attention_distance - avg
         l, h = np.unravel_index(int(np.abs(diff).argmax()), diff.shape)
-        st.caption(f"Test-set figures: {stored.get('n_images')} MNIST test images (`{stored.get('command', ANALYZE_CMD)}`). "
-                   f"Largest difference for this digit: layer {l + 1} head {h + 1}, {res.attention_distance[l, h]:.1f} px "
+        st.caption(f"Test-set figures: {stored.get('n_images')} MNIST test images "
+                   f"(`{stored.get('command', ANALYZE_CMD)}`). Largest difference for this digit: layer {l + 1} "
+                   f"head {h + 1}, {res.attention_distance[l, h]:.1f} px "
                    f"against {avg[l, h]:.1f} px on average.")
