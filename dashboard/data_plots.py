@@ -1,14 +1,35 @@
-"""Figures of the Data page: class balance, feature histograms with markers, image mosaics.
-Pure functions of numpy arrays (no Streamlit calls), like :mod:`dashboard.plots`."""
+"""Figures and tables of the Data page: class balance, feature histograms with markers, image
+mosaics, the percentile and before/after tables, and what each feature means. Pure functions of
+numpy arrays and feature dicts (no Streamlit calls), like :mod:`dashboard.plots`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.palette import CATEGORY
 from dashboard.plots import DIGITS
+from data import features as F
+
+# what each histogram shows, under it (the page adds what the bars count)
+FEATURE_NOTES = {
+    "ink": "Sum of the pixel intensities (a full pixel counts 1). Grows with the digit's size and its stroke width: "
+           "a 1 has little ink, a 0 or an 8 a lot.",
+    "thickness": "Ink mass divided by the length of the stroke's centre line (the ink's skeleton by Zhang & Suen's "
+                 "1984 thinning, plus the half width thinning eats at each free end), in pixels of the 28x28 "
+                 "image: the average width of the pen stroke.",
+    "slant": "The shear that would make the digit upright, from its central image moments mu11/mu02 (Hu, 1962), "
+             "in degrees; + leans right. It measures the whole shape, so a 9's loop left of its stem reads as "
+             "leaning left: compare a digit with its own class.",
+    "width": "Width of the box around the ink. MNIST scaled every digit to fit 20x20 keeping its aspect ratio "
+             "(LeCun et al., 1998): the writer's true size is lost, the width of tall digits is their aspect ratio.",
+    "height": "Height of the box around the ink, after MNIST's size normalisation (LeCun et al., 1998): almost "
+              "every digit is 20 px tall because the longer side was scaled to 20; only wide digits are shorter.",
+    "holes": "Background regions enclosed by ink (4-connected background, gaps under half a stroke width squared "
+             "ignored): a 0, 6 or 9 has 1, an 8 has 2. An open loop counts 0.",
+}
 
 
 def class_balance_figure(train_counts: np.ndarray, test_counts: np.ndarray, height: int = 280) -> go.Figure:
@@ -72,3 +93,53 @@ def mosaic(images: np.ndarray, cols: int, scale: int = 2, gap: int = 2, normalis
         r, c = divmod(i, cols)
         out[r * (th + gap): r * (th + gap) + th, c * (tw + gap): c * (tw + gap) + tw] = tiles[i]
     return out
+
+
+def digit_features(image: np.ndarray) -> dict[str, float]:
+    """The six shape features of a (28, 28) digit (:func:`data.features.features`, a few ms), as floats."""
+    return {k: float(v) for k, v in F.features(image).items()}
+
+
+def percentile_table(mine: dict[str, float], unusual: dict, feats: np.ndarray, names: list[str],
+                     pred: int) -> pd.DataFrame:
+    """Per feature: the digit's value, its percentile among the training digits of class ``pred``
+    (from :func:`data.features.most_unusual`) and among all of them."""
+    return pd.DataFrame([{"feature": F.LABELS[name], "your digit": mine[name],
+                          f"percentile among {pred}s": unusual["percentiles"][name],
+                          "percentile among all digits": F.mid_percentile(feats[:, j], mine[name])}
+                         for j, name in enumerate(names)])
+
+
+def _deg(x: float) -> str:
+    """Whole degrees without a "-0"."""
+    return f"{round(x) + 0:d}°"
+
+
+def before_after(before: dict[str, float], after: dict[str, float], steps: list[str],
+                 names: list[str]) -> tuple[pd.DataFrame, str]:
+    """The features of a drawing before and after preprocessing with what preprocessing did to each,
+    and one sentence saying what was normalised away and what could not change."""
+    thick = ("thickened" if any("thickened" in s for s in steps) else
+             "thinned" if any("thinned" in s for s in steps) else None)
+    why = {"ink": "follows the size and the stroke width",
+           "thickness": f"strokes {thick} towards MNIST's width, then scaled with the digit" if thick
+           else "scaled with the digit",
+           "slant": "not changed: preprocessing does not deskew (nor did MNIST)",
+           "width": "scaled so the longer side is 20 px (MNIST's box)",
+           "height": "scaled so the longer side is 20 px (MNIST's box)",
+           "holes": "not changed, unless scaling closes or opens a thin gap"}
+    table = pd.DataFrame([{"feature": F.LABELS[n], "before": before[n], "after": after[n],
+                           "what preprocessing did": why[n]} for n in names])
+    sentence = (f"Preprocessing normalised away the size (box {before['width']:.0f}x{before['height']:.0f} px "
+                f"-> {after['width']:.0f}x{after['height']:.0f} px) and the position"
+                + (f", and {thick} the strokes ({before['thickness']:.2g} -> {after['thickness']:.2g} px)"
+                   if thick else "")
+                + f". It could not change the slant ({_deg(before['slant'])} -> {_deg(after['slant'])}) or the "
+                f"holes ({before['holes']:.0f} -> {after['holes']:.0f}).")
+    return table, sentence
+
+
+def sample_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """``per_class`` random training-image indices of each digit 0..9, in that order (reproducible by ``seed``)."""
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.choice(np.flatnonzero(labels == d), per_class, replace=False) for d in range(10)])

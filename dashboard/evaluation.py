@@ -1,8 +1,11 @@
 """The stored test-set evaluation (``model/artifacts/evaluation.json``) as the one table of the
-three models that the Baseline and Model pages show, and the command that regenerates it."""
+three models that the Baseline and Model pages show, the command that regenerates it, and the
+Misclassified page's clickable confusion matrix."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 
 from model.inference import TTA_VIEWS
 
@@ -32,11 +35,29 @@ def models_table(evaluation: dict) -> pd.DataFrame:
     ])
 
 
-def per_class_table(evaluation: dict) -> pd.DataFrame | None:
-    """Accuracy per true digit, one row per model that has it (ViT, ViT + TTA, random forest); None
-    when no model has per-class figures."""
-    vit, rf = evaluation.get("vit", {}), evaluation.get("random_forest", {})
-    per_class = {"ViT": vit.get("per_class_accuracy"), "ViT + TTA": vit.get("tta_per_class_accuracy"),
-                 "random forest": rf.get("per_class_accuracy")}
-    per_class = {k: v for k, v in per_class.items() if v}
-    return pd.DataFrame(per_class, index=[str(d) for d in range(10)]).T if per_class else None
+def confusion_figure(cm: np.ndarray) -> go.Figure:
+    """A (10, 10) confusion matrix (rows true, columns predicted) as square markers, mistakes in reds
+    by log count and the diagonal grey, counts as text (plotly heatmaps send no selection events,
+    streamlit#8760; the cell's (true, predicted) is each point's customdata)."""
+    t, p = np.divmod(np.arange(100), 10)                     # true row, predicted column per cell
+    counts = cm.reshape(-1)
+    off = t != p
+    fig = go.Figure()
+    for mask, name, color in ((off, "mistakes", None), (~off, "correct", "#d9d9d9")):
+        marker = dict(symbol="square", size=34, line=dict(width=0))
+        if color:
+            marker["color"] = color
+        else:
+            marker.update(color=np.log1p(counts[mask]), colorscale="Reds", cmin=0,
+                          cmax=max(float(np.log1p(counts[off].max())), 1.0), showscale=False)
+        fig.add_trace(go.Scatter(
+            x=p[mask], y=t[mask], mode="markers+text", name=name, marker=marker,
+            text=[str(c) if c else "" for c in counts[mask]], textfont=dict(size=11),
+            customdata=np.stack([t[mask], p[mask]], axis=1),
+            hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{text} images<extra></extra>"))
+    axis = dict(tickmode="array", tickvals=list(range(10)), range=[-0.5, 9.5], showgrid=False, zeroline=False)
+    fig.update_xaxes(title="predicted digit", side="top", **axis)
+    fig.update_yaxes(title="true digit", autorange=None, **{**axis, "range": [9.5, -0.5]}, scaleanchor="x")
+    fig.update_layout(height=460, width=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
+                      clickmode="event+select", dragmode=False)
+    return fig

@@ -192,3 +192,12 @@ def load_neighbour_index():
     except Exception as exc:
         st.warning(_unreadable(paths.NEIGHBOURS.name, exc))
         return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def feature_bin_edges(table: np.ndarray, feature_names: tuple[str, ...]) -> list[np.ndarray]:
+    """Shared histogram bin edges per feature of the training-digit table (``data_tables.npz``),
+    over all digits, so every digit's histogram on the Data page uses the same bins."""
+    from data import features as F
+
+    return [F.bin_edges(name, table[:, j]) for j, name in enumerate(feature_names)]

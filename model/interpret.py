@@ -14,7 +14,9 @@ also accepts ``"both"``: images both the transformer and the forest get wrong.
 
 Also here, because they are plain logic the pages need and tests can check without Streamlit:
 :func:`selection_to_filter` (a confusion-matrix cell clicked in plotly -> a (true, predicted)
-filter) and :func:`parse_image_param` (validation of the ``?image=`` URL parameter).
+filter), :func:`parse_image_param` (validation of the ``?image=`` URL parameter), and two for the
+Inside page: :func:`selection_to_patch` (a click on the digit -> the patch under it) and
+:func:`answer_forms_at` (the logit-lens stage from which the class token reads as the answer).
 
 No Streamlit imports in this module.
 """
@@ -279,3 +281,27 @@ def parse_image_param(value: str | Iterable[str] | None, n_images: int = 10000) 
     if index > hi:
         return None, f"There is no test image {index}; test images are numbered 0 to {hi}."
     return index, None
+
+
+def selection_to_patch(points: Sequence[Mapping[str, Any]] | None, grid: int = 7,
+                       side: int = 28) -> tuple[int, int] | None:
+    """The (row, column) of the patch, 0-based, under the first clicked point of a plotly
+    selection on a (side x side) image (pixel centres at 0..side-1, so a patch of ``side // grid``
+    pixels spans [k * size - 0.5, (k + 1) * size - 0.5)); None when no point has coordinates.
+    Coordinates outside the image are clamped to its edge patches."""
+    size = side // grid
+    for p in points or []:
+        x, y = p.get("x"), p.get("y")
+        if x is None or y is None:
+            continue
+        row, col = (int(min(grid - 1, max(0, np.floor((float(v) + 0.5) / size)))) for v in (y, x))
+        return row, col
+    return None
+
+
+def answer_forms_at(lens: np.ndarray, answer: int) -> int | None:
+    """The first stage (row of a (S, 10) logit lens) from which the top class is ``answer`` at
+    every later stage too; None when the last stage does not read as ``answer``."""
+    top = np.asarray(lens).argmax(1)
+    stays = np.logical_and.accumulate((top == answer)[::-1])[::-1]       # (S,) answer from here to the end
+    return int(np.argmax(stays)) if stays[-1] else None

@@ -14,11 +14,12 @@ Render only: the tables are read from ``model/artifacts/data_tables.npz`` (writt
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
+from dashboard import data_plots as D
 from dashboard import resources
-from dashboard.data_plots import class_balance_figure, histogram_figure, mosaic
+from dashboard.headline import headline
+from dashboard.model_plots import preprocess_steps
 from dashboard.state import get_current, prompt_for_digit
 from data import features as F
 from model import paths
@@ -26,6 +27,7 @@ from model import paths
 SAMPLES = 8                  # sample digits per class
 SEED_KEY = "data_seed"       # session state: the sample's seed, bumped by "Reshuffle"
 AFTER, BEFORE = "#d62728", "#2ca02c"
+NO_BAR = {"displayModeBar": False}
 
 st.title("Data: what the model learned from")
 st.caption("The transformer learned from the 60,000 MNIST training digits (LeCun, Cortes & Burges). Whatever it "
@@ -40,59 +42,21 @@ feats = tables["features"].astype(np.float32)             # (N, F)
 labels = tables["labels"].astype(np.int64)               # (N,)
 names = [str(n) for n in tables["feature_names"]]
 
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _digit_features(image: np.ndarray) -> dict[str, float]:
-    return {k: float(v) for k, v in F.features(image).items()}
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _before(raw: np.ndarray) -> tuple[dict[str, float] | None, list[str]]:
-    """Features of a drawing before preprocessing (see :func:`data.features.before_image`) and the
-    names of the preprocessing steps that ran."""
-    from data.preprocess import preprocess
-
-    steps = preprocess(raw).steps
-    img = F.before_image(steps)
-    return (None if img is None else _digit_features(img)), list(steps)
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _predicted(image: np.ndarray) -> int | None:
-    if not paths.VIT_WEIGHTS.is_file():
-        return None
-    from model.inference import predict_proba
-
-    return int(predict_proba(resources.load_vit(), np.array(image))[0].argmax())
-
-
-@st.cache_data(show_spinner=False, max_entries=2)
-def _edges(table: np.ndarray, feature_names: tuple[str, ...]) -> list[np.ndarray]:
-    """Shared bin edges per feature, over all digits (so every digit's histogram uses the same bins)."""
-    return [F.bin_edges(name, table[:, j]) for j, name in enumerate(feature_names)]
-
-
-def _deg(x: float) -> str:
-    """Whole degrees without a "-0"."""
-    return f"{round(x) + 0:d}°"
-
-
 # ---- the current digit -------------------------------------------------------------------
 cur = get_current()
-mine: dict[str, float] | None = None
-before: dict[str, float] | None = None
+mine = before = pred = None
 steps_run: list[str] = []
-pred: int | None = None
 if cur is None:
     prompt_for_digit("data_use_test", "No digit yet: the data is shown below on its own. Draw a digit, or use an "
                                       "MNIST test image, to see where it sits in every distribution.")
 else:
-    mine = _digit_features(cur.image)
-    pred = _predicted(cur.image)
-    if pred is None and cur.label is not None:
-        pred = cur.label
+    mine = D.digit_features(cur.image)
+    vit = resources.vit_or_none(show=False) if paths.VIT_WEIGHTS.is_file() else None
+    pred = headline(vit, cur.image).digit if vit is not None else cur.label
     if cur.raw is not None:
-        before, steps_run = _before(cur.raw)
+        steps = preprocess_steps(cur.raw)
+        img = F.before_image(steps)
+        before, steps_run = (None if img is None else D.digit_features(img)), list(steps)
     st.subheader("Your digit among the training digits")
     if pred is None:
         st.info(f"Current digit: {cur.source}. No model to predict its class yet (`python -m model.train`): "
@@ -100,15 +64,12 @@ else:
     else:
         unusual = F.most_unusual(mine, feats, labels, pred)
         st.markdown(f"**{unusual['sentence']}**")
-        rows = []
-        for j, name in enumerate(names):
-            rows.append({"feature": F.LABELS[name], "your digit": mine[name],
-                         f"percentile among {pred}s": unusual["percentiles"][name],
-                         "percentile among all digits": F.mid_percentile(feats[:, j], mine[name])})
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key="data_percentiles", column_config={
-            "your digit": st.column_config.NumberColumn(format="%.3g"),
-            f"percentile among {pred}s": st.column_config.ProgressColumn(format="%.0f", min_value=0, max_value=100),
-            "percentile among all digits": st.column_config.NumberColumn(format="%.0f")})
+        st.dataframe(D.percentile_table(mine, unusual, feats, names, pred), hide_index=True, key="data_percentiles",
+                     column_config={
+                         "your digit": st.column_config.NumberColumn(format="%.3g"),
+                         f"percentile among {pred}s": st.column_config.ProgressColumn(format="%.0f", min_value=0,
+                                                                                      max_value=100),
+                         "percentile among all digits": st.column_config.NumberColumn(format="%.0f")})
         src = "the transformer's answer" if paths.VIT_WEIGHTS.is_file() else "its true label"
         st.caption(f"How to read this: the current digit ({cur.source}) is compared with the "
                    f"{int((labels == pred).sum()):,} training {pred}s ({pred} is {src}). A percentile of 97 means it "
@@ -120,44 +81,23 @@ else:
 st.subheader("Distributions of six shape features")
 options: list = ["all digits", *range(10)]
 c1, c2 = st.columns([3, 1])
-with c1:
-    group = st.selectbox("Digits", options, index=0 if pred is None else options.index(pred), key="data_group",
-                         format_func=lambda g: g if isinstance(g, str) else f"{g}s only")
-with c2:
-    log = st.toggle("Log scale", value=False, key="data_log",
-                    help="Counts on a logarithmic axis: the rare tails become visible")
+group = c1.selectbox("Digits", options, index=0 if pred is None else options.index(pred), key="data_group",
+                     format_func=lambda g: g if isinstance(g, str) else f"{g}s only")
+log = c2.toggle("Log scale", value=False, key="data_log",
+                help="Counts on a logarithmic axis: the rare tails become visible")
 sel = slice(None) if isinstance(group, str) else labels == group
-edges = _edges(feats, tuple(names))
-captions = {
-    "ink": "Sum of the pixel intensities (a full pixel counts 1). Grows with the digit's size and its stroke width: "
-           "a 1 has little ink, a 0 or an 8 a lot.",
-    "thickness": "Ink mass divided by the length of the stroke's centre line (the ink's skeleton by Zhang & Suen's "
-                 "1984 thinning, plus the half width thinning eats at each free end), in pixels of the 28x28 "
-                 "image: the average width of the pen stroke.",
-    "slant": "The shear that would make the digit upright, from its central image moments mu11/mu02 (Hu, 1962), "
-             "in degrees; + leans right. It measures the whole shape, so a 9's loop left of its stem reads as "
-             "leaning left: compare a digit with its own class.",
-    "width": "Width of the box around the ink. MNIST scaled every digit to fit 20x20 keeping its aspect ratio "
-             "(LeCun et al., 1998): the writer's true size is lost, the width of tall digits is their aspect ratio.",
-    "height": "Height of the box around the ink, after MNIST's size normalisation (LeCun et al., 1998): almost "
-              "every digit is 20 px tall because the longer side was scaled to 20; only wide digits are shorter.",
-    "holes": "Background regions enclosed by ink (4-connected background, gaps under half a stroke width squared "
-             "ignored): a 0, 6 or 9 has 1, an 8 has 2. An open loop counts 0.",
-}
+edges = resources.feature_bin_edges(feats, tuple(names))
 who = "all 60,000 training digits" if isinstance(group, str) else f"the training {group}s"
 cols = st.columns(2)
 for j, name in enumerate(names):
-    markers = []
-    if mine is not None:
-        markers.append((mine[name], "your digit", AFTER, "solid"))
-        if before is not None:
-            markers.append((before[name], "before preprocessing", BEFORE, "dot"))
-    counts = F.histogram(feats[sel, j], edges[j])
+    markers = [] if mine is None else [(mine[name], "your digit", AFTER, "solid")]
+    if before is not None:
+        markers.append((before[name], "before preprocessing", BEFORE, "dot"))
     with cols[j % 2]:
-        st.plotly_chart(histogram_figure(edges[j], counts, F.LABELS[name], log=log, markers=markers,
-                                         discrete=name in F.DISCRETE),
-                        key=f"data_hist_{name}", config={"displayModeBar": False})
-        st.caption(f"How to read this: {captions[name]} Bars count {who}; values beyond the outer bins are "
+        st.plotly_chart(D.histogram_figure(edges[j], F.histogram(feats[sel, j], edges[j]), F.LABELS[name], log=log,
+                                           markers=markers, discrete=name in F.DISCRETE),
+                        key=f"data_hist_{name}", config=NO_BAR)
+        st.caption(f"How to read this: {D.FEATURE_NOTES[name]} Bars count {who}; values beyond the outer bins are "
                    "counted in them." + (" Red line: your digit as the model sees it." if mine is not None else ""))
 
 # ---- before and after preprocessing ------------------------------------------------------
@@ -167,26 +107,11 @@ if cur is not None:
         st.info(f"The current digit ({cur.source}) is an MNIST image: it was size-normalised and centred when the "
                 "dataset was made (LeCun et al., 1998), so there is no 'before'. Draw or upload a digit to compare.")
     else:
-        thick = ("thickened" if any("thickened" in s for s in steps_run)
-                 else "thinned" if any("thinned" in s for s in steps_run) else None)
-        why = {"ink": "follows the size and the stroke width",
-               "thickness": f"strokes {thick} towards MNIST's width, then scaled with the digit" if thick
-               else "scaled with the digit",
-               "slant": "not changed: preprocessing does not deskew (nor did MNIST)",
-               "width": "scaled so the longer side is 20 px (MNIST's box)",
-               "height": "scaled so the longer side is 20 px (MNIST's box)",
-               "holes": "not changed, unless scaling closes or opens a thin gap"}
-        st.dataframe(pd.DataFrame([{"feature": F.LABELS[n], "before": before[n], "after": mine[n],
-                                    "what preprocessing did": why[n]} for n in names]),
-                     hide_index=True, key="data_before_after", column_config={
-                         "before": st.column_config.NumberColumn(format="%.3g"),
-                         "after": st.column_config.NumberColumn(format="%.3g")})
-        st.markdown(f"Preprocessing normalised away the size (box {before['width']:.0f}x{before['height']:.0f} px "
-                    f"-> {mine['width']:.0f}x{mine['height']:.0f} px) and the position"
-                    + (f", and {thick} the strokes ({before['thickness']:.2g} -> {mine['thickness']:.2g} px)"
-                       if thick else "")
-                    + f". It could not change the slant ({_deg(before['slant'])} -> {_deg(mine['slant'])}) or the "
-                    f"holes ({before['holes']:.0f} -> {mine['holes']:.0f}).")
+        table, sentence = D.before_after(before, mine, steps_run, names)
+        st.dataframe(table, hide_index=True, key="data_before_after", column_config={
+            "before": st.column_config.NumberColumn(format="%.3g"),
+            "after": st.column_config.NumberColumn(format="%.3g")})
+        st.markdown(sentence)
         st.caption("How to read this: 'before' is your whole canvas shrunk to 28x28 pixels (as if it were MNIST's "
                    "field), 'after' the image the model sees, made the way MNIST was made (LeCun et al., 1998): "
                    "cropped, scaled to fit 20x20, centred by mass. Features that change were normalised away; "
@@ -196,7 +121,7 @@ if cur is not None:
 # ---- class balance -----------------------------------------------------------------------
 st.subheader("Class balance")
 train_counts, test_counts = tables["train_counts"], tables["test_counts"]
-st.plotly_chart(class_balance_figure(train_counts, test_counts), key="data_balance", config={"displayModeBar": False})
+st.plotly_chart(D.class_balance_figure(train_counts, test_counts), key="data_balance", config=NO_BAR)
 lo, hi = int(train_counts.argmin()), int(train_counts.argmax())
 gap = 100 * float(np.abs(train_counts / train_counts.sum() - test_counts / max(test_counts.sum(), 1)).max())
 st.caption(f"How to read this: each bar is a digit's share of MNIST's training or test set (LeCun et al., 1998; "
@@ -208,9 +133,11 @@ st.caption(f"How to read this: each bar is a digit's share of MNIST's training o
 
 # ---- mean and spread ---------------------------------------------------------------------
 st.subheader("The average digit, and how much digits vary")
-st.image(mosaic(tables["mean"], cols=10, scale=2), caption="mean image of each digit, 0 to 9", width="stretch", output_format="PNG")
-st.image(mosaic(tables["std"], cols=10, scale=2, normalise=True),
-         caption="pixel-wise standard deviation of each digit (each scaled to its own maximum)", width="stretch", output_format="PNG")
+st.image(D.mosaic(tables["mean"], cols=10, scale=2), caption="mean image of each digit, 0 to 9", width="stretch",
+         output_format="PNG")
+st.image(D.mosaic(tables["std"], cols=10, scale=2, normalise=True),
+         caption="pixel-wise standard deviation of each digit (each scaled to its own maximum)", width="stretch",
+         output_format="PNG")
 st.caption("How to read this: the mean image averages every training digit of a class pixel by pixel: sharp where "
            "writers agree, blurred where they differ. The spread (standard deviation) is bright where pixels vary "
            "most between writers, usually the edges of strokes, since MNIST centred every digit by its centre of "
@@ -218,8 +145,7 @@ st.caption("How to read this: the mean image averages every training digit of a 
 
 # ---- samples -----------------------------------------------------------------------------
 st.subheader("A random sample of each digit")
-if SEED_KEY not in st.session_state:
-    st.session_state[SEED_KEY] = 0
+st.session_state.setdefault(SEED_KEY, 0)
 
 
 def _reshuffle() -> None:
@@ -231,13 +157,11 @@ def _samples() -> None:
     """Reshuffle reruns only this fragment, not the histograms above."""
     st.button("Reshuffle", key="data_reshuffle", on_click=_reshuffle, icon=":material/shuffle:")
     train_images, train_labels = resources.load_train_images()
-    rng = np.random.default_rng(st.session_state[SEED_KEY])
-    picks = np.concatenate([rng.choice(np.flatnonzero(train_labels == d), SAMPLES, replace=False) for d in range(10)])
+    picks = D.sample_indices(train_labels, SAMPLES, st.session_state[SEED_KEY])
     left, _ = st.columns([3, 2])           # about 480 px on a desktop, the full width on a phone
-    with left:
-        st.image(mosaic(train_images[picks] / 255.0, cols=SAMPLES, scale=2), width="stretch", output_format="PNG",
-                 caption=f"{SAMPLES} training digits per row, 0 at the top to 9 at the bottom "
-                         f"(sample {st.session_state[SEED_KEY]})")
+    left.image(D.mosaic(train_images[picks] / 255.0, cols=SAMPLES, scale=2), width="stretch", output_format="PNG",
+               caption=f"{SAMPLES} training digits per row, 0 at the top to 9 at the bottom "
+                       f"(sample {st.session_state[SEED_KEY]})")
     st.caption("How to read this: real MNIST training digits (LeCun et al., 1998), drawn at random per class; "
                "Reshuffle draws another sample. Look for the variety the averages above hide: open and closed "
                "loops, crossed 7s, slants, pen widths.")

@@ -11,12 +11,10 @@ Render only: every number comes from the stored table.
 """
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import resources
-from dashboard.evaluation import EVALUATE_CMD
+from dashboard.evaluation import EVALUATE_CMD, confusion_figure
 from dashboard.grid import thumbnail_grid
 from dashboard.nav import page_link
 from dashboard.state import get_current, set_test_image
@@ -112,35 +110,9 @@ cm = interp.confusion_matrix(cm_model)
 st.subheader(f"Confusion matrix: {MODEL_LABELS[cm_model]}")
 
 
-def _confusion_figure(cm: np.ndarray) -> go.Figure:
-    """Cells as square markers (plotly heatmaps send no selection events, streamlit#8760)."""
-    t, p = np.divmod(np.arange(100), 10)                     # true row, predicted column per cell
-    counts = cm.reshape(-1)
-    off = t != p
-    fig = go.Figure()
-    for mask, name, color in ((off, "mistakes", None), (~off, "correct", "#d9d9d9")):
-        marker = dict(symbol="square", size=34, line=dict(width=0))
-        if color:
-            marker["color"] = color
-        else:
-            marker.update(color=np.log1p(counts[mask]), colorscale="Reds", cmin=0,
-                          cmax=max(float(np.log1p(counts[off].max())), 1.0), showscale=False)
-        fig.add_trace(go.Scatter(
-            x=p[mask], y=t[mask], mode="markers+text", name=name, marker=marker,
-            text=[str(c) if c else "" for c in counts[mask]], textfont=dict(size=11),
-            customdata=np.stack([t[mask], p[mask]], axis=1),
-            hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{text} images<extra></extra>"))
-    axis = dict(tickmode="array", tickvals=list(range(10)), range=[-0.5, 9.5], showgrid=False, zeroline=False)
-    fig.update_xaxes(title="predicted digit", side="top", **axis)
-    fig.update_yaxes(title="true digit", autorange=None, **{**axis, "range": [9.5, -0.5]}, scaleanchor="x")
-    fig.update_layout(height=460, width=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
-                      clickmode="event+select", dragmode=False)
-    return fig
-
-
 left, right = st.columns([3, 2])
 with left:
-    st.plotly_chart(_confusion_figure(cm), key="misc_cm", on_select=_on_cell, selection_mode="points",
+    st.plotly_chart(confusion_figure(cm), key="misc_cm", on_select=_on_cell, selection_mode="points",
                     width="content", config={"displayModeBar": False})
     st.caption("Rows: true digit; columns: the model's answer. Grey diagonal: correct; red: mistakes, darker = "
                "more. Click a red cell to show only that pair below; double-click empty space to clear it.")

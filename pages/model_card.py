@@ -11,33 +11,25 @@ Render only; no number on this page is typed in: each comes from an artifact or 
 """
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import model_plots as M
 from dashboard import resources
 from dashboard.evaluation import EVALUATE_CMD, models_table
-from dashboard.plots import image_figure
+from dashboard.plots import image_figure, reliability_figure
 from dashboard.state import get_current, prompt_for_digit
 from model import paths
 
 TRAIN_CMD = "python -m model.train"
 
-st.title("Model card")
-st.caption("What the model is, how it was trained, how well it does and where it fails "
-           "(after Mitchell et al., 2019, \"Model Cards for Model Reporting\").")
 
-# ---- architecture ------------------------------------------------------------------------
-st.subheader("Architecture")
-if not paths.VIT_WEIGHTS.is_file():
-    st.warning(f"No trained transformer yet: run `{TRAIN_CMD}` (writes model/artifacts/vit.safetensors).")
-else:
-    from model.vit import count_params, params_by_part
-
+def architecture() -> None:
+    st.subheader("Architecture")
+    if not paths.VIT_WEIGHTS.is_file():
+        st.warning(f"No trained transformer yet: run `{TRAIN_CMD}` (writes model/artifacts/vit.safetensors).")
+        return
     vit = resources.load_vit()
-    cfg = vit.cfg
-    g = cfg.grid
+    cfg, g = vit.cfg, vit.cfg.grid
     st.markdown(
         f"A Vision Transformer (Dosovitskiy et al., 2021) reads a 28x28 digit as a sequence of "
         f"{g}x{g} = {g * g} patches of {cfg.patch_size}x{cfg.patch_size} pixels, like words in a sentence. "
@@ -51,92 +43,47 @@ else:
         st.caption("This model cuts patches with a small convolutional stem (Xiao et al., 2021, \"Early "
                    "Convolutions Help Transformers See Better\"): each token still stands for one patch but has "
                    "seen a little of its neighbours. Compare the conv and linear stems in the experiments table below.")
-    config_rows = [{"setting": k, "value": str(v)} for k, v in (
-        ("input", f"{cfg.image_size}x{cfg.image_size} grayscale, ink = 1"),
-        ("patch size", f"{cfg.patch_size}x{cfg.patch_size} px"),
-        ("patch embedding (stem)", cfg.stem),
-        ("tokens", f"{g * g} patches + 1 class token = {cfg.num_tokens}"),
-        ("token width (dim)", cfg.dim),
-        ("blocks (depth)", cfg.depth),
-        ("attention heads per block", f"{cfg.heads} (head size {cfg.dim // cfg.heads})"),
-        ("MLP hidden width", int(cfg.mlp_ratio * cfg.dim)),
-        ("dropout (training only)", cfg.dropout),
-        ("classes", cfg.num_classes),
-    )]
-    parts = params_by_part(vit)
-    total = count_params(vit)
-    part_rows = [{"part": k, "parameters": v, "share": v / total} for k, v in parts.items()]
-    part_rows.append({"part": "total", "parameters": total, "share": 1.0})
     c1, c2 = st.columns(2)
-    c1.dataframe(pd.DataFrame(config_rows), hide_index=True, key="card_config")
-    c2.dataframe(pd.DataFrame(part_rows), hide_index=True, key="card_params", column_config={
+    c1.dataframe(M.config_table(cfg), hide_index=True, key="card_config")
+    c2.dataframe(M.params_table(vit), hide_index=True, key="card_params", column_config={
         "parameters": st.column_config.NumberColumn(format="localized"),
         "share": st.column_config.NumberColumn(format="percent")})
     st.caption("Source: the configuration stored in the weights file and parameter counts of the loaded model.")
 
-# ---- training ----------------------------------------------------------------------------
-st.subheader("Training")
-metrics = resources.load_json("vit_metrics.json")
-history = metrics.get("history") or []
-if not history:
-    st.warning(f"No training log yet: run `{TRAIN_CMD}` (writes model/artifacts/vit_metrics.json).")
-else:
-    hist = pd.DataFrame(history)
-    # two figures side by side on a desktop, one above the other on a phone (st.grid reflows)
-    curves = st.grid(2, min_column_width=300, key="card_curves")
-    for title, fmt, series in (
-            ("loss (cross-entropy)", None, (("train_loss", "train loss", "dot"), ("val_loss", "validation loss", "solid"),
-                                            ("test_loss", "test loss", "solid"))),
-            ("accuracy", ".1%", (("train_accuracy", "train accuracy", "dot"),
-                                 ("val_accuracy", "validation accuracy", "solid"),
-                                 ("test_accuracy", "test accuracy", "solid")))):
-        fig = go.Figure([go.Scatter(x=hist["epoch"], y=hist[col], name=name, mode="lines+markers", line=dict(dash=dash))
-                         for col, name, dash in series if col in hist])
-        fig.update_xaxes(title="epoch")
-        fig.update_yaxes(tickformat=fmt)
-        fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font_size=14),
-                          legend=dict(orientation="h", y=-0.25))
-        curves.plotly_chart(fig, key=f"card_curves_{series[0][0].split('_')[1]}")
+
+def training(metrics: dict) -> None:
+    st.subheader("Training")
+    if not metrics.get("history"):
+        st.warning(f"No training log yet: run `{TRAIN_CMD}` (writes model/artifacts/vit_metrics.json).")
+        return
+    curves = st.grid(2, min_column_width=300, key="card_curves")    # side by side on a desktop, stacked on a phone
+    for suffix, fig in M.training_curves(metrics["history"]):
+        curves.plotly_chart(fig, key=f"card_curves_{suffix}")
     split = (metrics.get("validation_split") or {}).get("description")
     st.caption("How to read this: per-epoch figures from `vit_metrics.json`. Training figures are measured on "
                "augmented images, so they can sit below the validation figures. "
                + (f"The validation split is {split}: held out from training, it is what every choice of recipe "
                   "was made on; the test set was not looked at during training." if split else ""))
-    secs = metrics.get("train_seconds")
-    facts = []
-    if isinstance(secs, (int, float)):
-        facts.append(f"training took {secs / 60:.1f} min")
-    if metrics.get("device"):
-        facts.append(f"on {metrics['device']}" + (f" with {metrics['cpu_threads']} CPU threads"
-                                                  if metrics.get("cpu_threads") and metrics["device"] == "cpu" else ""))
-    if metrics.get("train_size"):
-        facts.append(f"{metrics['train_size']:,} training images, {len(history)} epochs")
+    facts = M.training_facts(metrics)
     if facts:
-        st.markdown("Recorded by the training run: " + "; ".join(facts) + ".")
+        st.markdown(facts)
     if metrics.get("command"):
         st.code(metrics["command"], language="bash")
 
-# ---- preprocessing -----------------------------------------------------------------------
-st.subheader("Preprocessing, step by step")
 
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _steps(raw: np.ndarray) -> dict[str, np.ndarray]:
-    from data.preprocess import preprocess
-
-    return preprocess(raw).steps
-
-
-cur = get_current()
-if cur is None:
-    prompt_for_digit("card_use_test", "No digit yet: draw one to see each preprocessing step applied to it.")
-elif cur.raw is None:
-    st.info(f"The current digit ({cur.source}) came from MNIST already normalised: it was size-normalised to "
-            "20x20 and centred by mass in 28x28 when the dataset was made, so it needs no preprocessing. "
-            "Draw or upload a digit to see each step.")
-    st.plotly_chart(image_figure(cur.image, title="what the model sees (28x28)"), key="card_mnist_image")
-else:
-    steps = cur.steps if cur.steps else _steps(cur.raw)     # the upload's own steps, at its full size
+def preprocessing() -> None:
+    st.subheader("Preprocessing, step by step")
+    cur = get_current()
+    if cur is None:
+        prompt_for_digit("card_use_test", "No digit yet: draw one to see each preprocessing step applied to it.")
+        return
+    if cur.raw is None:
+        st.info(f"The current digit ({cur.source}) came from MNIST already normalised: it was size-normalised to "
+                "20x20 and centred by mass in 28x28 when the dataset was made, so it needs no preprocessing. "
+                "Draw or upload a digit to see each step.")
+        st.plotly_chart(image_figure(cur.image, title="what the model sees (28x28)"), key="card_mnist_image")
+        return
+    steps = cur.steps if cur.steps else M.preprocess_steps(cur.raw)     # the upload's own steps, at its full size
     st.caption("A drawing is made to look like MNIST, the way MNIST itself was made (LeCun et al., 1998): ink "
                "made bright on black, cropped, scaled to fit 20x20 and centred by mass in 28x28.")
     if "illumination corrected" in steps:
@@ -148,36 +95,19 @@ else:
     names = list(steps)
     for r in range(0, len(names), 3):
         for col, name in zip(st.columns(3), names[r:r + 3]):
-            with col:
-                img = np.asarray(steps[name], dtype=float)
-                if img.ndim == 3:                                 # colour input: show its luminance
-                    img = img[..., :3].mean(-1)
-                h, w = img.shape[:2]
-                st.plotly_chart(image_figure(img, title=f"{name}", height=220), key=f"card_step_{r}_{name}")
-                st.caption(f"{name}: {w}x{h} px")
+            img = M.step_image(steps[name])
+            col.plotly_chart(image_figure(img, title=f"{name}", height=220), key=f"card_step_{r}_{name}")
+            col.caption(f"{name}: {img.shape[1]}x{img.shape[0]} px")
 
-# ---- experiments -------------------------------------------------------------------------
-st.subheader("Architecture experiments")
-runs = resources.load_experiments()
-if not runs:
-    st.warning(f"No experiments log yet: each `{TRAIN_CMD}` run appends a line to model/artifacts/experiments.jsonl.")
-else:
-    rows = []
-    for run in runs:
-        c = run.get("config") or {}
-        rows.append({
-            "name": run.get("name"), "patch": c.get("patch_size"), "stem": c.get("stem"), "dim": c.get("dim"),
-            "depth": c.get("depth"), "heads": c.get("heads"), "dropout": c.get("dropout"),
-            "augmentation": run.get("augmentation") if not isinstance(run.get("augmentation"), (dict, list))
-            else str(run.get("augmentation")),
-            "label smoothing": run.get("label_smoothing"), "lr": run.get("lr"), "batch": run.get("batch_size"),
-            "seed": run.get("seed"), "params": run.get("params"), "epochs": run.get("epochs"), "train images": run.get("train_size"),
-            "validation accuracy": run.get("final_val_accuracy"),
-            "test accuracy (older runs)": run.get("final_test_accuracy"),
-            "minutes": run["train_seconds"] / 60 if isinstance(run.get("train_seconds"), (int, float)) else None,
-            "device": run.get("device"), "command": run.get("command")})
-    exp = pd.DataFrame(rows).dropna(axis=1, how="all")
-    st.dataframe(exp, hide_index=True, key="card_experiments", column_config={
+
+def experiments() -> None:
+    st.subheader("Architecture experiments")
+    runs = resources.load_experiments()
+    if not runs:
+        st.warning(f"No experiments log yet: each `{TRAIN_CMD}` run appends a line to "
+                   "model/artifacts/experiments.jsonl.")
+        return
+    st.dataframe(M.experiments_table(runs), hide_index=True, key="card_experiments", column_config={
         "validation accuracy": st.column_config.NumberColumn(format="percent"),
         "test accuracy (older runs)": st.column_config.NumberColumn(format="percent"),
         "params": st.column_config.NumberColumn(format="localized"),
@@ -188,27 +118,24 @@ else:
                "split existed, trained on all 60,000 and recorded the test accuracy: they were compared on the test "
                "set, so read their figures as history, not as an unbiased estimate.")
 
-# ---- accuracy ----------------------------------------------------------------------------
-st.subheader("Accuracy on the 10,000 MNIST test images")
-evaluation = resources.load_json("evaluation.json")
-if not evaluation:
-    st.warning(f"No test-set evaluation yet: run `{EVALUATE_CMD}`.")
-else:
-    acc = models_table(evaluation)[["model", "accuracy", "size"]]
-    st.dataframe(acc, hide_index=True, key="card_accuracy",
+
+def accuracy(evaluation: dict) -> None:
+    st.subheader("Accuracy on the 10,000 MNIST test images")
+    if not evaluation:
+        st.warning(f"No test-set evaluation yet: run `{EVALUATE_CMD}`.")
+        return
+    st.dataframe(models_table(evaluation)[["model", "accuracy", "size"]], hide_index=True, key="card_accuracy",
                  column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
     st.caption(f"Source: `evaluation.json`, written by `{evaluation.get('command', EVALUATE_CMD)}`.")
 
-# ---- calibration -------------------------------------------------------------------------
-st.subheader("Can the confidence be trusted? Calibration")
-vit_eval = evaluation.get("vit", {}) if evaluation else {}
-rel = vit_eval.get("reliability")
-if not rel:
-    st.warning(f"No calibration figures yet: run `{EVALUATE_CMD}`.")
-else:
-    from dashboard.plots import reliability_figure
 
-    st.plotly_chart(reliability_figure(rel), key="card_reliability")
+def calibration(evaluation: dict) -> None:
+    st.subheader("Can the confidence be trusted? Calibration")
+    vit_eval = evaluation.get("vit", {}) if evaluation else {}
+    if not vit_eval.get("reliability"):
+        st.warning(f"No calibration figures yet: run `{EVALUATE_CMD}`.")
+        return
+    st.plotly_chart(reliability_figure(vit_eval["reliability"]), key="card_reliability")
     c1, c2, c3 = st.columns(3)
     c1.metric("ECE before scaling", f"{vit_eval['ece_uncalibrated']:.2%}")
     c2.metric("ECE after scaling", f"{vit_eval['ece']:.2%}")
@@ -223,33 +150,36 @@ else:
         "only how sure it sounds. The Draw page shows the scaled confidence. Almost all test digits land in the "
         "top bin, so the other bins hold few digits and their points jump around.")
 
-# ---- limitations and credit --------------------------------------------------------------
-def _smoothing_note(smoothing: float | None) -> str:
-    """Why confidence never reaches 100 %: the label-smoothing target, from the training record."""
-    if not isinstance(smoothing, (int, float)) or smoothing <= 0:
-        return ""
-    top = 1 - smoothing + smoothing / 10
-    return (f"\n- The model was trained with label smoothing {smoothing:g}: its target for the right digit was "
-            f"{top:.0%}, not 100%, so even a perfect drawing gets a top probability near {top:.0%} and the other "
-            "nine digits share the rest about equally. Read the probabilities as a ranking, not as calibrated odds.")
+
+def limitations(metrics: dict) -> None:
+    st.subheader("Known limitations")
+    st.markdown(
+        "- It only knows the ten digits: a letter, a symbol or a doodle still gets one of ten answers, often "
+        "with high confidence. Probabilities are not a measure of how digit-like the input is.\n"
+        "- MNIST digits are American handwriting from the early 1990s, written with a pen, centred and upright. "
+        "Styles that are rarer there (a crossed 7, an open-top 4, a 1 with a serif and a base) may be read less "
+        "reliably.\n"
+        "- Strongly rotated, slanted, very thin, very bold, or partly erased digits, two digits in one picture, "
+        "and digits touching the edge of the canvas are the drawings most often misread.\n"
+        "- Preprocessing assumes one dark-on-light or light-on-dark digit; photos with shadows, lines or "
+        "textured paper can leave marks that are read as ink.\n"
+        "- Test-set accuracy is measured on MNIST's own test images; drawings made with a mouse or finger differ "
+        "from them, so expect more mistakes in the app than the table above suggests."
+        + M.smoothing_note(metrics.get("label_smoothing")))
+    st.caption("See the Misclassified page for the test images it gets wrong.")
 
 
-st.subheader("Known limitations")
-st.markdown(
-    "- It only knows the ten digits: a letter, a symbol or a doodle still gets one of ten answers, often "
-    "with high confidence. Probabilities are not a measure of how digit-like the input is.\n"
-    "- MNIST digits are American handwriting from the early 1990s, written with a pen, centred and upright. "
-    "Styles that are rarer there (a crossed 7, an open-top 4, a 1 with a serif and a base) may be read less "
-    "reliably.\n"
-    "- Strongly rotated, slanted, very thin, very bold, or partly erased digits, two digits in one picture, "
-    "and digits touching the edge of the canvas are the drawings most often misread.\n"
-    "- Preprocessing assumes one dark-on-light or light-on-dark digit; photos with shadows, lines or "
-    "textured paper can leave marks that are read as ink.\n"
-    "- Test-set accuracy is measured on MNIST's own test images; drawings made with a mouse or finger differ "
-    "from them, so expect more mistakes in the app than the table above suggests."
-    + _smoothing_note(metrics.get("label_smoothing")))
-st.caption("See the Misclassified page for the test images it gets wrong.")
-
+st.title("Model card")
+st.caption("What the model is, how it was trained, how well it does and where it fails "
+           "(after Mitchell et al., 2019, \"Model Cards for Model Reporting\").")
+metrics, evaluation = resources.load_json("vit_metrics.json"), resources.load_json("evaluation.json")
+architecture()
+training(metrics)
+preprocessing()
+experiments()
+accuracy(evaluation)
+calibration(evaluation)
+limitations(metrics)
 st.subheader("Data")
 st.markdown(
     "Trained and tested on the MNIST database of handwritten digits by Yann LeCun, Corinna Cortes and "

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.interpret import Interpretation, parse_image_param, selection_to_filter
+from model.interpret import Interpretation, answer_forms_at, parse_image_param, selection_to_filter, selection_to_patch
 
 
 def _row(label: int, pred: int, p_pred: float, p_true: float | None = None) -> np.ndarray:
@@ -191,3 +191,27 @@ def test_parse_image_param_messages(value, words):
 def test_parse_image_param_range_follows_table_size():
     assert parse_image_param("5", n_images=5) == (None, "There is no test image 5; test images are numbered 0 to 4.")
     assert parse_image_param("4", n_images=5) == (4, None)
+
+
+# ---- Inside page helpers -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("point, patch", [
+    ({"x": 21.5, "y": 5.5}, (1, 5)),          # a marker's centre (guess_figure: c * 4 + 1.5)
+    ({"x": 22, "y": 6}, (1, 5)),              # a heatmap pixel of the same patch
+    ({"x": -0.5, "y": 27.4}, (6, 0)),         # the image's edges
+    ({"x": 3.49, "y": 3.5}, (1, 0)),          # pixel 3 is the last of patch 0, pixel 4 the first of patch 1
+    ({"x": 99, "y": -9}, (0, 6)),             # outside the image: clamped to the edge patches
+])
+def test_selection_to_patch_maps_a_click_to_the_patch_under_it(point, patch):
+    assert selection_to_patch([point]) == patch
+
+
+def test_selection_to_patch_skips_points_without_coordinates():
+    assert selection_to_patch(None) is None and selection_to_patch([]) is None
+    assert selection_to_patch([{"x": None, "y": 3}, {"x": 9, "y": 9}]) == (2, 2)
+
+
+def test_answer_forms_at_is_the_first_stage_that_stays_the_answer():
+    lens = np.eye(10)[[1, 3, 2, 7, 2, 2]]                   # reads 2 at stage 2, leaves, and is back from stage 4
+    assert answer_forms_at(lens, 2) == 4
+    assert answer_forms_at(np.eye(10)[[2, 2]], 2) == 0
+    assert answer_forms_at(lens, 7) is None                 # the last stage is not a 7

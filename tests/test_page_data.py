@@ -102,14 +102,22 @@ def test_without_digit_shows_the_data(tables):
     assert len(at.get("image")) == 3                      # mean, spread, samples
 
 
+def _sample_url(at: AppTest) -> str:
+    """The media URL of the sample mosaic (the last image): Streamlit names a media file by a hash
+    of its bytes, so another URL means another picture."""
+    return at.get("image")[-1].proto.imgs[0].url
+
+
 def test_reshuffle_draws_another_sample(tables):
     at = _run()
     first = at.session_state["data_seed"]
-    cap = [c for c in at.get("image")[-1].proto.imgs][0].caption
+    cap = at.get("image")[-1].proto.imgs[0].caption
+    url = _sample_url(at)
     at.button(key="data_reshuffle").click().run()
     assert not at.exception
     assert at.session_state["data_seed"] == first + 1
     assert at.get("image")[-1].proto.imgs[0].caption != cap
+    assert _sample_url(at) != url                        # other digits, not only another caption
 
 
 def test_group_and_log_scale(tables):
@@ -125,9 +133,17 @@ def test_group_and_log_scale(tables):
 
 def test_use_a_test_image_button(tables):
     at = _run()
+    assert "Your digit among the training digits" not in [h.value for h in at.subheader]
     at.button(key="data_use_test").click().run()
     assert not at.exception
     assert at.session_state[KEY].test_index == 0
+    # what the user sees change: the digit's section, its percentile table and a marker on every histogram
+    assert "Your digit among the training digits" in [h.value for h in at.subheader]
+    _, labels = load_mnist("test")
+    assert _frame(at, f"percentile among {int(labels[0])}s") is not None     # no model: its true label
+    for name, fig in _charts(at).items():
+        if name in F.LABELS.values():
+            assert len(fig["layout"]["shapes"]) == 1, name
 
 
 def test_with_a_test_image_marks_it_and_names_the_unusual_feature(tables):

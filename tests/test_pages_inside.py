@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 from dashboard.state import KEY, CurrentDigit
 from data.mnist import load_mnist
 from model import paths
-from model.inference import predict_proba
+from model.inference import headline, predict_proba
+from model.interpret import answer_forms_at
 from tests.test_pages_explain import chart, texts, values
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,15 @@ def test_every_view_renders_with_its_caption_and_the_checks_hold(digit, shipped_
     pred = int(probs.argmax())
     bars = values(chart(at, "inside_dla_fig")["data"][0]["y"])
     assert len(bars) == 1 + 4 * 5
-    assert f"The transformer says **{pred}**" in body
+    # the one calibrated headline, as on every other page (was an uncalibrated softmax here)
+    head = headline(shipped_vit, digit.image)
+    assert f"The transformer reads **{head.digit}** ({head.confidence:.1%}), calibrated confidence" in body
+    assert head.digit == pred
+    # the lens sentence names the stage from which the class token reads as the answer, with P by stage
+    formed = answer_forms_at(lens, pred)
+    stages = [s["y"] for s in chart(at, "inside_lens_fig")["data"]][0]
+    assert f"first reads as a **{pred}** {stages[formed]} and stays one" in body
+    assert ", ".join(f"{p:.0%}" for p in lens[:, pred]) in body
     # the stored test-set average is drawn beside this digit
     names = {t.get("name") for t in chart(at, "inside_distance_fig")["data"]}
     assert {"this digit", "test-set average"} <= names

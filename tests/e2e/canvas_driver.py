@@ -192,6 +192,96 @@ def reset_canvas(page) -> None:
     page.locator(".st-key-draw_canvas").get_by_role("button", name="Reset canvas & history").click()
 
 
+# ---------------------------------------------------------------------------------------
+# Waiting for the app and its plots (conditions, never fixed sleeps)
+# ---------------------------------------------------------------------------------------
+# The app is idle when its script (or fragment) run has ended and no element is left stale from
+# the run before: Streamlit writes the run state on the root element and marks elements that the
+# current run has not (yet) re-sent with data-stale="true".
+IDLE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && app.getAttribute('data-test-script-state') === 'notRunning'
+      && document.querySelector('[data-stale="true"]') === null;
+}"""
+
+# Watch the run state from now on: window.__e2eRan turns true once a run has started (or ended)
+# after this point, so "idle" afterwards means the run the action caused has finished, not that
+# the server has not started it yet.
+_ARM_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  window.__e2eRan = false;
+  if (window.__e2eObserver) window.__e2eObserver.disconnect();
+  window.__e2eObserver = new MutationObserver(records => {
+    if (records.some(r => r.oldValue === 'running' || r.target.getAttribute(r.attributeName) === 'running'))
+      window.__e2eRan = true;
+  });
+  window.__e2eObserver.observe(app, {attributes: true, attributeOldValue: true,
+                                     attributeFilter: ['data-test-script-state']});
+}"""
+
+_RAN_AND_IDLE_JS = "() => window.__e2eRan === true && (" + IDLE_JS + ")()"
+
+
+def wait_idle(page, timeout_ms: float = 120_000) -> None:
+    """Wait until no script run is in progress and no element is stale."""
+    page.wait_for_function(IDLE_JS, timeout=timeout_ms)
+
+
+def run_and_wait_idle(page, action, timeout_ms: float = 120_000) -> None:
+    """Do ``action()`` (a click that makes the app rerun) and wait until the run it caused has ended."""
+    page.locator('[data-testid="stApp"]').wait_for(state="attached", timeout=timeout_ms)
+    page.evaluate(_ARM_JS)
+    action()
+    page.wait_for_function(_RAN_AND_IDLE_JS, timeout=timeout_ms)
+
+
+# A plotly chart is ready for the pointer when it is drawn (its drag layer exists), visible
+# (Streamlit hides it until its width is known), its click and hover handlers are bound (Streamlit's
+# react-plotly binds them only after Plotly.react has drawn the chart, so the drag layer can exist
+# before a click has any effect), and its drag layer has stopped moving for two animation frames.
+_PLOT_READY_JS = """async (sel) => {
+  const gd = document.querySelector(sel + ' .js-plotly-plot');
+  if (!gd || !gd._fullLayout || !gd._ev) return false;
+  const drag = gd.querySelector('.nsewdrag');
+  if (!drag || getComputedStyle(gd.parentElement).visibility === 'hidden') return false;
+  if (!gd._ev.listeners('plotly_click').length && !gd._ev.listeners('plotly_selected').length) return false;
+  const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+  const rect = () => JSON.stringify(drag.getBoundingClientRect());
+  const before = rect();
+  await frame(); await frame();
+  return drag.isConnected && rect() === before;
+}"""
+
+
+def wait_plot_ready(page, selector: str, timeout_ms: float = 60_000) -> None:
+    """Wait until the plotly chart inside ``selector`` (e.g. ``.st-key-KEY``) can take a click."""
+    page.wait_for_function(_PLOT_READY_JS, arg=selector, timeout=timeout_ms)
+
+
+def click_plot(page, selector: str, fx: float, fy: float, hover_text: str | None = None,
+               timeout_ms: float = 60_000) -> None:
+    """Click the chart inside ``selector`` at fractions (``fx``, ``fy``) of its plotting area (the
+    first subplot's drag layer), as a person does: wait until the app is idle and the chart ready,
+    scroll it into view, rest the pointer on the spot until plotly shows ``hover_text`` in its hover
+    label (the spot is live and the point under it is the one meant), then click there."""
+    from playwright.sync_api import expect
+
+    wait_idle(page, timeout_ms)
+    chart = page.locator(selector).first
+    chart.scroll_into_view_if_needed()
+    wait_plot_ready(page, selector, timeout_ms)
+    box = chart.locator(".nsewdrag").first.bounding_box()
+    assert box is not None, f"{selector}: the chart has no plotting area"
+    x, y = box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+    if hover_text is not None:
+        label = chart.locator(".hoverlayer .hovertext").filter(has_text=hover_text)
+        # plotly computes hover on pointer moves: arrive from a neighbouring pixel, then on the spot
+        page.mouse.move(x - 2, y - 2)
+        page.mouse.move(x, y, steps=2)
+        expect(label).to_be_visible(timeout=timeout_ms)
+    page.mouse.click(x, y)
+
+
 def processes_cpu_s(procs) -> float:
     """User + system CPU seconds of some ``psutil.Process`` objects; ended ones count 0
     (the capacity and classroom benchmarks' CPU clocks)."""

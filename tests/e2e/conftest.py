@@ -34,9 +34,12 @@ def playwright_instance():
     if not Path(CHROMIUM).exists():
         _browser_missing(f"{CHROMIUM} not found (apt-get install chromium)")
     try:
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _browser_missing("the playwright package is not installed")
+    # expect() waits 5 s by default; a chart is drawn after the run that sent it, which on a busy
+    # 2-core machine takes longer: wait as long as the contexts' actions do (new_context below)
+    expect.set_options(timeout=60_000)
     with sync_playwright() as p:
         yield p
 

@@ -23,6 +23,8 @@ import os
 import statistics
 from pathlib import Path
 
+from canvas_driver import run_and_wait_idle, wait_idle
+
 ROOT = Path(__file__).resolve().parents[2]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 3}
@@ -32,8 +34,12 @@ PAGE_TIMEOUT_MS = int(os.environ.get("LAYOUT_PAGE_TIMEOUT_MS", "120000"))   # mo
 
 
 def navigation() -> list[tuple[str, str]]:
-    """(short name, menu title) of every page in the app's navigation, in menu order, from the one
-    page table (:data:`dashboard.nav.TABLE`), so that pages added later are covered."""
+    """(short name, menu title) of every page in the app's navigation, in menu order, read from
+    the page table (``dashboard.nav.TABLE``), so that pages added later are covered."""
+    import sys
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from dashboard.nav import TABLE
 
     return [(p.name, p.title) for p in TABLE]
@@ -63,16 +69,31 @@ _MEASURE_JS = """() => {
 }"""
 
 
+# Every chart in the main area is drawn (Streamlit draws a chart after the run that sent it, and
+# hides it until its width is known) and no drag layer has moved between two animation frames.
+_CHARTS_DRAWN_JS = """async () => {
+  const charts = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stPlotlyChart"]')];
+  if (charts.some(c => { const gd = c.querySelector('.js-plotly-plot');
+                         return !gd || !gd._fullLayout || !gd.querySelector('.main-svg'); })) return false;
+  const frame = () => new Promise(r => requestAnimationFrame(() => r()));
+  const rects = () => JSON.stringify([...document.querySelectorAll('[data-testid="stMain"] .nsewdrag')]
+      .map(e => { const b = e.getBoundingClientRect(); return [b.x, b.y, b.width, b.height]; }));
+  const before = rects();
+  await frame(); await frame();
+  return rects() === before;
+}"""
+
+
 def _settle(page) -> None:
-    """Wait until the script run ends, then scroll down in screen steps (plots draw lazily)."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=PAGE_TIMEOUT_MS)
+    """Wait until the script run ends, scroll down in screen steps (one frame each, so that charts
+    that draw when seen are drawn), then wait until every chart is drawn and still."""
+    wait_idle(page, PAGE_TIMEOUT_MS)
     height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     step = page.viewport_size["height"] // 2
     for y in range(0, height + step, step):
-        page.evaluate("(y) => { const m = document.querySelector('[data-testid=\"stMain\"]');"
-                      " m.scrollTo(0, y); window.scrollTo(0, y); }", y)
-        page.wait_for_timeout(60)
-    page.wait_for_timeout(800)                      # plotly's last draws
+        page.evaluate("(y) => new Promise(r => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                      " m.scrollTo(0, y); window.scrollTo(0, y); requestAnimationFrame(() => r()); })", y)
+    page.wait_for_function(_CHARTS_DRAWN_JS, timeout=PAGE_TIMEOUT_MS)
 
 
 def open_with_test_image(context, url: str, index: int = TEST_IMAGE):
@@ -80,19 +101,29 @@ def open_with_test_image(context, url: str, index: int = TEST_IMAGE):
     page = context.new_page()
     page.goto(url.rstrip("/") + f"/misclassified?image={index}")
     page.get_by_text(f"Selected: test image #{index}").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    wait_idle(page, PAGE_TIMEOUT_MS)
     return page
+
+
+def session_alive(page) -> bool:
+    """Whether ``page`` still talks to its server session (so its session state, the current
+    digit, is still there): the tab is open and connected."""
+    if page.is_closed():
+        return False
+    state = page.evaluate("() => document.querySelector('[data-testid=\"stApp\"]')"
+                          "?.getAttribute('data-test-connection-state')")
+    return state == "CONNECTED"
 
 
 def go_to(page, title: str) -> None:
     """Open the page called ``title`` from the navigation menu (the same session; the menu may
-    be folded away on a phone, so the link is clicked from script)."""
+    be folded away on a phone, so the link is clicked from script) and wait until its run ends."""
     link = page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first
     link.wait_for(state="attached", timeout=PAGE_TIMEOUT_MS)
-    link.evaluate("a => a.click()")
+    run_and_wait_idle(page, lambda: link.evaluate("a => a.click()"), PAGE_TIMEOUT_MS)
     page.wait_for_function("(t) => document.title !== '' && "
                            "[...document.querySelectorAll('[data-testid=\"stSidebarNav\"] a[aria-current=\"page\"]')]"
                            ".some(a => a.textContent.includes(t))", arg=title, timeout=PAGE_TIMEOUT_MS)
-    page.wait_for_timeout(300)
 
 
 def measure_page(page) -> dict:

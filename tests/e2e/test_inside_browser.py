@@ -14,20 +14,24 @@ except ImportError:      # in CI (REQUIRE_BROWSER=1) a missing package is an err
         raise
     pytest.skip("the playwright package is not installed", allow_module_level=True)
 
+from canvas_driver import click_plot, run_and_wait_idle  # noqa: E402
+
 
 def test_clicking_a_patch_sets_the_guess_and_reveal_compares_it(new_context, app_url):
     page = new_context().new_page()
     page.goto(app_url.rstrip("/") + "/inside")
-    page.get_by_text("Use a test image").click()
-    page.wait_for_selector(".st-key-inside_heads_fig .js-plotly-plot", timeout=120_000)
-    assert page.locator(".st-key-inside_patch_fig").count() == 1
-    page.locator(".st-key-inside_predict_first").click()
-    page.wait_for_selector(".st-key-inside_guess_fig .js-plotly-plot .nsewdrag", timeout=60_000)
+    run_and_wait_idle(page, page.get_by_text("Use a test image").click)
+    # charts are drawn after the run that sent them: on a busy machine that takes seconds, not expect's default 5
+    expect(page.locator(".st-key-inside_heads_fig .js-plotly-plot")).to_have_count(1, timeout=60_000)
+    expect(page.locator(".st-key-inside_patch_fig")).to_have_count(1)
+    run_and_wait_idle(page, page.locator(".st-key-inside_predict_first").click)
     expect(page.locator(".st-key-inside_patch_fig")).to_have_count(0)
-    box = page.locator(".st-key-inside_guess_fig .nsewdrag").first.bounding_box()
-    # the plot area spans pixels -0.5..27.5 both ways; aim at the centre of patch row 2, column 6
-    page.mouse.click(box["x"] + (5 * 4 + 2) / 28 * box["width"], box["y"] + (1 * 4 + 2) / 28 * box["height"])
-    expect(page.get_by_text("Your guess so far: row 2, column 6.")).to_be_visible(timeout=30_000)
-    page.locator(".st-key-inside_reveal button").click()
+    expect(page.get_by_text("Your guess so far: row 4, column 4.")).to_be_visible()
+    # the plot area spans pixels -0.5..27.5 both ways; aim at the centre of patch row 2, column 6. The click
+    # waits for the chart to take it: a click on a chart whose handlers are not yet bound, or that is still
+    # moving or off screen, is lost and the guess stays at the default (row 4, column 4).
+    click_plot(page, ".st-key-inside_guess_fig", (5 * 4 + 2) / 28, (1 * 4 + 2) / 28, hover_text="patch row 2, col 6")
+    expect(page.get_by_text("Your guess so far: row 2, column 6.")).to_be_visible(timeout=60_000)
+    run_and_wait_idle(page, page.locator(".st-key-inside_reveal button").click)
     expect(page.locator(".st-key-inside_patch_fig")).to_have_count(1, timeout=60_000)
     expect(page.get_by_text("You picked row 2, column 6")).to_be_visible()

@@ -24,6 +24,8 @@ if not paths.TEST_EVAL.is_file():
     pytest.skip("model/artifacts/test_eval.npz missing: run python -m model.evaluate --write",
                 allow_module_level=True)
 
+from canvas_driver import click_plot, wait_idle  # noqa: E402
+
 CELLS = ".js-plotly-plot .scatterlayer .trace"
 HEADING = re.compile(r"([\d,]+) test images .* gets wrong(, true (\d))?(, predicted (\d))?")
 
@@ -32,6 +34,7 @@ def _open(new_context, app_url: str, query: str = ""):
     page = new_context().new_page()
     page.goto(app_url.rstrip("/") + "/misclassified" + query)
     page.wait_for_selector(f"{CELLS} path.point", timeout=90_000)
+    wait_idle(page)
     return page
 
 
@@ -50,7 +53,9 @@ def test_clicking_a_confusion_cell_filters_the_grid(new_context, app_url):
     assert counts, "the model makes no mistakes: nothing to click"
     k = max(range(len(counts)), key=lambda i: int(counts[i]))
     box = labels.nth(k).bounding_box()                      # the count sits at the centre of its cell
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    area = page.locator(".st-key-misc_cm .nsewdrag").first.bounding_box()
+    click_plot(page, ".st-key-misc_cm", (box["x"] + box["width"] / 2 - area["x"]) / area["width"],
+               (box["y"] + box["height"] / 2 - area["y"]) / area["height"], hover_text=f": {counts[k]} images")
     expect(page.locator("h3").filter(has_text="predicted")).to_have_count(1, timeout=30_000)
     m = _grid_heading(page)
     assert m.group(3) is not None and m.group(5) is not None

@@ -1,16 +1,18 @@
 """Every page in the navigation on a phone (390x844, touch, Debian chromium via Playwright),
 with an MNIST test image as the current digit: nothing overflows horizontally, plot panels are
 readable (median at least 150 px wide per page) and thumbnail grids keep at least 3 images per
-row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages
-are read from ``_PAGES`` in dashboard/app.py, so a page added later is covered without changing
-this test. What is measured: tests/e2e/layout_probe.py."""
+row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages are read
+from the page table ``dashboard.nav.TABLE``, so a page added later is covered
+without changing this test. What is measured: tests/e2e/layout_probe.py."""
 from __future__ import annotations
 
 import os
 
 import pytest
-from layout_probe import DESKTOP, PHONE, go_to, measure_page, navigation, open_with_test_image
 
+from canvas_driver import wait_idle
+from layout_probe import (DESKTOP, PAGE_TIMEOUT_MS, PHONE, go_to, measure_page, navigation, open_with_test_image,
+                          session_alive)
 from model import paths
 
 try:
@@ -30,9 +32,22 @@ WIDTH = PHONE["viewport"]["width"]
 
 
 @pytest.fixture(scope="module")
-def phone(new_context_module, app_url):
-    """One phone session for the whole module, its current digit a test image."""
-    return open_with_test_image(new_context_module(**PHONE), app_url)
+def phone_session(new_context_module, app_url):
+    """One phone session for the module (opening the test image on a phone costs a page run), its
+    current digit a test image; see ``phone`` for what keeps the tests independent of each other."""
+    return {"page": open_with_test_image(new_context_module(**PHONE), app_url)}
+
+
+@pytest.fixture
+def phone(phone_session, new_context_module, app_url):
+    """The shared phone page, ready for the next test: if an earlier test left it closed or
+    disconnected from its server session (and so without its current digit), a new session with
+    the test image replaces it; otherwise wait until any run an earlier test started has ended."""
+    page = phone_session["page"]
+    if not session_alive(page):
+        page = phone_session["page"] = open_with_test_image(new_context_module(**PHONE), app_url)
+    wait_idle(page, PAGE_TIMEOUT_MS)
+    return page
 
 
 @pytest.fixture(scope="module")
