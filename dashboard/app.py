@@ -28,6 +28,7 @@ st.set_page_config(page_title="ViT digit explainer", page_icon=":material/draw:"
 # (short name, title, icon); the order is the order in the navigation menu
 _PAGES: list[tuple[str, str, str]] = [
     ("draw", "Draw", ":material/draw:"),
+    ("walkthrough", "Walkthrough", ":material/route:"),
     ("attention", "Attention", ":material/visibility:"),
     ("attributions", "Attributions", ":material/insights:"),
     ("trust", "Trust", ":material/verified:"),

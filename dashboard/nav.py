@@ -6,6 +6,7 @@ from __future__ import annotations
 
 PAGES: dict[str, str] = {
     "draw": "../pages/draw.py",
+    "walkthrough": "../pages/walkthrough.py",
     "attention": "../pages/attention.py",
     "attributions": "../pages/attributions.py",
     "inside": "../pages/inside.py",
