@@ -31,56 +31,83 @@ class Step:
 
 STEPS: tuple[Step, ...] = (
     Step("Pixels", "1. The pixels", (0,),
-         "The model sees your digit as 28x28 numbers between 0 (black) and 1 (ink). Before anything else it shifts "
-         "and scales them with the MNIST mean and standard deviation, so that a typical pixel is near 0.",
-         "How to read this: left, the pixels the model received (hover for values); right, the same after normalisation "
-         "(red above 0, blue below: the black background becomes slightly negative). Source: Dosovitskiy et al., 2021, who feed the ViT normalised images."),
+         "The model sees your digit as {side}x{side} numbers between 0 (black) and 1 (ink). Before anything "
+         "else it shifts and scales them with the MNIST mean and standard deviation, so that a typical pixel "
+         "is near 0.",
+         "How to read this: left, the pixels the model received (hover for values); right, the same after "
+         "normalisation (red above 0, blue below: the black background becomes slightly negative). Source: "
+         "Dosovitskiy et al., 2021, who feed the ViT normalised images."),
     Step("Stem", "2. The stem: from pixels to feature maps", (1, 2),
-         "Two small convolutions slide 3x3 filters over the image, each time halving its size: 32 maps of 14x14, "
-         "then 64 maps of 7x7. Each map lights up where its filter finds its pattern (an edge, a curve, a stroke end).",
-         "How to read this: each small square is one channel's feature map, bright = strong response. The stem of two "
-         "stride-2 convolutions replaces the ViT's plain patch cutting (Xiao et al., 2021; Dosovitskiy et al., 2021)."),
-    Step("Tokens", "3. 49 patch tokens", (3,),
-         "Each of the 7x7 positions becomes one *token*: a list of 64 numbers describing a 4x4 patch of the digit "
-         "and its neighbourhood. From here on the model works on tokens, like a language model on words.",
-         "How to read this: one row per token (patch 1 = top left, reading order), one column per number; red positive, "
-         "blue negative. Right: the 4x4 pixels one token stands for and its 64 numbers (Dosovitskiy et al., 2021, Eq. 1)."),
+         "Two small convolutions slide 3x3 filters over the image, each time halving its size: {c1} maps of "
+         "{s1}x{s1}, then {c2} maps of {g}x{g}. Each map lights up where its filter finds its pattern (an "
+         "edge, a curve, a stroke end).",
+         "How to read this: each small square is one channel's feature map, bright = strong response. The stem"
+         " of two stride-2 convolutions replaces the ViT's plain patch cutting (Xiao et al., 2021; Dosovitskiy"
+         " et al., 2021)."),
+    Step("Tokens", "3. {p} patch tokens", (3,),
+         "Each of the {g}x{g} positions becomes one *token*: a list of {d} numbers describing a {ps}x{ps} "
+         "patch of the digit and its neighbourhood. From here on the model works on tokens, like a language "
+         "model on words.",
+         "How to read this: one row per token (patch 1 = top left, reading order), one column per number; red "
+         "positive, blue negative. Right: the {ps}x{ps} pixels one token stands for and its {d} numbers "
+         "(Dosovitskiy et al., 2021, Eq. 1)."),
     Step("Positions", "4. Class token and positions", (4,),
-         "A 50th token, the *class token*, is put in front: it holds no pixels and will collect the answer. Each token "
-         "then gets a learned *position embedding* added, so the model knows where on the grid a patch sits.",
-         "How to read this: the 50 tokens before and after the position embeddings are added; the map shows how similar "
-         "(cosine) the chosen token's position embedding is to every patch's (Dosovitskiy et al., 2021, Fig. 7)."),
+         "A {n}th token, the *class token*, is put in front: it holds no pixels and will collect the answer. "
+         "Each token then gets a learned *position embedding* added, so the model knows where on the grid a "
+         "patch sits.",
+         "How to read this: the {n} tokens before and after the position embeddings are added; the map shows "
+         "how similar (cosine) the chosen token's position embedding is to every patch's (Dosovitskiy et al., "
+         "2021, Fig. 7)."),
     Step("LayerNorm, q k v", "5. Inside a block: LayerNorm, queries, keys, values", (5,),
-         "Each block first normalises every token (LayerNorm). A head then turns each token into a *query* (what "
-         "it looks for), a *key* (what it offers) and a *value* (what it passes on), 16 numbers each.",
-         "How to read this: LayerNorm output of every token, then the chosen head's query for the chosen token and the keys "
-         "and values of all 50 tokens, 16 numbers each (Vaswani et al., 2017, Sec. 3.2)."),
+         "Each block first normalises every token (LayerNorm). A head then turns each token into a *query* "
+         "(what it looks for), a *key* (what it offers) and a *value* (what it passes on), {hd} numbers each.",
+         "How to read this: LayerNorm output of every token, then the chosen head's query for the chosen token"
+         " and the keys and values of all {n} tokens, {hd} numbers each (Vaswani et al., 2017, Sec. 3.2)."),
     Step("Scores", "6. Attention scores and softmax", (5,),
-         "The query of the chosen token is compared with every key: a dot product, divided by 4 (the square root "
-         "of 16). The softmax turns the 50 scores into attention weights that are positive and add up to 1.",
-         "How to read this: the maps put each patch's score or weight where the patch sits on your digit; the class "
-         "token's is in the title. The animation plays the same head's attention block by block (Vaswani et al., 2017)."),
+         "The query of the chosen token is compared with every key: a dot product, divided by {sq} (the square"
+         " root of {hd}). The softmax turns the {n} scores into attention weights that are positive and add up"
+         " to 1.",
+         "How to read this: the maps put each patch's score or weight where the patch sits on your digit; the "
+         "class token's is in the title. The animation plays the same head's attention block by block (Vaswani"
+         " et al., 2017)."),
     Step("Mix", "7. Mixing values, heads, residual", (5,),
-         "The head's output is the attention-weighted average of the values. The 4 heads' outputs are put side by "
-         "side (64 numbers), projected, and *added* to the token: the residual stream keeps what was there.",
-         "How to read this: rows are the 4 heads' weighted sums for the chosen token; below, the token before the block, "
-         "what attention adds, and the sum (the residual connection, Vaswani et al., 2017; Dosovitskiy et al., 2021)."),
+         "The head's output is the attention-weighted average of the values. The {heads} heads' outputs are "
+         "put side by side ({d} numbers), projected, and *added* to the token: the residual stream keeps what "
+         "was there.",
+         "How to read this: rows are the {heads} heads' weighted sums for the chosen token; below, the token "
+         "before the block, what attention adds, and the sum (the residual connection, Vaswani et al., 2017; "
+         "Dosovitskiy et al., 2021)."),
     Step("MLP", "8. The MLP", (5,),
-         "Each token then goes alone through a small two-layer network: 128 hidden units with a GELU, back to 64 "
-         "numbers, added to the residual stream again. This is where most of the per-token computing happens.",
-         "How to read this: the 128 hidden units after the GELU for the chosen token, the 5 strongest in red; below, the "
-         "residual stream before and after the MLP adds its output (Dosovitskiy et al., 2021, Eq. 3)."),
+         "Each token then goes alone through a small two-layer network: {hidden} hidden units with a GELU, "
+         "back to {d} numbers, added to the residual stream again. This is where most of the per-token "
+         "computing happens.",
+         "How to read this: the {hidden} hidden units after the GELU for the chosen token, the {top} strongest"
+         " in red; below, the residual stream before and after the MLP adds its output (Dosovitskiy et al., "
+         "2021, Eq. 3)."),
     Step("Stream", "9. The residual stream across blocks", (5,),
-         "The same happens in 4 blocks. Reading the class token after each block through the final layer shows when "
-         "the answer forms (the *logit lens*).",
-         "How to read this: top, the class token's 64 numbers after each block; below, each row read through the final "
-         "LayerNorm and head as if the model stopped there (logit lens, nostalgebraist, 2020)."),
+         "The same happens in {depth} blocks. Reading the class token after each block through the final layer"
+         " shows when the answer forms (the *logit lens*).",
+         "How to read this: top, the class token's {d} numbers after each block; below, each row read through "
+         "the final LayerNorm and head as if the model stopped there (logit lens, nostalgebraist, 2020)."),
     Step("Answer", "10. The answer", (6, 7, 8),
-         "The class token is normalised one last time and a linear layer turns its 64 numbers into 10 scores "
-         "(logits). Dividing by the fitted temperature and a softmax give the probabilities the app shows.",
-         "How to read this: the ten logits, then the probabilities at the temperature on the slider. The shipped "
-         "temperature was fitted on the validation split so that confidence matches accuracy (Guo et al., 2017)."),
+         "The class token is normalised one last time and a linear layer turns its {d} numbers into {classes} "
+         "scores (logits). Dividing by the fitted temperature and a softmax give the probabilities the app "
+         "shows.",
+         "How to read this: the ten logits, then the probabilities at the temperature on the slider. The "
+         "shipped temperature was fitted on the validation split so that confidence matches accuracy (Guo et "
+         "al., 2017)."),
 )
+
+
+def arch(cfg) -> dict:
+    """The architecture's sizes by name, for the step texts (``Step.text.format(**arch(cfg))``)."""
+    from model.explain.walkthrough import TOP_UNITS
+
+    hd = cfg.dim // cfg.heads
+    return dict(side=cfg.image_size, c1=cfg.stem_channels, c2=2 * cfg.stem_channels, s1=2 * cfg.grid, g=cfg.grid,
+                p=cfg.grid ** 2, ps=cfg.patch_size, d=cfg.dim, n=cfg.num_tokens, hd=hd, sq=f"{hd ** 0.5:g}",
+                heads=cfg.heads, hidden=int(cfg.dim * cfg.mlp_ratio), top=TOP_UNITS, depth=cfg.depth,
+                classes=cfg.num_classes)
 
 
 def nodes(stages: list[dict], depth: int) -> list[tuple[str, str]]:
@@ -196,8 +223,11 @@ def lens_figure(lens: np.ndarray, depth: int) -> go.Figure:
     """The class token's logit-lens probabilities: one row per stage, one column per digit."""
     from dashboard.inside_plots import logit_lens_figure
 
-    stages = ["embedding"] + [f"after block {i + 1}" for i in range(depth)]
-    return logit_lens_figure(np.asarray(lens), stages, int(np.argmax(lens[-1])))
+    return logit_lens_figure(np.asarray(lens), lens_stages(depth), int(np.argmax(lens[-1])))
+
+
+def lens_stages(depth: int) -> list[str]:
+    return ["embedding"] + [f"after block {i + 1}" for i in range(depth)]
 
 
 def shown_patch(r) -> int:
@@ -224,7 +254,7 @@ def formulas(r, step: int) -> list[str]:
         return [rf"\text{{token}}_{{{p}}} = W_{{1\times1}}\,h_{{2}}[\cdot, r, c] + b = ({v(r.tokens[p - 1])})"]
     if step == 3:
         e = r.embed[t] - r.pos_embed[t]
-        return [r"z^0 = [\,x_{\mathrm{class}};\ x_1;\ \dots;\ x_{49}\,] + E_{\mathrm{pos}}",
+        return [rf"z^0 = [\,x_{{\mathrm{{class}}}};\ x_1;\ \dots;\ x_{{{len(r.tokens)}}}\,] + E_{{\mathrm{{pos}}}}",
                 rf"z^0_{{{t}}} = ({v(e)}) + ({v(r.pos_embed[t])}) = ({v(r.embed[t])})"]
     x = r.resid_pre[t]
     if step == 4:
@@ -234,19 +264,22 @@ def formulas(r, step: int) -> list[str]:
     j = int(np.argmax(r.attention))
     if step == 5:
         dot = float(r.q @ r.k[j])
-        return [rf"s_j = \frac{{q \cdot k_j}}{{\sqrt{{16}}}} \quad\Rightarrow\quad s_{{{j}}} = "
-                rf"\frac{{{dot:.3f}}}{{4}} = {r.scores[j]:.3f}",
-                rf"a_j = \frac{{e^{{s_j}}}}{{\sum_{{i=0}}^{{49}} e^{{s_i}}}} \quad\Rightarrow\quad a_{{{j}}} = "
+        hd = len(r.q)
+        return [rf"s_j = \frac{{q \cdot k_j}}{{\sqrt{{{hd}}}}} \quad\Rightarrow\quad s_{{{j}}} = "
+                rf"\frac{{{dot:.3f}}}{{{hd ** 0.5:g}}} = {r.scores[j]:.3f}",
+                rf"a_j = \frac{{e^{{s_j}}}}{{\sum_{{i=0}}^{{{len(r.scores) - 1}}} e^{{s_i}}}} \quad\Rightarrow\quad "
+                rf"a_{{{j}}} = "
                 rf"{r.attention[j]:.3f}\ \text{{(model: {r.model_attention[j]:.3f})}}"]
     if step == 6:
         h = r.head - 1
         return [rf"z = \sum_j a_j v_j = ({v(r.z[h], 4)})",
-                r"x_{\mathrm{mid}} = x + W_O\,[z^{(1)}; z^{(2)}; z^{(3)}; z^{(4)}] + b_O",
+                rf"x_{{\mathrm{{mid}}}} = x + W_O\,[z^{{(1)}}; \dots; z^{{({len(r.z)})}}] + b_O",
                 rf"\lVert x\rVert = {np.linalg.norm(x):.2f} \ \to\ \lVert x_{{\mathrm{{mid}}}}\rVert = "
                 rf"{np.linalg.norm(r.resid_mid):.2f}"]
     if step == 7:
         u = r.top_units[0]
-        return [r"x_{\mathrm{out}} = x_{\mathrm{mid}} + W_2\,\mathrm{GELU}(W_1\,\mathrm{LN}(x_{\mathrm{mid}}) + b_1) + b_2",
+        return [r"x_{\mathrm{out}} = x_{\mathrm{mid}} + W_2\,"
+                r"\mathrm{GELU}(W_1\,\mathrm{LN}(x_{\mathrm{mid}}) + b_1) + b_2",
                 rf"\text{{strongest unit }} {u}: \ \mathrm{{GELU}}(\dots) = {r.hidden[u]:.3f}"]
     if step == 8:
         return [r"p^{(\ell)} = \mathrm{softmax}\big(W\,\mathrm{LN}_f(z^{\ell}_0) + b\big)"]

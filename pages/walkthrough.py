@@ -17,7 +17,6 @@ from dashboard.plots import image_figure
 from dashboard.state import get_current
 from model.explain.walkthrough import FAMILY, WalkthroughResult
 
-CONFIG = {"displayModeBar": False}
 N = len(P.STEPS)
 SHORT = [s.short for s in P.STEPS]
 
@@ -39,21 +38,18 @@ def _jump() -> None:
 
 
 def _chart(fig, key: str) -> None:
-    st.plotly_chart(fig, key=key, config=CONFIG)
+    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
 
 
 st.title("Walkthrough: follow your digit through the transformer")
 model = resources.load_vit()
-L, H, G = model.cfg.depth, model.cfg.heads, model.cfg.grid
+L, H, G, A = model.cfg.depth, model.cfg.heads, model.cfg.grid, P.arch(model.cfg)
 cur = get_current()
+img = np.asarray(cur.image if cur else resources.load_test_images()[0][0] / 255.0, dtype=np.float32)
+source = cur.source if cur else "MNIST test image #0"
 if cur is None:
-    images, labels = resources.load_test_images()
-    img, source = (images[0] / 255.0).astype(np.float32), "MNIST test image #0"
     st.info("No current digit yet, so this shows MNIST test image #0. Draw your own on the Draw page.")
     page_link("draw", "Draw a digit", icon=":material/draw:")
-else:
-    img, source = np.asarray(cur.image, dtype=np.float32), cur.source
-
 mode = st.segmented_control("Mode", ["Guided", "Free"], default="Guided", key="walk_mode") or "Guided"
 opts = FAMILY.defaults()
 if mode == "Free":
@@ -71,16 +67,15 @@ st.caption(f"Digit: {source}. Block {r.block}, head {r.head}, query: {P.token_na
            f"recomputed from the weights and matches the model's own to within {r.max_abs_diff:.1e}.")
 if mode == "Guided":
     b1, b2, b3 = st.columns([1, 1, 3])
-    b1.button("Back", key="walk_back", on_click=_move, args=(-1,), disabled=step == 0, width="stretch")
-    b2.button("Next", key="walk_next", on_click=_move, args=(1,), disabled=step == N - 1, type="primary",
-              width="stretch")
+    b1.button("Back", key="walk_back", on_click=_move, args=(-1,), disabled=step == 0)
+    b2.button("Next", key="walk_next", on_click=_move, args=(1,), disabled=step == N - 1, type="primary")
     b3.markdown(f"**Step {step + 1} of {N}**")
 
-st.subheader(s.title)
-st.markdown(s.text)
+st.subheader(s.title.format(**A))
+st.markdown(s.text.format(**A))
 for f in P.formulas(r, step):
     st.latex(f)
-st.caption(s.how)
+st.caption(s.how.format(**A))
 k = f"walk_fig_{step}"
 tok_labels = ["class"] + [f"patch {i}" for i in range(1, G * G + 1)]
 if step == 0:
@@ -103,10 +98,10 @@ elif step == 2:
     p = P.shown_patch(r)
     c1, c2 = st.columns([3, 2])
     with c1:
-        _chart(P.heatmap(r.tokens, "49 patch tokens x 64 numbers", y=tok_labels[1:], height=420), k)
+        _chart(P.heatmap(r.tokens, "{p} patch tokens x {d} numbers".format(**A), y=tok_labels[1:], height=420), k)
     with c2:
-        _chart(image_figure(r.patches[p - 1], f"the 4x4 pixels of patch {p}", height=180), k + "b")
-        _chart(P.bars(r.tokens[p - 1], f"token of patch {p}: 64 numbers", height=200), k + "c")
+        _chart(image_figure(r.patches[p - 1], f"the {A['ps']}x{A['ps']} pixels of patch {p}", height=180), k + "b")
+        _chart(P.bars(r.tokens[p - 1], f"token of patch {p}: {A['d']} numbers", height=200), k + "c")
 elif step == 3:
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -122,33 +117,32 @@ elif step == 4:
         _chart(P.heatmap(r.ln1, f"LayerNorm 1 of block {r.block}", y=tok_labels, height=380), k)
         _chart(P.bars(r.q, f"query q of {tok_labels[r.token]} (head {r.head})", height=200), k + "b")
     with c2:
-        _chart(P.heatmap(r.k, "keys k (50 x 16)", y=tok_labels, height=290), k + "c")
-        _chart(P.heatmap(r.v, "values v (50 x 16)", y=tok_labels, height=290), k + "d")
+        _chart(P.heatmap(r.k, "keys k ({n} x {hd})".format(**A), y=tok_labels, height=290), k + "c")
+        _chart(P.heatmap(r.v, "values v ({n} x {hd})".format(**A), y=tok_labels, height=290), k + "d")
 elif step == 5:
     c1, c2 = st.columns(2)
     with c1:
-        _chart(P.token_map(r.scores, "scores q.k / 4", r.pixels, "RdBu_r", 0.0, r.token), k)
+        _chart(P.token_map(r.scores, "scores q.k / {sq}".format(**A), r.pixels, "RdBu_r", 0.0, r.token), k)
     with c2:
         _chart(P.token_map(r.attention, "softmax: attention weights", r.pixels, marker=r.token), k + "b")
     _chart(P.attention_animation(r.query_attention, r.head, r.token, r.pixels), k + "c")
 elif step == 6:
     _chart(P.heatmap(r.z, "each head's weighted sum of values", y=[f"head {h + 1}" for h in range(H)],
                      height=200), k)
-    rows = np.stack([r.resid_pre[r.token], r.attn_out, r.resid_mid])
-    _chart(P.heatmap(rows, "residual: x + attention = x_mid", y=["x", "+ attention", "= x_mid"], height=200), k + "b")
+    _chart(P.heatmap(np.stack([r.resid_pre[r.token], r.attn_out, r.resid_mid]), "residual: x + attention = x_mid",
+                     y=["x", "+ attention", "= x_mid"], height=200), k + "b")
 elif step == 7:
-    _chart(P.bars(r.hidden, "128 hidden units after GELU", r.top_units, height=240), k)
+    _chart(P.bars(r.hidden, "{hidden} hidden units after GELU".format(**A), r.top_units, height=240), k)
     st.caption("Strongest units: " + ", ".join(f"unit {u} ({r.hidden[u]:.2f})" for u in r.top_units))
-    rows = np.stack([r.resid_mid, r.mlp_out, r.resid_post])
-    _chart(P.heatmap(rows, "residual: x_mid + MLP = x_out", y=["x_mid", "+ MLP", "= x_out"], height=200), k + "b")
+    _chart(P.heatmap(np.stack([r.resid_mid, r.mlp_out, r.resid_post]), "residual: x_mid + MLP = x_out",
+                     y=["x_mid", "+ MLP", "= x_out"], height=200), k + "b")
 elif step == 8:
-    _chart(P.heatmap(r.stream, "the class token's residual stream", y=["embedding"] +
-                     [f"after block {i + 1}" for i in range(L)], height=240), k)
+    _chart(P.heatmap(r.stream, "the class token's residual stream", y=P.lens_stages(L), height=240), k)
     _chart(P.lens_figure(r.lens, L), k + "b")
     page_link("inside", "Inside: the logit lens for every token, and who pushes for which digit",
               icon=":material/account_tree:")
 else:
-    _chart(P.bars(r.recomputed_logits, "ten logits", [int(np.argmax(r.recomputed_logits))],
+    _chart(P.bars(r.recomputed_logits, "the logits", [int(np.argmax(r.recomputed_logits))],
                   [str(d) for d in range(10)]), k)
     t = st.slider("Temperature T", 0.25, 5.0, value=round(r.temperature, 2), step=0.05, key="walk_temperature",
                   help=f"The shipped temperature is {r.temperature:.2f}, fitted on the validation split.")

@@ -230,7 +230,7 @@ def run(model: ViT, image: np.ndarray, block: int = 1, head: int = 1, token: int
 
 
 FAMILY = Family(
-    "walkthrough", run, "every stage of the forward pass for one digit, recomputed and checked against the model",
+    "walkthrough", run, "every stage of the forward pass for one digit, recomputed and checked against the model.",
     options=(Setting("block", "Block", "int", 1, 1, _CFG.depth, 1, help="the block to open up (1 = first)"),
              Setting("head", "Head", "int", 1, 1, _CFG.heads, 1, help="the attention head to follow (1 = first)"),
              Setting("token", "Query token", "int", 0, 0, _CFG.num_tokens - 1, 1,
