@@ -114,27 +114,27 @@ def nodes(stages: list[dict], depth: int) -> list[tuple[str, str]]:
     """(box label, shape on the arrow out of it) of the overview diagram, shapes from the result's stages."""
     s = {d["name"]: "x".join(str(v) for v in d["shape"]) for d in stages}
     return [("pixels", s["pixels"]), ("conv 1", s["stem conv 1"]), ("conv 2", s["stem conv 2"]),
-            ("tokens", s["patch tokens"]), ("+ class, positions", s["class token + positions"]),
-            (f"{depth} blocks", s["class token + positions"]), ("final LN", s["final LayerNorm"]),
-            ("head", s["logits"]), ("softmax", s["probabilities"])]
+            ("tokens", s["patch tokens"]), ("+ class<br>+ pos", s["class token + positions"]),
+            (f"{depth}<br>blocks", s["class token + positions"]), ("final<br>LN", s["final LayerNorm"]),
+            ("head", s["logits"]), ("soft-<br>max", s["probabilities"])]
 
 
 def overview_figure(stages: list[dict], depth: int, lit: tuple[int, ...], height: int = 150) -> go.Figure:
-    """The architecture as boxes left to right, the tensor shape on every arrow, ``lit`` boxes in red."""
+    """The architecture as boxes left to right, the tensor shape on every arrow (alternately higher
+    and lower so that they never overlap on a phone), ``lit`` boxes in red."""
     boxes = nodes(stages, depth)
     n = len(boxes)
-    colors = ["#d62728" if i in lit else "#9aa5b1" for i in range(n)]
-    marker = dict(symbol="square", size=46, color=colors, line=dict(width=0))
-    data = [dict(type="scatter", x=list(range(n)), y=[0] * n, mode="markers+text", marker=marker,
-                 text=[b[0].replace(" ", "<br>", 1) for b in boxes], textposition="bottom center",
-                 textfont=dict(size=11), hoverinfo="text", hovertext=[f"{b[0]}: {b[1]}" for b in boxes])]
-    arrows = [dict(x=i + 0.72, y=0, ax=i + 0.28, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+    rects = [dict(type="rect", x0=i - 0.3, x1=i + 0.3, y0=-0.22, y1=0.22, line=dict(width=0),
+                  fillcolor="#d62728" if i in lit else "#9aa5b1") for i in range(n)]
+    data = [dict(type="scatter", x=list(range(n)), y=[-0.3] * n, mode="text", text=[b[0] for b in boxes],
+                 textposition="bottom center", textfont=dict(size=11), hoverinfo="skip")]
+    arrows = [dict(x=i + 0.68, y=0, ax=i + 0.32, ay=0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
                    arrowhead=2, arrowwidth=1.5, arrowcolor="#555") for i in range(n - 1)]
-    labels = [dict(x=i + 0.5, y=0.3, text=f"<b>{boxes[i][1]}</b>", showarrow=False, font=dict(size=10))
-              for i in range(n - 1)]                                     # what box i hands to box i + 1
+    labels = [dict(x=i + 0.5, y=0.3 + 0.22 * (i % 2), text=f"<b>{boxes[i][1]}</b>", showarrow=False,
+                   font=dict(size=10)) for i in range(n - 1)]          # what box i hands to box i + 1
     layout = dict(height=height, margin=dict(l=4, r=4, t=4, b=4), showlegend=False, plot_bgcolor="white",
-                  xaxis=dict(range=[-0.5, n - 0.5], fixedrange=True, **AXIS),
-                  yaxis=dict(range=[-0.8, 0.5], fixedrange=True, **AXIS), annotations=arrows + labels)
+                  xaxis=dict(range=[-0.5, n - 0.5], fixedrange=True, **AXIS), shapes=rects,
+                  yaxis=dict(range=[-1.0, 0.62], fixedrange=True, **AXIS), annotations=arrows + labels)
     return go.Figure(data=data, layout=layout)
 
 
@@ -177,7 +177,7 @@ def token_map(values: np.ndarray, title: str, pixels: np.ndarray, colorscale: st
     g = int(round((len(v) - 1) ** 0.5))
     m = None if not marker else divmod(int(marker) - 1, g)
     return map_figure(v[1:].reshape(g, g), f"{title} (class token: {v[0]:.3f})", background=pixels,
-                      colorscale=colorscale, zmid=zmid, marker=m, height=260)
+                      colorscale=colorscale, zmid=zmid, marker=m, height=290, title_lines=3)
 
 
 def attention_animation(query_attention: np.ndarray, head: int, token: int, pixels: np.ndarray) -> go.Figure:
