@@ -28,6 +28,8 @@ of ``--trust-runs``, default 5, after one warm-up that also builds the randomise
 trust_cascade_max_ms (the slowest method's cascade and random-logit test alone: how long the Trust
 page takes at most to show one method's row), and trust_report_cpu_ms / trust_cascade_max_cpu_ms (the
 same in CPU time of this thread, which a loaded machine does not inflate).
+walkthrough_ms and walkthrough_step_cpu_ms (the Walkthrough page, process CPU time: see
+:func:`walkthrough_timings`; ``--walkthrough`` measures only these).
 """
 from __future__ import annotations
 
@@ -69,6 +71,7 @@ BUDGETS: dict[str, float] = {
 BUDGETS.update({"inside_ms": 100, "patching_ms": 1000})   # issue 13: the Inside page
 BUDGETS.update({"trust_report_ms": 3000, "trust_cascade_max_ms": 1000})   # issue 12
 BUDGETS["photo_preprocess_ms"] = 150     # issue 10: a decoded 4000x3000 phone photo of paper, one thread
+BUDGETS.update({"walkthrough_ms": 50, "walkthrough_step_cpu_ms": 300})   # issue 19: the Walkthrough page
 
 
 def phone_photo():
@@ -108,6 +111,41 @@ def inside_timings(vit, img: np.ndarray) -> dict:
     second = images[int(np.flatnonzero(labels != pred)[0])] / 255.0
     return {"inside_ms": lambda: E.inside_summary(vit, img),
             "patching_ms": lambda: E.activation_patching(vit, img, second)}
+
+
+def walkthrough_timings(vit, img: np.ndarray, runs: int = 25, warmup: int = 3, passes: int = 3) -> dict:
+    """The Walkthrough page (issue 19), in CPU time of this process (the machine is shared, so wall
+    time would also count other processes): ``walkthrough_ms`` is the median of ``runs`` calls of
+    model.explain.walkthrough.run (every stage of one digit recomputed and checked against the
+    model); ``walkthrough_step_cpu_ms`` is the slowest guided step change of the page under AppTest
+    (the script run one Next click causes, figures included, the digit already cached), median
+    over ``passes`` passes through all steps."""
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.state import KEY, CurrentDigit
+    from dashboard.walkthrough_plots import STEPS
+    from model.explain.walkthrough import run as walkthrough
+
+    for _ in range(warmup):
+        walkthrough(vit, img)
+    cpu = []
+    for _ in range(runs):
+        c0 = time.process_time()
+        walkthrough(vit, img)
+        cpu.append(time.process_time() - c0)
+    steps = np.zeros((passes, len(STEPS) - 1))
+    for p in range(passes):
+        at = AppTest.from_file(str(ROOT / "pages" / "walkthrough.py"), default_timeout=300)
+        at.session_state[KEY] = CurrentDigit.make(img, "drawing")
+        at.run()
+        for i in range(len(STEPS) - 1):
+            c0 = time.process_time()
+            at.button(key="walk_next").click().run()
+            steps[p, i] = time.process_time() - c0
+            if at.exception:
+                raise RuntimeError(f"the Walkthrough page failed at step {i + 2}: {at.exception}")
+    return {"walkthrough_ms": round(1000 * float(np.median(cpu)), 2),
+            "walkthrough_step_cpu_ms": round(1000 * float(np.median(steps, axis=0).max()), 1)}
 
 
 def rss_mb() -> float:
@@ -175,6 +213,7 @@ def run(runs: int = 25, warmup: int = 3, memory_iterations: int = 500, trust_run
         cpu.append(time.process_time() - t)
     out["photo_preprocess_cpu_ms"] = round(float(np.median(cpu)) * 1000, 2)
     out.update(trust_timings(vit, img, target, trust_runs))
+    out.update(walkthrough_timings(vit, img, runs, warmup))
 
     # issue 14: "make it a D" for the runner-up digit, and the nearest training images
     from model.explain.counterfactual import counterfactual
@@ -266,9 +305,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--memory-iterations", type=int, default=500)
     p.add_argument("--trust-runs", type=int, default=5, help="timed runs of the trust report")
+    p.add_argument("--walkthrough", action="store_true", help="only the Walkthrough page's figures (issue 19)")
     a = p.parse_args(argv)
     if a.runs < 20:
         p.error("--runs must be at least 20")
+    if a.walkthrough:
+        vit, img = load_vit(paths.VIT_WEIGHTS), preprocess(drawn_digit()).image
+        res = walkthrough_timings(vit, img, a.runs, a.warmup)
+        print(json.dumps(res) if a.json else "\n".join(f"{k:<26}{v:>9.1f} ms   budget < {BUDGETS[k]:g} ms"
+                                                      for k, v in res.items()))
+        return
     res = run(a.runs, a.warmup, a.memory_iterations, a.trust_runs)
     save_result(a, "latency", res, argv, budgets=BUDGETS)
     print(json.dumps(res) if a.json else table(res))
