@@ -64,9 +64,9 @@ from model.explain.attribution import (DEFAULT_COMPARISON, METHODS, NT_BASES, NT
                                        Setting, attribute, explain, method_settings)
 from model.explain.faithfulness import Comparison, Faithfulness, compare, faithfulness
 from model.explain.inside import DLA, Inside, Patching, activation_patching, cached_forward, direct_logit_attribution, inside_summary, logit_lens, mean_attention_distance, position_similarity, stem_filters  # noqa: E501
-from model.explain.trust import (PASS_THRESHOLD, RULE, TRUST_METHODS, TRUST_SETTINGS, CascadeStep, MethodTrust,
-                                 TrustReport, add_sensitivity, cascade_steps, faithfulness_correlation,
+from model.explain.trust import (PASS_THRESHOLD, RANK_RULE, RULE, TRUST_METHODS, TRUST_SETTINGS, CascadeStep,
+                                 MethodTrust, TrustReport, batch_maps, cascade_steps, emprt, faithfulness_correlation,
                                  map_similarity, max_sensitivity, method_trust, model_fingerprint, mprt,
-                                 randomised_cascade, shared_scores, sparseness, spearman_abs, spearman_signed, ssim,
-                                 trust_report, trust_settings, trust_summary, verdict)
+                                 randomised_cascade, rank_methods, shared_scores, sparseness, spearman_abs,
+                                 spearman_signed, ssim, trust_report, trust_settings, trust_summary, verdict)
 from model.explain.counterfactual import Counterfactual, counterfactual
