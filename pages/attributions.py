@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboard import resources, shared_cache
 from dashboard.map_grid import show_map_grid
+from dashboard.trust_badge import render_badges
 from dashboard.state import require_current
 from model import explain as E
 
@@ -180,6 +181,7 @@ if shown:
                    "Attention-based maps are never negative, so they show red only.")
     else:
         st.caption(f"Showing the {sign} part only: darker = larger; white = zero.")
+    render_badges(model, img, list(shown), target)
     with st.expander("How to read each map", expanded=len(shown) == 1):
         for m in shown:
             spec = E.METHODS[m]
