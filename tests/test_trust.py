@@ -4,7 +4,6 @@ hand-computed cases, the pass rule and the report's shape."""
 from __future__ import annotations
 
 import copy
-import warnings
 
 import numpy as np
 import pytest
@@ -149,8 +148,8 @@ def test_noise_is_quantus_smoothmprt_draws():
     k = T.SMOOTH_SAMPLES - 1
     first = [rs.randn(1, 1, 28, 28) * T.SMOOTH_NOISE for _ in range(k)]
     second = [rs.randn(1, 1, 28, 28) * T.SMOOTH_NOISE for _ in range(k)]
-    np.testing.assert_allclose(T.smooth_noise(x, 0), np.concatenate(first)[:, 0, 0], atol=1e-12)
-    np.testing.assert_allclose(T.smooth_noise(x, 1), np.concatenate(second)[:, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(T.smooth_noise(x, 0), np.concatenate(first)[:, 0], atol=1e-12)
+    np.testing.assert_allclose(T.smooth_noise(x, 1), np.concatenate(second)[:, 0], atol=1e-12)
 
 
 def test_batch_maps_reproduce_explain_row_by_row(small):
@@ -395,7 +394,8 @@ def test_analyze_trust_writes_only_the_summary(tmp_path):
     out = json.loads((tmp_path / "trust_summary.json").read_text())
     assert out["n_images"] == 2 and list(out["methods"]) == list(T.TRUST_METHODS)
     weights = tmp_path / "vit.safetensors"
-    assert out["command"] == f"python -m model.analyze --trust --trust-images 2 --weights {weights} --out-dir {tmp_path}"
+    assert out["command"] == (f"python -m model.analyze --trust --trust-images 2 --weights {weights} "
+                              f"--out-dir {tmp_path}")
     assert out["weights_sha1"] == T.model_fingerprint(load_vit(tmp_path / "vit.safetensors"))
     assert out["most_often_best"] in T.TRUST_METHODS
     for r in out["methods"].values():

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from scipy import ndimage, stats
 
-from model.explain._common import IMAGE_SIDE, _as_input, _target, input_gradients
+from model.explain._common import IMAGE_SIDE, _as_input, _target
 from model.explain._registry import TARGET, Family, Result, jsonable
 from model.explain.attribution import METHODS, explain, method_settings
 from model.explain.faithfulness import faithfulness
