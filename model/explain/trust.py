@@ -48,6 +48,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -278,6 +279,25 @@ def _grads(model: ViT, pts: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return g
 
 
+_MEMO_LOCK = threading.Lock()
+_INPUT_GRADS: list[tuple] = []      # [(model, input bytes, targets, gradients)], the last 8 calls
+
+
+def _input_grads(model: ViT, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """:func:`_grads` of the rows themselves, remembered for the last few (model, rows, targets):
+    Saliency and Input x Gradient of the same digits share one backward pass."""
+    key = (x.numpy().tobytes(), tuple(t.tolist()))
+    with _MEMO_LOCK:
+        for m, xb, tb, g in _INPUT_GRADS:
+            if m is model and (xb, tb) == key:
+                return g
+    g = _grads(model, x, t)
+    with _MEMO_LOCK:
+        _INPUT_GRADS.append((model, *key, g))
+        del _INPUT_GRADS[:-8]                              # one per model of a cascade, and one
+    return g
+
+
 def _fast(method: str, s: dict) -> bool:
     """Whether :func:`batch_maps` has a batched form of ``method`` with these settings."""
     if method in ("saliency", "input_x_gradient"):
@@ -288,7 +308,35 @@ def _fast(method: str, s: dict) -> bool:
         return s.get("baseline") == "black" and s["window"] == s["stride"] and IMAGE_SIDE % s["window"] == 0
     if method == "noise_tunnel":
         return s["base"] in ("saliency", "input_x_gradient")
-    return False
+    return method in ("attention_rollout", "cls_attention", "gradient_rollout")
+
+
+def _attention_maps(model: ViT, x: torch.Tensor, t: torch.Tensor, method: str, s: dict) -> np.ndarray:
+    """The attention-based maps of every row from one batched forward (gradient-weighted rollout:
+    one forward and backward), with the formulas of :mod:`model.explain.attention`."""
+    from model.explain.attention import query_attention, rollout
+    from model.explain._common import upsample_patches
+
+    if method == "gradient_rollout":
+        with torch.enable_grad():
+            feats, attns = model.forward_features(x.clone(), need_weights=True)   # L x (R, H, N, N)
+            grads = torch.autograd.grad(model.head(feats).gather(1, t.view(-1, 1)).sum(), attns)
+        N = attns[0].shape[-1]
+        g = int(round(np.sqrt(N - 1)))
+        out = []
+        for r in range(x.shape[0]):
+            R = torch.eye(N, dtype=torch.float64)
+            for a, ga in zip(attns, grads):
+                R = R + (ga[r] * a[r].detach()).clamp(min=0).mean(0).double() @ R
+            out.append(upsample_patches(R[0, 1:].reshape(g, g).numpy().astype(np.float32)))
+        return np.stack(out)
+    with torch.inference_mode():
+        attn = model(x, return_attn=True)[1].numpy().astype(np.float32)             # (R, L, H, N, N)
+    if method == "attention_rollout":
+        return np.stack([upsample_patches(rollout(a, float(s["discard_ratio"]), s["head_fusion"])) for a in attn])
+    li = attn.shape[1] - 1 if s["layer"] == "last" else int(s["layer"])
+    maps = [query_attention(a, li, 0) for a in attn]                                # R x (H, g, g)
+    return np.stack([upsample_patches(m.mean(0) if s["head"] == "mean" else m[int(s["head"])]) for m in maps])
 
 
 def _occluded(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -380,8 +428,10 @@ def batch_maps(model: ViT, xs: np.ndarray, targets: Iterable[int], method: str, 
     x = torch.cat([_as_input(a) for a in xs])                              # (R, 1, 28, 28), clamped
     R = x.shape[0]
     t = torch.tensor(tg, dtype=torch.long)                                 # (R,)
+    if method in ("attention_rollout", "cls_attention", "gradient_rollout"):
+        return _attention_maps(model, x, t, method, s).astype(np.float32)
     if method in ("saliency", "input_x_gradient"):
-        g = _grads(model, x, t)
+        g = _input_grads(model, x, t)
         out = (g.abs() if s.get("absolute", True) else g) if method == "saliency" else g * x
     elif method == "integrated_gradients":
         n = int(s["steps"])
