@@ -146,3 +146,20 @@ def test_fewer_methods_and_another_class(digit):
     at.multiselect(key="trust_methods").set_value([]).run()
     assert not at.exception
     assert any("Choose at least one method" in i.value for i in at.info)
+
+
+def test_attributions_page_shows_a_trust_badge_beside_every_map(digit, shipped_vit):
+    """Trust beside every map: one badge line per shown method, its count the method's passed checks."""
+    at = AppTest.from_file(str(ROOT / "pages" / "attributions.py"), default_timeout=TIMEOUT)
+    at.session_state[KEY] = digit
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    target = int(at.selectbox(key="attr_target").value)
+    lines = [m.value for m in at.markdown if ":material/verified: trust" in m.value]
+    shown = [m for m in E.METHODS if any(f"**{E.METHODS[m].label}**:" in v for v in lines)]
+    assert shown and len(lines) == len(shown)
+    for m in shown:
+        r = T.method_trust(shipped_vit, digit.image, target, m)
+        line = next(v for v in lines if f"**{E.METHODS[m].label}**:" in v)
+        assert f"trust {sum(r.tests().values())}/5]" in line and T.how_to_read(r) in line
+    assert any("Trust page" in c.value for c in at.caption)
