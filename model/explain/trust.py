@@ -858,7 +858,7 @@ def run(model: ViT, image: np.ndarray, target: int | None = None) -> TrustReport
 
 
 FAMILY = Family("trust", run, "sanity checks (MPRT, sMPRT, eMPRT, random logit), scorecard and verdict of every "
-                "attribution method", options=(TARGET,), source=SOURCES)
+                "attribution method.", options=(TARGET,), source=SOURCES)
 
 
 # ----------------------------------------------------------------------------- test-set summary
