@@ -19,7 +19,8 @@ Writes two artifacts (formats in the project notes):
 
 With ``--trust`` (``python -m model.analyze --trust [--trust-images 200]``) it writes only
 ``trust_summary.json``: which attribution methods pass the model-randomisation test (Adebayo et
-al., 2018) on the first ``--trust-images`` test digits, and the random-logit test
+al., 2018) on |map| and on signed maps, sMPRT and eMPRT (Hedström et al., 2023) and the random-logit
+test on the first ``--trust-images`` test digits, and which method the verdict ranks first most often
 (:func:`model.explain.trust.trust_summary`).
 
 One torch thread; a few minutes at most on a laptop CPU. The shared model is only read.
@@ -188,11 +189,12 @@ def write_trust_summary(a: argparse.Namespace, argv: list[str] | None) -> None:
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, out)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
-    for r in summary["methods"].values():
-        print(f"  {r['label']:28s} pass {r['pass_rate']:.1%}  "
-              f"changed when all random {r['changed_when_all_random']:.1%}"
-              f"  median Spearman after the top block {r['median_spearman'][summary['steps'][1]]:.2f}"
-              f"  random logit {r['median_random_logit_spearman']:.2f}  signed-rank pass {r['signed_pass_rate']:.1%}")
+    for m, r in summary["methods"].items():
+        print(f"  {r['label']:28s} MPRT pass {r['pass_rate']:.1%}  signed {r['signed_pass_rate']:.1%}"
+              f"  sMPRT {r['median_smprt']:.2f} (pass {r['smprt_pass_rate']:.1%})"
+              f"  eMPRT {r['median_emprt']:.2f} (pass {r['emprt_pass_rate']:.1%})"
+              f"  random logit {r['median_random_logit_spearman']:.2f}  ranked first {r['best_rate']:.1%}")
+    print(f"  most often the best: {summary['methods'][summary['most_often_best']]['label']}")
 
 
 if __name__ == "__main__":

@@ -78,11 +78,13 @@ td.top{background:#fde0dc;font-weight:bold}.note{color:#555;font-size:.9em}code{
 
 def build_report(model, image: np.ndarray, *, source: str = "digit", weights_sha256: str = "",
                  counterfactual=None, neighbours=None, neighbour_images: np.ndarray | None = None,
-                 trust: dict | None = None, ig_steps: int = 32) -> str:
+                 trust: dict | None = None, ig_steps: int = 32, trust_verdict: str | None = None) -> str:
     """The HTML report of ``image`` (28, 28) in [0, 1]. ``counterfactual`` is a
     :class:`model.explain.counterfactual.Counterfactual`, ``neighbours`` a
     :class:`model.explain.neighbours.NeighbourResult` with ``neighbour_images`` (k, 28, 28) the
-    training images it names; ``trust`` maps a score's name to its value (all optional)."""
+    training images it names; ``trust`` maps a score's name to its value (all optional);
+    ``trust_verdict``: the Trust page's verdict (:func:`model.explain.trust.trust_report`), computed
+    here for the predicted class when not given."""
     image = np.asarray(image, dtype=np.float32)
     att = attention_summary(model, image)
     head = headline(model, image)            # the app's one calibrated prediction
@@ -102,6 +104,12 @@ def build_report(model, image: np.ndarray, *, source: str = "digit", weights_sha
              _img(png_data_uri(ig, "diverging"),
                   f"Integrated Gradients for {pred}, {ig_steps} steps, black baseline (Sundararajan et al., 2017): "
                   "red raises the score, blue lowers it")]
+    if trust_verdict is None:
+        from model.explain.trust import trust_report
+
+        trust_verdict = trust_report(model, image, pred).verdict
+    parts.append(f"<h2>Which map to trust (Adebayo et al., 2018; Binder et al., 2023; Hedström et al., 2023)</h2>"
+                 f"<p>{html.escape(trust_verdict)}</p>")
     if trust:
         parts.append("<h2>Trust scores</h2><ul>" + "".join(
             f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in trust.items()) + "</ul>")

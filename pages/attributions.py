@@ -18,6 +18,7 @@ from dashboard.attribution_plots import faithfulness_figures, faithfulness_table
 from dashboard.attribution_views import compute_maps, ig_completeness, show_maps
 from dashboard.headline import headline, sentence
 from dashboard.palette import PLOT_CONFIG
+from dashboard.trust_badge import render_badges
 from dashboard.state import require_current
 from dashboard.widgets import method_settings
 from model import explain as E
@@ -91,6 +92,7 @@ if shown:
                    "Attention-based maps are never negative, so they show red only.")
     else:
         st.caption(f"Showing the {sign} part only: darker = larger; white = zero.")
+    render_badges(model, img, list(shown), target)
     with st.expander("How to read each map", expanded=len(shown) == 1):
         for m in shown:
             spec = E.METHODS[m]

@@ -50,15 +50,17 @@ def test_trust_prints_the_report_of_every_attributions_page_method(tmp_path, tes
     r = run("trust", str(f), "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert set(out) == {"target", "methods"} and isinstance(out["target"], int)
-    assert list(out["methods"]) == list(METHODS)
+    assert {"target", "methods", "ranking", "verdict"} <= set(out) and isinstance(out["target"], int)
+    assert list(out["methods"]) == list(METHODS) and sorted(out["ranking"]) == sorted(METHODS)
+    assert out["verdict"].startswith(f"Read {METHODS[out['ranking'][0]].label} first")
     steps = ["head", "block 4", "block 3", "block 2", "block 1", "stem"]
     for name, m in out["methods"].items():
-        assert set(m) == {"mprt", "random_logit_spearman", "deletion_auc", "insertion_auc",
-                          "faithfulness_correlation", "max_sensitivity", "sparseness", "seconds"}, name
-        assert [s["step"] for s in m["mprt"]] == steps
-        assert all(isinstance(s["spearman"], float) and isinstance(s["ssim"], float) for s in m["mprt"])
-        assert all(isinstance(m[k], float) for k in m if k != "mprt")
+        assert {"mprt", "mprt_signed", "smprt", "emprt", "random_logit_spearman", "deletion_auc", "insertion_auc",
+                "faithfulness_correlation", "max_sensitivity", "sparseness", "seconds"} <= set(m), name
+        assert [s["step"] for s in m["mprt"]] == [s["step"] for s in m["mprt_signed"]] == steps
+        assert all(-1 <= s["spearman"] <= 1 and s["ssim"] <= 1 for s in m["mprt"] + m["mprt_signed"])
+        assert -1 <= m["smprt"] <= 1 and 0 <= m["sparseness"] <= 1 and m["max_sensitivity"] >= 0
+        assert 0 <= m["deletion_auc"] <= 1 and 0 <= m["insertion_auc"] <= 1
     # class-agnostic maps are the same for the random other class
     assert out["methods"]["attention_rollout"]["random_logit_spearman"] == 1.0
     r = run("trust", str(tmp_path / "missing.png"), "--json")

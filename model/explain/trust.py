@@ -1,49 +1,54 @@
-"""Trust family: can this map be trusted? Sanity checks and a scorecard for every attribution
-method of the Attributions page, on one digit.
+"""Trust family: can this map be trusted? Sanity checks, a scorecard and a verdict for every
+attribution method of the Attributions page, on one digit.
 
 * **Cascading model-parameter randomisation (MPRT)**, Adebayo et al., 2018, "Sanity Checks for
   Saliency Maps", Sec. 3.1: the ViT's weights are randomised from the top down (head, block 4,
-  block 3, ..., stem), cumulatively, the map is recomputed for the same digit and class after
-  each step, and compared with the original map by the Spearman rank correlation of absolute
-  values and by SSIM (Wang et al., 2004). A map that explains the *model* must change when the
-  model's learned weights are gone; one that barely changes is describing the input (an edge
-  detector), not the model's reasoning.
-* **Random-logit test** (Sixt et al., 2020, "When Explanations Lie", as in Quantus'
-  ``RandomLogit``): the map for the predicted class against the map for a random other class
-  (seeded), Spearman of absolute values. A map that looks the same for both is not about the class.
-* **Scorecard**: deletion and insertion AUC (Petsiuk et al., 2018, via
-  :func:`model.explain.faithfulness.faithfulness`), faithfulness correlation (Bhatt et al., 2020,
-  "Evaluating and Aggregating Feature-based Model Explanations"), max-sensitivity (Yeh et al.,
-  2019, "On the (In)fidelity and Sensitivity of Explanations"), sparseness (the Gini index of
-  |map|, Chalasani et al., 2020, as in Quantus), completeness for Integrated Gradients (its
-  convergence delta, Sundararajan et al., 2017) and the seconds the method took. Formulas and
-  defaults follow Quantus (Hedström et al., 2023); ``tests/test_trust.py`` checks our values
-  against Quantus 0.6.0 on real digits.
+  ..., stem), cumulatively, the map is recomputed for the same digit and class after each step
+  and compared with the original map by the Spearman rank correlation of |map| (the original
+  test), of the signed maps (Adebayo et al. report both, Fig. 4) and by SSIM (Wang et al., 2004).
+* **Smooth MPRT (sMPRT)** and **Efficient MPRT (eMPRT)**, Hedström et al., 2023, "Sanity Checks
+  Revisited: An Exploration to Repair the Model Parameter Randomisation Test", as Quantus 0.6's
+  ``SmoothMPRT`` / ``EfficientMPRT``: sMPRT averages each map over :data:`SMOOTH_SAMPLES` noisy
+  copies of the digit (the last one noise-free, Gaussian std ``SMOOTH_NOISE * (max - min)``)
+  before the Spearman of |map| between the trained and the fully randomised model (lower =
+  better): gradient noise no longer decides the outcome. eMPRT is the relative rise of the map's
+  discrete entropy (histogram of :data:`EMPRT_BINS` bins) from the trained to the fully random
+  model (higher = better): no threshold on a similarity at all. Binder et al. (CVPR 2023,
+  "Shortcomings of Top-Down Randomization-Based Sanity Checks") showed why the original test
+  alone cannot rank methods: top-down randomisation keeps the scale of activations, so maps stay
+  partly similar, and uninformative maps can pass.
+* **Random-logit test** (Sixt et al., 2020, "When Explanations Lie", Quantus' ``RandomLogit``):
+  the map for the class against the map for a random other class, drawn as Quantus draws it.
+* **Scorecard**: deletion and insertion AUC (Petsiuk et al., 2018), faithfulness correlation
+  (Bhatt et al., 2020), max-sensitivity (Yeh et al., 2019), sparseness (Chalasani et al., 2020),
+  IG's completeness (Sundararajan et al., 2017). Formulas and defaults follow Quantus
+  (Hedström et al., 2023); ``tests/test_trust.py`` checks the values against Quantus 0.6.0.
+* **Verdict** (:func:`rank_methods`, rule :data:`RANK_RULE`): the methods ranked for this digit on
+  four kinds of evidence, and one sentence saying which map to read first and how.
 
-Fewer samples than Quantus where Quantus would be slow on one image (all stated on the Trust page):
-
-* max-sensitivity: :data:`MAX_SENS_SAMPLES` noisy copies (Quantus: 200), uniform noise of radius
-  :data:`MAX_SENS_RADIUS` (Quantus: 0.2; our pixels are in [0, 1] and the model clips them);
-* faithfulness correlation: Quantus' 100 random subsets, of :data:`FC_SUBSET` pixels (Quantus' 224
-  is meant for 224x224 images; 98 is one pixel in eight), all in one batched forward pass;
-* the expensive methods run with lighter settings, :data:`TRUST_SETTINGS` (e.g. Integrated
-  Gradients with 16 steps instead of 50), so that the whole report (9 methods x 8 maps each, plus
-  the noisy copies) stays near 3 s on one CPU thread.
+Speed (the whole report, 9 methods, < 1 s of CPU on one thread): every map the report needs from
+one model (the digit, the random class, the noisy copies) is computed in one batched call per
+(model, method) by :func:`batch_maps`, which reproduces :func:`model.explain.attribution.explain`
+row by row for the gradient and occlusion methods; each (weights, digit, method) cascade is
+computed once; the noisy copies of sMPRT on the trained model are also max-sensitivity's, so
+their maps are computed once. Fewer samples than Quantus' defaults (stated on the Trust page):
+sMPRT :data:`SMOOTH_SAMPLES` (Quantus: 50), max-sensitivity over the same noisy copies
+(Quantus: 200 uniform draws), faithfulness correlation's subsets of :data:`FC_SUBSET` pixels;
+the expensive methods run with :data:`TRUST_SETTINGS`.
 
 Randomised models (thread safety): the shared model is never touched. Each cascade is a list of
 deep copies, randomised with per-parameter ``torch.Generator`` seeds, built once per process and
 cached by :func:`functools.lru_cache` keyed by a fingerprint of the weights and the seed.
 Randomisation replaces every parameter tensor of a step's modules by Gaussian noise with the
 same mean and standard deviation as the trained tensor: the learned structure is destroyed, but
-activations keep their scale (re-initialising with the training init's std of 0.02 would make
-the network nearly constant, and every gradient map would trivially "pass"). BatchNorm running
-statistics of the stem (buffers, not weights) are kept.
+activations keep their scale. BatchNorm running statistics of the stem (buffers) are kept.
 """
 from __future__ import annotations
 
 import copy
 import functools
 import hashlib
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -54,6 +59,7 @@ import torch
 from scipy import ndimage, stats
 
 from model.explain._common import IMAGE_SIDE, _as_input, _target
+from model.explain._registry import TARGET, Family, Result, jsonable
 from model.explain.attribution import METHODS, explain, method_settings
 from model.explain.faithfulness import faithfulness
 from model.vit import ViT
@@ -62,15 +68,17 @@ from model.vit import ViT
 TRUST_METHODS: tuple[str, ...] = tuple(METHODS)
 # lighter settings of the expensive methods, so the report runs live (see the module docstring)
 TRUST_SETTINGS: dict[str, dict] = {
-    "integrated_gradients": {"steps": 16},
-    "gradient_shap": {"n_samples": 16},
+    "integrated_gradients": {"steps": 8},
+    "gradient_shap": {"n_samples": 8},
     "occlusion": {"window": 4, "stride": 4},      # one window per 4x4 ViT patch: 49 forward passes
     "noise_tunnel": {"nt_samples": 8},
 }
-PASS_THRESHOLD = 0.5      # Spearman of |map| below this = "the map changed" (see passes())
+PASS_THRESHOLD = 0.5      # Spearman below this = "the map changed" (see passes())
 SAME_CLASS_MAP = 0.8      # random-logit Spearman at or above this = "nearly the same map for another class"
-MAX_SENS_SAMPLES = 4
-MAX_SENS_RADIUS = 0.1
+SMOOTH_SAMPLES = 4        # sMPRT: maps averaged over this many copies, the last noise-free (Quantus: 50)
+SMOOTH_NOISE = 0.1        # sMPRT noise std as a share of the digit's range (Quantus' noise_magnitude)
+EMPRT_BINS = 100          # eMPRT: histogram bins of the discrete entropy (Quantus' default)
+ROBUST_SENSITIVITY = 0.5  # max-sensitivity below this = "robust" (the map moves by less than half its size)
 FC_RUNS = 100
 FC_SUBSET = 98
 FAITH_STEPS = 20          # deletion/insertion curve points, as the Attributions page's default
@@ -78,6 +86,30 @@ SEED = 0
 RULE = (f"A method passes on a digit when the Spearman rank correlation of its map (absolute values) with the "
         f"original map falls below {PASS_THRESHOLD} once the head and the top block are randomised, and stays "
         f"below it for every later step.")
+RANK_RULE = ("Each method gets four scores in [0, 1] and is ranked by their mean: randomisation (the share of the "
+             "four randomisation tests it passes: MPRT on |map|, MPRT on signed maps, sMPRT below "
+             f"{PASS_THRESHOLD}, eMPRT above 0), random logit (1 - the Spearman with the map for another class, "
+             "0 for a map that is the same for every class), faithfulness (the faithfulness correlation, floored "
+             "at 0) and robustness (1 / (1 + max-sensitivity)).")
+SOURCES = ("Adebayo et al., 2018, 'Sanity Checks for Saliency Maps' (NeurIPS); Binder et al., 2023, 'Shortcomings "
+           "of Top-Down Randomization-Based Sanity Checks for Evaluations of Deep Neural Network Explanations' "
+           "(CVPR); Hedström et al., 2023, 'Sanity Checks Revisited: An Exploration to Repair the Model Parameter "
+           "Randomisation Test' (XAI in Action, NeurIPS workshop)")
+CANNOT_TELL = ("No test can tell whether a map is *right*: there is no ground truth for what the model used. "
+               "Passing says only that the map depends on the learned weights and on the class, tracks the score "
+               "when pixels are removed, and is stable under small noise; a map can pass every test and still "
+               "be read wrongly.")
+MEANINGS = {
+    "mprt": "Spearman of |map| with the original after each randomisation step; must fall (Adebayo et al., 2018).",
+    "mprt_signed": "The same with the signs kept: a map that is zero off the ink keeps its |map| ranking, "
+                   "but its signs can still change.",
+    "smprt": "Spearman of |map| between the trained and the fully random model, each map averaged over noisy "
+             "copies first (Hedström et al., 2023); lower = the map depends on the weights.",
+    "emprt": "Relative rise of the map's entropy from the trained to the fully random model (Hedström et al., "
+             "2023); above 0 = random weights make the map noisier, as they should.",
+    "random_logit": "Spearman of |map| between this class and a random other class (Sixt et al., 2020); "
+                    "near 1 = the map does not depend on the class.",
+}
 
 
 # ----------------------------------------------------------------------------- randomised models
@@ -202,6 +234,244 @@ def map_similarity(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return spearman_abs(a, b), ssim(_unit_abs(a), _unit_abs(b))
 
 
+def spearman_rows(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> np.ndarray:
+    """Spearman rank correlation of each row of ``a`` (R, ...) with the same row of ``b``, of
+    |values| when ``absolute`` (average ranks for ties, as scipy); a constant row gives 0."""
+    a, b = np.asarray(a, np.float64).reshape(len(a), -1), np.asarray(b, np.float64).reshape(len(b), -1)
+    if absolute:
+        a, b = np.abs(a), np.abs(b)
+    ra, rb = stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)            # (R, P)
+    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
+    den = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
+    num = (ra * rb).sum(1)
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+
+
+def discrete_entropy(amap: np.ndarray, bins: int = EMPRT_BINS) -> float:
+    """Entropy of the histogram of the map's values in ``bins`` equal bins, as Quantus'
+    ``discrete_entropy`` (eMPRT's complexity)."""
+    hist, _ = np.histogram(np.asarray(amap, np.float64).ravel(), bins=int(bins))
+    return float(stats.entropy(hist))
+
+
+def emprt(original: np.ndarray, randomised: np.ndarray, bins: int = EMPRT_BINS) -> float:
+    """Efficient MPRT (Hedström et al., 2023): (H(random map) - H(map)) / H(map), H the discrete
+    entropy; a map whose entropy is 0 (constant) gives 0."""
+    h0 = discrete_entropy(original, bins)
+    return (discrete_entropy(randomised, bins) - h0) / h0 if h0 > 0 else 0.0
+
+
+# ----------------------------------------------------------------------------- batched maps
+
+def _captum_ig_alphas(steps: int) -> tuple[np.ndarray, np.ndarray]:
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    sizes, alphas = approximation_parameters("gausslegendre")
+    return np.asarray(sizes(steps), np.float32), np.asarray(alphas(steps), np.float32)
+
+
+def _grads(model: ViT, pts: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """d logit[target_r] / d x_r for every row r of (B, 1, 28, 28), one forward/backward pass."""
+    x = pts.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out = model(x).gather(1, targets.view(-1, 1)).sum()
+        (g,) = torch.autograd.grad(out, x)
+    return g
+
+
+_MEMO_LOCK = threading.Lock()
+_INPUT_GRADS: list[tuple] = []      # [(model, input bytes, targets, gradients)], the last 8 calls
+
+
+def _input_grads(model: ViT, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """:func:`_grads` of the rows themselves, remembered for the last few (model, rows, targets):
+    Saliency and Input x Gradient of the same digits share one backward pass."""
+    key = (x.numpy().tobytes(), tuple(t.tolist()))
+    with _MEMO_LOCK:
+        for m, xb, tb, g in _INPUT_GRADS:
+            if m is model and (xb, tb) == key:
+                return g
+    g = _grads(model, x, t)
+    with _MEMO_LOCK:
+        _INPUT_GRADS.append((model, *key, g))
+        del _INPUT_GRADS[:-8]                              # one per model of a cascade, and one
+    return g
+
+
+def _fast(method: str, s: dict) -> bool:
+    """Whether :func:`batch_maps` has a batched form of ``method`` with these settings."""
+    if method in ("saliency", "input_x_gradient"):
+        return True
+    if method in ("integrated_gradients", "gradient_shap"):
+        return s.get("baseline") == "black"
+    if method == "occlusion":
+        return s.get("baseline") == "black" and s["window"] == s["stride"] and IMAGE_SIDE % s["window"] == 0
+    if method == "noise_tunnel":
+        return s["base"] in ("saliency", "input_x_gradient")
+    return method in ("attention_rollout", "cls_attention", "gradient_rollout")
+
+
+def _attention_maps(model: ViT, x: torch.Tensor, t: torch.Tensor, method: str, s: dict) -> np.ndarray:
+    """The attention-based maps of every row from one batched forward (gradient-weighted rollout:
+    one forward and backward), with the formulas of :mod:`model.explain.attention`."""
+    from model.explain.attention import query_attention, rollout
+    from model.explain._common import upsample_patches
+
+    if method == "gradient_rollout":
+        with torch.enable_grad():
+            feats, attns = model.forward_features(x.clone(), need_weights=True)   # L x (R, H, N, N)
+            grads = torch.autograd.grad(model.head(feats).gather(1, t.view(-1, 1)).sum(), attns)
+        N = attns[0].shape[-1]
+        g = int(round(np.sqrt(N - 1)))
+        out = []
+        for r in range(x.shape[0]):
+            R = torch.eye(N, dtype=torch.float64)
+            for a, ga in zip(attns, grads):
+                R = R + (ga[r] * a[r].detach()).clamp(min=0).mean(0).double() @ R
+            out.append(upsample_patches(R[0, 1:].reshape(g, g).numpy().astype(np.float32)))
+        return np.stack(out)
+    with torch.inference_mode():
+        attn = model(x, return_attn=True)[1].numpy().astype(np.float32)             # (R, L, H, N, N)
+    if method == "attention_rollout":
+        return np.stack([upsample_patches(rollout(a, float(s["discard_ratio"]), s["head_fusion"])) for a in attn])
+    li = attn.shape[1] - 1 if s["layer"] == "last" else int(s["layer"])
+    maps = [query_attention(a, li, 0) for a in attn]                                # R x (H, g, g)
+    return np.stack([upsample_patches(m.mean(0) if s["head"] == "mean" else m[int(s["head"])]) for m in maps])
+
+
+def _occluded(x: torch.Tensor, w: int) -> torch.Tensor:
+    """(R, 1, 28, 28) -> (R, 1 + k*k, 1, 28, 28): each digit, then a copy per w x w window
+    (k = 28 / w per side, row-major) with that window set to black, as Captum's Occlusion."""
+    k = IMAGE_SIDE // w
+    masks = torch.zeros(k * k, 1, IMAGE_SIDE, IMAGE_SIDE)
+    for i in range(k * k):
+        r, c = divmod(i, k)
+        masks[i, :, r * w:(r + 1) * w, c * w:(c + 1) * w] = 1.0
+    return torch.cat([x[:, None], x[:, None] * (1 - masks[None])], 1)
+
+
+def _occlusion_maps(logits: torch.Tensor, t: torch.Tensor, w: int) -> np.ndarray:
+    """(R, 1 + k*k, C) logits of :func:`_occluded` -> (R, 1, 28, 28) Occlusion maps for targets ``t``:
+    the drop of the target's logit when each window is black, spread over the window's pixels."""
+    R, n, _ = logits.shape
+    k = IMAGE_SIDE // w
+    f = logits.gather(2, t.view(R, 1, 1).expand(R, n, 1))[..., 0]         # (R, 1 + k*k)
+    diff = (f[:, :1] - f[:, 1:]).reshape(R, 1, k, k)
+    return diff.repeat_interleave(w, 2).repeat_interleave(w, 3).numpy().astype(np.float32)
+
+
+def _block_states(model: ViT, x: torch.Tensor) -> list[torch.Tensor]:
+    """The token states (B, N, dim) after the embedding (index 0) and after each block (1..L)."""
+    from model.vit import MNIST_MEAN, MNIST_STD
+
+    h = model.patch_embed((x - MNIST_MEAN) / MNIST_STD)
+    h = torch.cat([model.cls_token.expand(h.shape[0], -1, -1), h], 1) + model.pos_embed
+    out = [h]
+    for block in model.blocks:
+        h = block(h)[0]
+        out.append(h)
+    return out
+
+
+def _from_block(model: ViT, h: torch.Tensor, first: int) -> torch.Tensor:
+    """Logits from the token state before block ``first`` (0-based; L = only the head)."""
+    for block in model.blocks[first:]:
+        h = block(h)[0]
+    return model.head(model.ln_f(h[:, 0]))
+
+
+def occlusion_cascade(model: ViT, steps, x: np.ndarray, rows0: np.ndarray, t0: list[int], rows_last: np.ndarray,
+                      target: int, w: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Occlusion maps on the trained model (``rows0`` with targets ``t0``) and on every step of the
+    cascade (the digit ``x``; the last step also ``rows_last``), reusing forward passes: a step
+    that randomises the head and blocks b..L leaves blocks 1..b-1 as trained, so the trained
+    model's token states of the occluded digits before block b are reused and only the randomised
+    top is run again (Occlusion is forward-only; every model is in eval mode)."""
+    occ0 = _occluded(torch.cat([_as_input(a) for a in rows0]), w)          # (R0, 1 + k*k, 1, 28, 28)
+    n = occ0.shape[1]
+    L = len(model.blocks)
+    uniq = {}
+    for i, a in enumerate(rows0):
+        uniq.setdefault(np.asarray(a, np.float32).tobytes(), i)
+    keep = sorted(uniq.values())
+    with torch.inference_mode():
+        states = _block_states(model, occ0[keep].reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE))
+        logits = model.head(model.ln_f(states[-1][:, 0])).reshape(len(keep), n, -1)
+        where = [keep.index(uniq[np.asarray(a, np.float32).tobytes()]) for a in rows0]
+        maps0 = _occlusion_maps(logits[where], torch.tensor(t0), w)
+        xi = keep.index(uniq[np.asarray(x, np.float32).tobytes()])            # the digit's block of rows
+        tt = torch.tensor([target])
+        out = []
+        for step, rmodel in steps:
+            if step == "stem":
+                occ = _occluded(torch.cat([_as_input(a) for a in [x] + list(rows_last)]), w)
+                lg = rmodel(occ.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)).reshape(occ.shape[0], n, -1)
+                out.append(_occlusion_maps(lg, tt.repeat(occ.shape[0]), w)[:, 0])
+                continue
+            first = L if step == "head" else int(step.split()[1]) - 1
+            h = states[first].reshape(len(keep), n, *states[first].shape[1:])[xi]
+            out.append(_occlusion_maps(_from_block(rmodel, h, first)[None], tt, w)[:, 0])
+    return maps0[:, 0], out
+
+
+def batch_maps(model: ViT, xs: np.ndarray, targets: Iterable[int], method: str, settings: dict) -> np.ndarray:
+    """The map of ``method`` (with the full ``settings`` of :func:`method_settings`) for every row:
+    ``xs`` (R, 28, 28), ``targets`` (R,) -> (R, 28, 28) float32, each row what
+    :func:`model.explain.attribution.explain` returns for it (same formulas and seeded draws, up to
+    float rounding), but one batched pass for all rows. Methods or settings without a batched form
+    fall back to one ``explain`` per row."""
+    xs = np.asarray(xs, np.float32)
+    tg = [int(t) for t in targets]
+    s = settings
+    if not _fast(method, s):
+        return np.stack([explain(model, x, t, method, **s).map for x, t in zip(xs, tg)])
+    x = torch.cat([_as_input(a) for a in xs])                              # (R, 1, 28, 28), clamped
+    R = x.shape[0]
+    t = torch.tensor(tg, dtype=torch.long)                                 # (R,)
+    if method in ("attention_rollout", "cls_attention", "gradient_rollout"):
+        return _attention_maps(model, x, t, method, s).astype(np.float32)
+    if method in ("saliency", "input_x_gradient"):
+        g = _input_grads(model, x, t)
+        out = (g.abs() if s.get("absolute", True) else g) if method == "saliency" else g * x
+    elif method == "integrated_gradients":
+        n = int(s["steps"])
+        sizes, alphas = map(torch.from_numpy, _captum_ig_alphas(n))
+        pts = (alphas.view(n, 1, 1, 1, 1) * x[None]).reshape(n * R, 1, IMAGE_SIDE, IMAGE_SIDE)   # black base
+        g = _grads(model, pts, t.repeat(n)).reshape(n, R, 1, IMAGE_SIDE, IMAGE_SIDE)
+        out = (g * sizes.view(n, 1, 1, 1, 1)).sum(0) * x
+    elif method == "gradient_shap":
+        n = int(s["n_samples"])
+        gen = torch.Generator().manual_seed(int(s["seed"]))
+        eps = torch.randn((n, 1, IMAGE_SIDE, IMAGE_SIDE), generator=gen)
+        alpha = torch.rand(n, generator=gen)
+        noisy = x[:, None] + float(s["stdevs"]) * eps[None]                 # (R, n, 1, 28, 28)
+        pts = alpha.view(1, n, 1, 1, 1) * noisy                            # black base: base + a (noisy - base)
+        g = _grads(model, pts.reshape(R * n, 1, IMAGE_SIDE, IMAGE_SIDE), t.repeat_interleave(n))
+        out = (g.reshape(R, n, 1, IMAGE_SIDE, IMAGE_SIDE) * noisy).mean(1)
+    elif method == "occlusion":
+        occ = _occluded(x, int(s["window"]))                              # (R, 1 + k*k, 1, 28, 28)
+        with torch.inference_mode():
+            logits = model(occ.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)).reshape(R, occ.shape[1], -1)
+        out = torch.from_numpy(_occlusion_maps(logits, t, int(s["window"])))
+    else:                                                                  # noise_tunnel, gradient bases
+        n = int(s["nt_samples"])
+        gen = torch.Generator().manual_seed(int(s["seed"]))
+        noisy = x[:, None] + float(s["stdevs"]) * torch.randn((n, 1, IMAGE_SIDE, IMAGE_SIDE), generator=gen)[None]
+        g = _grads(model, noisy.reshape(R * n, 1, IMAGE_SIDE, IMAGE_SIDE), t.repeat_interleave(n))
+        g = g.reshape(R, n, 1, IMAGE_SIDE, IMAGE_SIDE)
+        if s["base"] == "saliency":
+            maps = g.abs() if s.get("absolute", True) else g
+        else:
+            maps = g * noisy
+        if s["nt_type"] == "smoothgrad":
+            out = maps.mean(1)
+        elif s["nt_type"] == "smoothgrad_sq":
+            out = (maps ** 2).mean(1)
+        else:
+            out = maps.var(1, unbiased=False)
+    return out.detach().reshape(R, IMAGE_SIDE, IMAGE_SIDE).numpy().astype(np.float32)
+
+
 # ----------------------------------------------------------------------------- metrics
 
 def sparseness(amap: np.ndarray) -> float:
@@ -245,55 +515,71 @@ def faithfulness_correlation(model: ViT, image: np.ndarray, target: int, maps: d
     return out
 
 
-def noise_draws(nr_samples: int = MAX_SENS_SAMPLES, radius: float = MAX_SENS_RADIUS,
-                seed: int = SEED) -> np.ndarray:
-    """(nr_samples, 28, 28) uniform noise in [-radius, radius]: the draws Quantus' uniform_noise
-    makes after ``np.random.seed(seed)``, from a private RandomState."""
-    rs = np.random.RandomState(int(seed))
-    return np.stack([rs.uniform(-radius, radius, size=(1, IMAGE_SIDE * IMAGE_SIDE)).reshape(IMAGE_SIDE, IMAGE_SIDE)
-                     for _ in range(int(nr_samples))])
+# ----------------------------------------------------------------------------- noise
+
+def smooth_noise(image: np.ndarray, chunk: int = 0, nr_samples: int = SMOOTH_SAMPLES,
+                 magnitude: float = SMOOTH_NOISE, seed: int = SEED) -> np.ndarray:
+    """(nr_samples - 1, 28, 28) Gaussian noise of std ``magnitude * (max - min)`` of the digit: the
+    draws Quantus' ``SmoothMPRT`` makes after ``np.random.seed(seed)`` for its ``chunk``-th smoothed
+    batch (0: the trained model, 1: the fully random one), from a private RandomState. Chunk 0 is
+    also max-sensitivity's noise (Quantus' ``gaussian_noise`` with the same std draws the same)."""
+    x = np.asarray(image, np.float64)
+    k = int(nr_samples) - 1
+    draws = np.random.RandomState(int(seed)).randn((int(chunk) + 1) * k, IMAGE_SIDE * IMAGE_SIDE)[int(chunk) * k:]
+    return draws.reshape(k, IMAGE_SIDE, IMAGE_SIDE) * (magnitude * float(x.max() - x.min()))
+
+
+def noisy_copies(image: np.ndarray, chunk: int = 0, seed: int = SEED) -> np.ndarray:
+    """The digit plus each :func:`smooth_noise` draw, as float32 (what the model is given)."""
+    return (np.asarray(image, np.float64)[None] + smooth_noise(image, chunk, seed=seed)).astype(np.float32)
+
+
+def random_other_class(target: int, num_classes: int = 10, seed: int = SEED) -> int:
+    """A random class other than ``target``, drawn as Quantus' ``RandomLogit`` draws it after
+    ``np.random.seed(seed)`` (from a private RandomState)."""
+    others = [c for c in range(num_classes) if c != target]
+    return int(others[np.random.RandomState(int(seed)).randint(0, num_classes - 1)])
+
+
+def max_sensitivity_of(base: np.ndarray, noisy_maps: np.ndarray) -> float:
+    """Max-sensitivity (Yeh et al., 2019; Quantus' ``MaxSensitivity``): the largest
+    ||map(x + noise) - map(x)||_F / ||map(x)||_F over the noisy copies' maps. 0 = perfectly stable."""
+    base = np.asarray(base, np.float64)
+    denom = float(np.linalg.norm(base))
+    worst = max(float(np.linalg.norm(np.asarray(m, np.float64) - base)) for m in noisy_maps)
+    return worst / denom if denom > 0 else float("inf")
 
 
 def max_sensitivity(model: ViT, image: np.ndarray, target: int, method: str, settings: dict | None = None,
-                    amap: np.ndarray | None = None, nr_samples: int = MAX_SENS_SAMPLES,
-                    radius: float = MAX_SENS_RADIUS, seed: int = SEED) -> float:
-    """Max-sensitivity (Yeh et al., 2019), as Quantus' ``MaxSensitivity``: the largest
-    ||map(x + noise) - map(x)||_F / ||map(x)||_F over ``nr_samples`` uniform noise draws
-    (:func:`noise_draws`); the noisy digit is clipped to [0, 1] by the model's input check.
-    ``amap``: the map of ``image`` if already computed. 0 = perfectly stable."""
-    settings = settings or {}
-    base = np.asarray(amap if amap is not None else explain(model, image, target, method, **settings).map,
-                      np.float64)
-    denom = float(np.linalg.norm(base))
-    x = np.asarray(image, np.float32)
-    worst = 0.0
-    for noise in noise_draws(nr_samples, radius, seed):
-        a = explain(model, x + noise.astype(np.float32), target, method, **settings).map
-        worst = max(worst, float(np.linalg.norm(a - base)))
-    return worst / denom if denom > 0 else float("inf")
+                    seed: int = SEED) -> float:
+    """Max-sensitivity of ``method`` over the sMPRT noisy copies of the trained model (chunk 0)."""
+    s = method_settings(method, settings or {}, model)
+    maps = batch_maps(model, np.concatenate([np.asarray(image, np.float32)[None], noisy_copies(image, 0, seed)]),
+                      [target] * SMOOTH_SAMPLES, method, s)
+    return max_sensitivity_of(maps[0], maps[1:])
 
 
 # ----------------------------------------------------------------------------- per method
 
 @dataclass
 class CascadeStep:
-    """One randomisation step: ``spearman`` of |maps| (the test's measure), ``ssim`` of the
-    |maps| scaled to [0, 1], and ``spearman_signed`` of the maps with their signs, which Adebayo
-    et al. 2018 also report (Fig. 4): maps that are zero wherever there is no ink keep a high
-    |map| ranking whatever the weights, while their signs may still change."""
+    """One randomisation step: ``spearman`` of |maps| (the original test's measure), ``ssim`` of the
+    |maps| scaled to [0, 1], ``spearman_signed`` and ``ssim_signed`` of the maps with their signs
+    (scaled by max |map|)."""
     step: str
     spearman: float
     ssim: float
     map: np.ndarray
     spearman_signed: float = float("nan")
+    ssim_signed: float = float("nan")
 
 
 @dataclass
 class MethodTrust:
     """Everything the trust report says about one method on one digit. ``cascade`` lists the
-    cumulative randomisation steps, top down; ``seconds`` is this method's own compute time
-    (plus, in a :class:`TrustReport`, its share of the batched deletion/insertion and
-    faithfulness-correlation passes)."""
+    cumulative randomisation steps, top down; ``smooth_map`` / ``smooth_random_map`` are the maps
+    averaged over the noisy copies on the trained / fully random model (sMPRT); ``seconds`` is this
+    method's own compute time (plus, in a :class:`TrustReport`, its share of the batched passes)."""
     method: str
     target: int
     settings: dict
@@ -305,6 +591,10 @@ class MethodTrust:
     max_sensitivity: float | None = None
     sparseness: float | None = None
     completeness: float | None = None         # IG: |convergence delta| (sum of map - score change)
+    smprt: float | None = None
+    emprt: float | None = None
+    smooth_map: np.ndarray | None = None
+    smooth_random_map: np.ndarray | None = None
     seconds: float = 0.0
     scores: dict[str, float] = field(default_factory=dict)   # deletion/insertion AUC, faithfulness corr.
 
@@ -313,8 +603,23 @@ class MethodTrust:
         return passes(self.cascade)
 
     @property
+    def passes_signed(self) -> bool:
+        return passes(self.cascade, signed=True)
+
+    @property
     def first_drop(self) -> str | None:
         return first_drop(self.cascade)
+
+    @property
+    def class_specific(self) -> bool:
+        return METHODS[self.method].class_specific
+
+    def tests(self) -> dict[str, bool]:
+        """The randomisation and random-logit tests, passed or not."""
+        return {"mprt": self.passes, "mprt_signed": self.passes_signed,
+                "smprt": self.smprt is not None and self.smprt < PASS_THRESHOLD,
+                "emprt": self.emprt is not None and self.emprt > 0,
+                "random_logit": self.class_specific and (self.random_logit_spearman or 0.0) < SAME_CLASS_MAP}
 
 
 def trust_settings(method: str, model: ViT | None = None) -> dict:
@@ -322,34 +627,13 @@ def trust_settings(method: str, model: ViT | None = None) -> dict:
     return method_settings(method, TRUST_SETTINGS.get(method, {}), model)
 
 
-def random_other_class(target: int, num_classes: int = 10, seed: int = SEED) -> int:
-    """A seeded random class other than ``target`` (the same for every method of a digit)."""
-    others = [c for c in range(num_classes) if c != target]
-    return int(np.random.default_rng(int(seed) * 10 + int(target)).choice(others))
-
-
-def mprt(model: ViT, image: np.ndarray, target: int, method: str, settings: dict | None = None,
-         original: np.ndarray | None = None, seed: int = SEED) -> list[CascadeStep]:
-    """Cascading randomisation (Adebayo et al., 2018): the map of ``method`` for the same digit
-    and class on each cumulatively randomised copy, and its similarity to ``original``."""
-    settings = settings if settings is not None else trust_settings(method, model)
-    if original is None:
-        original = explain(model, image, target, method, **settings).map
-    out = []
-    for step, rmodel in randomised_cascade(model, seed):
-        m = explain(rmodel, image, target, method, **settings).map
-        rho, s = map_similarity(original, m)
-        out.append(CascadeStep(step, rho, s, m, spearman_signed(original, m)))
-    return out
-
-
-def passes(cascade: list[CascadeStep], threshold: float = PASS_THRESHOLD) -> bool:
+def passes(cascade: list[CascadeStep], threshold: float = PASS_THRESHOLD, signed: bool = False) -> bool:
     """The rule of the badge: a method passes on a digit when the Spearman correlation of its
     map with the original falls below ``threshold`` once the head and the top block are
-    randomised (the second step) and stays below it for every later step. The head and the top
-    block are where this ViT decides between classes: a map that survives their loss is not
-    showing that decision (Adebayo et al., 2018, Sec. 3.1: 'sensitive to model parameters')."""
-    return bool(len(cascade) >= 2 and all(c.spearman < threshold for c in cascade[1:]))
+    randomised (the second step) and stays below it for every later step (``signed``: the same on
+    the signed maps). The head and the top block are where this ViT decides between classes."""
+    vals = [c.spearman_signed if signed else c.spearman for c in cascade]
+    return bool(len(vals) >= 2 and all(v < threshold for v in vals[1:]))
 
 
 def first_drop(cascade: list[CascadeStep], threshold: float = PASS_THRESHOLD) -> str | None:
@@ -360,34 +644,68 @@ def first_drop(cascade: list[CascadeStep], threshold: float = PASS_THRESHOLD) ->
     return None
 
 
+def _signed_unit(a: np.ndarray) -> np.ndarray:
+    a = np.asarray(a, np.float64)
+    m = np.abs(a).max()
+    return a / m if m > 0 else a
+
+
 def method_trust(model: ViT, image: np.ndarray, target: int, method: str, seed: int = SEED,
-                 sensitivity: bool = True) -> MethodTrust:
-    """The per-method part of the report: original map, cascade, random-logit test, sparseness,
-    IG's completeness and (with ``sensitivity``) max-sensitivity. Costs 8 runs of the method, plus
-    MAX_SENS_SAMPLES with ``sensitivity`` (the page adds it later with :func:`add_sensitivity`)."""
+                 steps: tuple | None = None) -> MethodTrust:
+    """The per-method part of the report: original map, cascade (|map| and signed), sMPRT, eMPRT,
+    random-logit test, max-sensitivity, sparseness and IG's completeness. One batched call of
+    :func:`batch_maps` per model of the cascade: the trained model's rows are the digit, the
+    random class (class-specific methods) and the noisy copies; the fully random model's the digit
+    and its own noisy copies; every other step's only the digit. ``steps``: the
+    :func:`randomised_cascade` if the caller already has it."""
     t0 = time.perf_counter()
-    settings = trust_settings(method, model)
-    orig = explain(model, image, target, method, **settings)
-    res = MethodTrust(method, target, settings, orig.map, mprt(model, image, target, method, settings, orig.map, seed))
+    s = trust_settings(method, model)
+    x = np.asarray(image, np.float32)
+    spec = METHODS[method]
     other = random_other_class(target, model.cfg.num_classes, seed)
-    res.random_class = other
-    res.random_map = explain(model, image, other, method, **settings).map
-    res.random_logit_spearman = spearman_abs(orig.map, res.random_map)
-    res.sparseness = sparseness(orig.map)
-    if orig.convergence_delta is not None:
-        res.completeness = abs(orig.convergence_delta)
+    k = SMOOTH_SAMPLES - 1
+    n0, n1 = noisy_copies(x, 0, seed), noisy_copies(x, 1, seed)
+    rows0 = [x] + ([x] if spec.class_specific else []) + list(n0)
+    t_rows0 = [target] + ([other] if spec.class_specific else []) + [target] * k
+    steps = steps if steps is not None else randomised_cascade(model, seed)
+    if method == "occlusion" and _fast(method, s) and steps[-1][0] == "stem":
+        maps0, cmaps = occlusion_cascade(model, steps, x, np.stack(rows0), t_rows0, n1, target, int(s["window"]))
+    else:
+        maps0 = batch_maps(model, np.stack(rows0), t_rows0, method, s)
+        cmaps = []
+        for i, (_, rmodel) in enumerate(steps):
+            rows = np.stack([x] + (list(n1) if i == len(steps) - 1 else []))
+            cmaps.append(batch_maps(rmodel, rows, [target] * len(rows), method, s))
+    orig = maps0[0]
+    rmap = maps0[1] if spec.class_specific else orig
+    noisy0 = maps0[-k:]
+    cas = np.stack([m[0] for m in cmaps])                                          # (S, 28, 28)
+    rho = spearman_rows(np.broadcast_to(orig, cas.shape), cas)
+    rho_s = spearman_rows(np.broadcast_to(orig, cas.shape), cas, absolute=False)
+    cascade = [CascadeStep(step, float(rho[i]), ssim(_unit_abs(orig), _unit_abs(cas[i])), cas[i],
+                           float(rho_s[i]), ssim(_signed_unit(orig), _signed_unit(cas[i]), data_range=2.0))
+               for i, (step, _) in enumerate(steps)]
+    res = MethodTrust(method, target, s, orig, cascade, random_class=other, random_map=rmap)
+    res.random_logit_spearman = float(spearman_rows(orig[None], rmap[None])[0])
+    res.smooth_map = (orig + noisy0.sum(0)) / SMOOTH_SAMPLES
+    res.smooth_random_map = (cmaps[-1][0] + cmaps[-1][1:].sum(0)) / SMOOTH_SAMPLES
+    res.smprt = float(spearman_rows(res.smooth_map[None], res.smooth_random_map[None])[0])
+    res.emprt = emprt(orig, cas[-1])
+    res.max_sensitivity = max_sensitivity_of(orig, noisy0)
+    res.sparseness = sparseness(orig)
+    if method == "integrated_gradients" and s["baseline"] == "black":
+        with torch.inference_mode():
+            f = model(torch.cat([_as_input(x), torch.zeros(1, 1, IMAGE_SIDE, IMAGE_SIDE)]))[:, target]
+        res.completeness = abs(float(orig.astype(np.float64).sum()) - float(f[0] - f[1]))
+    elif method == "integrated_gradients":
+        res.completeness = abs(explain(model, x, target, method, **s).convergence_delta)
     res.seconds = time.perf_counter() - t0
-    if sensitivity:
-        add_sensitivity(model, image, res, seed)
     return res
 
 
-def add_sensitivity(model: ViT, image: np.ndarray, res: MethodTrust, seed: int = SEED) -> MethodTrust:
-    """Fill in ``res.max_sensitivity`` (and add its seconds)."""
-    t0 = time.perf_counter()
-    res.max_sensitivity = max_sensitivity(model, image, res.target, res.method, res.settings, res.map, seed=seed)
-    res.seconds += time.perf_counter() - t0
-    return res
+def mprt(model: ViT, image: np.ndarray, target: int, method: str, seed: int = SEED) -> list[CascadeStep]:
+    """Cascading randomisation alone (Adebayo et al., 2018): :func:`method_trust`'s cascade."""
+    return method_trust(model, image, target, method, seed).cascade
 
 
 def shared_scores(model: ViT, image: np.ndarray, target: int, maps: dict[str, np.ndarray],
@@ -401,46 +719,69 @@ def shared_scores(model: ViT, image: np.ndarray, target: int, maps: dict[str, np
                 "faithfulness_correlation": fc[m]} for m in maps}
 
 
-# ----------------------------------------------------------------------------- whole report
+# ----------------------------------------------------------------------------- verdict
 
-@dataclass
-class TrustReport:
-    target: int
-    methods: dict[str, MethodTrust]
-    seconds: float
-
-    def to_json(self) -> dict:
-        """The command line's object (see :func:`add_cli`)."""
-        out = {}
-        for name, r in self.methods.items():
-            out[name] = {"mprt": [{"step": c.step, "spearman": c.spearman, "ssim": c.ssim} for c in r.cascade],
-                         "random_logit_spearman": r.random_logit_spearman,
-                         "deletion_auc": r.scores["deletion_auc"], "insertion_auc": r.scores["insertion_auc"],
-                         "faithfulness_correlation": r.scores["faithfulness_correlation"],
-                         "max_sensitivity": r.max_sensitivity, "sparseness": r.sparseness,
-                         "seconds": r.seconds}
-        return {"target": self.target, "methods": out}
+def evidence(r: MethodTrust) -> dict[str, float]:
+    """The four scores in [0, 1] of :data:`RANK_RULE` and their mean, ``total``."""
+    tests = r.tests()
+    out = {"randomisation": float(np.mean([tests[k] for k in ("mprt", "mprt_signed", "smprt", "emprt")])),
+           "random_logit": (1.0 - float(np.clip(r.random_logit_spearman or 0.0, 0, 1))) if r.class_specific else 0.0,
+           "faithfulness": float(np.clip(r.scores.get("faithfulness_correlation", 0.0), 0, 1)),
+           "robustness": 1.0 / (1.0 + (r.max_sensitivity if r.max_sensitivity is not None else np.inf))}
+    out["total"] = float(np.mean(list(out.values())))
+    return out
 
 
-def trust_report(model: ViT, image: np.ndarray, target: int | None = None,
-                 methods: Iterable[str] = TRUST_METHODS, seed: int = SEED) -> TrustReport:
-    """Every check and score for every method on one digit (``target=None``: the prediction).
-    Each method's ``seconds`` = its own runs + an equal share of the batched passes."""
-    t0 = time.perf_counter()
-    x = _as_input(image)
-    t = _target(model, target, x)
-    out = {m: method_trust(model, image, t, m, seed) for m in methods}
-    t1 = time.perf_counter()
-    scores = shared_scores(model, image, t, {m: r.map for m, r in out.items()}, seed)
-    share = (time.perf_counter() - t1) / max(1, len(out))
-    for m, r in out.items():
-        r.scores = scores[m]
-        r.seconds += share
-    return TrustReport(t, out, time.perf_counter() - t0)
+def rank_methods(methods: dict[str, MethodTrust]) -> list[str]:
+    """Method names, most trustworthy first, by :func:`evidence`'s total (ties: registry order)."""
+    order = list(METHODS)
+    return sorted(methods, key=lambda m: (-evidence(methods[m])["total"], order.index(m)))
+
+
+def how_to_read(r: MethodTrust) -> str:
+    """How to read this method's map, given which tests it passed."""
+    t = r.tests()
+    if not r.class_specific:
+        return "read it as where the model looked, not as why this class"
+    if t["mprt"] and METHODS[r.method].signed:
+        return "its bright pixels and their colour both depend on what the model learned"
+    if t["mprt"]:
+        return "its bright pixels depend on what the model learned"
+    if METHODS[r.method].signed and (t["mprt_signed"] or t["smprt"] or t["emprt"]):
+        return "read its sign (red for the class, blue against), not its brightness"
+    return "read it with care: it changes little when the weights are random"
+
+
+def reasons(r: MethodTrust) -> str:
+    t = r.tests()
+    names = {"mprt": "MPRT on |map|", "mprt_signed": "MPRT on signed maps", "smprt": "sMPRT", "emprt": "eMPRT",
+             "random_logit": "the random-logit test"}
+    ok = [names[k] for k, v in t.items() if v]
+    bad = [names[k] for k, v in t.items() if not v]
+    fc = r.scores.get("faithfulness_correlation")
+    parts = [f"passes {', '.join(ok)}" if ok else "passes none of the randomisation tests"]
+    if bad:
+        parts.append(f"fails {', '.join(bad)}")
+    if fc is not None:
+        parts.append(f"faithfulness correlation {fc:.2f}")
+    if r.max_sensitivity is not None:
+        parts.append(f"max-sensitivity {r.max_sensitivity:.2f}")
+    return "; ".join(parts)
+
+
+def report_verdict(methods: dict[str, MethodTrust], ranking: list[str]) -> str:
+    """The sentence the Trust page shows: which map to read first, how, and why."""
+    best = methods[ranking[0]]
+    msg = (f"Read {METHODS[best.method].label} first for this digit: {how_to_read(best)} "
+           f"({reasons(best)}).")
+    if len(ranking) > 1:
+        worst = methods[ranking[-1]]
+        msg += f" Trust {METHODS[worst.method].label} least here ({reasons(worst)})."
+    return msg
 
 
 def verdict(r: MethodTrust) -> str:
-    """One plain-language sentence for a learner."""
+    """One plain-language sentence about one method for a learner."""
     label = METHODS[r.method].label
     if r.passes:
         msg = f"{label}: changes once the top of the model is randomised, so it does reflect what the model learned"
@@ -449,67 +790,131 @@ def verdict(r: MethodTrust) -> str:
                f"reasoning with the shape of the digit")
     else:
         msg = f"{label}: looks the same with random weights: do not read it as the model's reasoning"
-    if not METHODS[r.method].class_specific:
+    if r.smprt is not None and r.smprt < PASS_THRESHOLD and not r.passes:
+        msg += f"; but once noise is averaged out (sMPRT {r.smprt:.2f}) it does depend on the weights"
+    if not r.class_specific:
         msg += "; it is the same map for every class by construction"
     elif r.random_logit_spearman is not None and r.random_logit_spearman >= SAME_CLASS_MAP:
         msg += f"; nearly the same map for class {r.random_class}, so it hardly says why this class"
     return msg + "."
 
 
+# ----------------------------------------------------------------------------- whole report
+
+@dataclass
+class TrustReport(Result):
+    target: int
+    methods: dict[str, MethodTrust]
+    seconds: float
+    ranking: list[str] = field(default_factory=list)
+    verdict: str = ""
+
+    def to_json(self) -> dict:
+        """The command line's object: per method the tests and scores, then ranking and verdict."""
+        out = {}
+        for name, r in self.methods.items():
+            out[name] = {"mprt": [{"step": c.step, "spearman": c.spearman, "ssim": c.ssim} for c in r.cascade],
+                         "mprt_signed": [{"step": c.step, "spearman": c.spearman_signed, "ssim": c.ssim_signed}
+                                         for c in r.cascade],
+                         "smprt": r.smprt, "emprt": r.emprt,
+                         "random_class": r.random_class, "random_logit_spearman": r.random_logit_spearman,
+                         "deletion_auc": r.scores["deletion_auc"], "insertion_auc": r.scores["insertion_auc"],
+                         "faithfulness_correlation": r.scores["faithfulness_correlation"],
+                         "max_sensitivity": r.max_sensitivity, "sparseness": r.sparseness,
+                         "completeness": r.completeness, "tests": r.tests(), "evidence": evidence(r),
+                         "verdict": verdict(r), "seconds": r.seconds}
+        return jsonable({"target": self.target, "methods": out, "ranking": self.ranking, "verdict": self.verdict,
+                         "rule": RANK_RULE, "sources": SOURCES, "meanings": MEANINGS, "cannot_tell": CANNOT_TELL})
+
+
+def trust_report(model: ViT, image: np.ndarray, target: int | None = None,
+                 methods: Iterable[str] = TRUST_METHODS, seed: int = SEED) -> TrustReport:
+    """Every check and score for every method on one digit (``target=None``: the prediction),
+    ranked. Each method's ``seconds`` = its own runs + an equal share of the batched passes."""
+    t0 = time.perf_counter()
+    t = _target(model, target, _as_input(image))
+    steps = randomised_cascade(model, seed)
+    out = {m: method_trust(model, image, t, m, seed, steps) for m in methods}
+    return finish_report(model, image, t, out, seed, t0)
+
+
+def finish_report(model: ViT, image: np.ndarray, target: int, out: dict[str, MethodTrust], seed: int = SEED,
+                  t0: float | None = None) -> TrustReport:
+    """Add the batched scores (deletion/insertion, faithfulness correlation), rank, and wrap up."""
+    t0 = time.perf_counter() if t0 is None else t0
+    t1 = time.perf_counter()
+    scores = shared_scores(model, image, target, {m: r.map for m, r in out.items()}, seed)
+    share = (time.perf_counter() - t1) / max(1, len(out))
+    for m, r in out.items():
+        r.scores = scores[m]
+        r.seconds += share
+    ranking = rank_methods(out) if out else []
+    return TrustReport(target, out, time.perf_counter() - t0, ranking, report_verdict(out, ranking) if out else "")
+
+
+def run(model: ViT, image: np.ndarray, target: int | None = None) -> TrustReport:
+    """The family's verb: the whole trust report of one digit."""
+    return trust_report(model, image, target)
+
+
+FAMILY = Family("trust", run, "sanity checks (MPRT, sMPRT, eMPRT, random logit), scorecard and verdict of every "
+                "attribution method.", options=(TARGET,), source=SOURCES)
+
+
 # ----------------------------------------------------------------------------- test-set summary
 
 def trust_summary(model: ViT, images: np.ndarray, methods: Iterable[str] = TRUST_METHODS, seed: int = SEED,
                   progress=None) -> dict:
-    """The randomisation and random-logit tests of every method on many digits (each explained
-    for its predicted class): per method the share of digits that pass (:func:`passes`), the share
-    whose map is below PASS_THRESHOLD once every weight is random, and per step the median
-    Spearman (of |map| and signed) and SSIM, and the share that would pass on signed ranks.
+    """The randomisation tests, random logit and verdict of every method on many digits (each
+    explained for its predicted class): per method the share of digits that pass MPRT on |map|
+    (:func:`passes`) and on signed maps, sMPRT and eMPRT (shares passing and medians), the share
+    whose map is below PASS_THRESHOLD once every weight is random, per step the median Spearman
+    (|map| and signed) and SSIM, and how often the method ranks first (:func:`rank_methods`).
     ``images`` (N, 28, 28) in [0, 1]; ``progress(i, n)`` is called per digit."""
     methods = list(methods)
     steps = list(cascade_steps(model))
-    rho = {m: np.zeros((len(images), len(steps))) for m in methods}
-    signed = {m: np.zeros((len(images), len(steps))) for m in methods}
-    sim = {m: np.zeros((len(images), len(steps))) for m in methods}
-    rl = {m: np.zeros(len(images)) for m in methods}
-    ok = {m: np.zeros(len(images), dtype=bool) for m in methods}
+    n = len(images)
+    rho = {m: np.zeros((n, len(steps))) for m in methods}
+    signed = {m: np.zeros((n, len(steps))) for m in methods}
+    sim = {m: np.zeros((n, len(steps))) for m in methods}
+    cols = ("random_logit", "smprt", "emprt", "ok", "ok_signed", "ok_smprt", "ok_emprt")
+    per = {m: {c: np.zeros(n) for c in cols} for m in methods}
+    best = {m: 0 for m in methods}
+    cascade = randomised_cascade(model, seed)
     for i, img in enumerate(images):
         t = _target(model, None, _as_input(img))
-        for m in methods:
-            r = method_trust(model, img, t, m, seed, sensitivity=False)
+        res = {m: method_trust(model, img, t, m, seed, cascade) for m in methods}
+        rep = finish_report(model, img, t, res, seed)
+        best[rep.ranking[0]] += 1
+        for m, r in res.items():
             rho[m][i] = [c.spearman for c in r.cascade]
             signed[m][i] = [c.spearman_signed for c in r.cascade]
             sim[m][i] = [c.ssim for c in r.cascade]
-            rl[m][i] = r.random_logit_spearman
-            ok[m][i] = r.passes
+            tests = r.tests()
+            for c, v in (("random_logit", r.random_logit_spearman), ("smprt", r.smprt), ("emprt", r.emprt),
+                         ("ok", tests["mprt"]), ("ok_signed", tests["mprt_signed"]), ("ok_smprt", tests["smprt"]),
+                         ("ok_emprt", tests["emprt"])):
+                per[m][c][i] = v
         if progress is not None:
-            progress(i + 1, len(images))
+            progress(i + 1, n)
     out = {}
     for m in methods:
+        p = per[m]
         out[m] = {"label": METHODS[m].label, "settings": trust_settings(m, model),
-                  "pass_rate": float(ok[m].mean()),
+                  "pass_rate": float(p["ok"].mean()),
+                  "signed_pass_rate": float(p["ok_signed"].mean()),
+                  "smprt_pass_rate": float(p["ok_smprt"].mean()),
+                  "emprt_pass_rate": float(p["ok_emprt"].mean()),
+                  "median_smprt": float(np.median(p["smprt"])),
+                  "median_emprt": float(np.median(p["emprt"])),
+                  "best_rate": best[m] / max(1, n),
                   "changed_when_all_random": float((rho[m][:, -1] < PASS_THRESHOLD).mean()),
                   "median_spearman": {s: float(np.median(rho[m][:, j])) for j, s in enumerate(steps)},
                   "median_ssim": {s: float(np.median(sim[m][:, j])) for j, s in enumerate(steps)},
                   "median_spearman_signed": {s: float(np.median(signed[m][:, j])) for j, s in enumerate(steps)},
-                  "signed_pass_rate": float(np.mean([passes([CascadeStep(s, v, 0.0, None) for s, v in zip(steps, row)])
-                                                     for row in signed[m]])),
-                  "median_random_logit_spearman": float(np.median(rl[m]))}
-    return {"n_images": int(len(images)), "steps": steps, "threshold": PASS_THRESHOLD, "seed": int(seed),
-            "rule": RULE, "weights_sha1": model_fingerprint(model), "methods": out}
-
-
-# ----------------------------------------------------------------------------- command line
-
-def add_cli(subparsers):
-    """``python -m model.explain trust FILE --json``: the whole trust report of one digit."""
-    p = subparsers.add_parser("trust", help="sanity checks and scorecard of every attribution method",
-                              description="Prints {target, methods: {name: {mprt: [{step, spearman, ssim}], "
-                                          "random_logit_spearman, deletion_auc, insertion_auc, "
-                                          "faithfulness_correlation, max_sensitivity, sparseness, seconds}}}.")
-    p.add_argument("--target", type=int, default=None, help="class to explain (default: the prediction)")
-
-    def run(args, model, image):
-        return trust_report(model, image, args.target).to_json()
-
-    p.set_defaults(run=run)
-    return p
+                  "median_random_logit_spearman": float(np.median(p["random_logit"]))}
+    most = max(methods, key=lambda m: (best[m], -methods.index(m))) if methods else None
+    return {"n_images": int(n), "steps": steps, "threshold": PASS_THRESHOLD, "seed": int(seed),
+            "rule": RULE, "rank_rule": RANK_RULE, "most_often_best": most,
+            "smooth_samples": SMOOTH_SAMPLES, "smooth_noise": SMOOTH_NOISE,
+            "weights_sha1": model_fingerprint(model), "methods": out}
