@@ -14,6 +14,11 @@ import streamlit as st
 import torch
 
 from model import paths
+from model.memory import limit_heap_growth
+
+# A server process lives long and runs each session in its own thread: few malloc arenas and a
+# fixed mmap threshold keep its memory from growing with every session (model/memory.py).
+limit_heap_growth()
 
 # One intra-op thread per forward pass: on 2 shared cores, sessions each using 2 threads
 # slowed a forward pass by hundreds of times in a measurement here.
