@@ -100,10 +100,12 @@ def test_thumbnail_png(index: int, scale: int = 3) -> bytes:
 
 @st.cache_resource(show_spinner=False)
 def load_train_images() -> tuple[np.ndarray, np.ndarray]:
-    """MNIST training images (uint8, read-only, shared) and labels (the Data page's samples, the Why page's neighbours)."""
+    """MNIST training images (uint8, read-only, shared) and labels (the Data page's samples, the Why page's
+    neighbours). The images are memory-mapped: the pages show a few of the 60,000, so the process holds
+    those few instead of 47 MB (:func:`data.mnist.load_mnist`)."""
     from data.mnist import load_mnist
 
-    return load_mnist("train")
+    return load_mnist("train", mmap=True)
 
 
 @st.cache_resource(show_spinner="Loading the neighbour index...")
