@@ -18,6 +18,11 @@ import streamlit as st
 import torch
 
 from model import paths
+from model.memory import limit_heap_growth
+
+# A server process lives long and runs each session in its own thread: few malloc arenas and a
+# fixed mmap threshold keep its memory from growing with every session (model/memory.py).
+limit_heap_growth()
 
 # One intra-op thread per forward pass: on 2 shared cores, sessions each using 2 threads
 # slowed a forward pass by hundreds of times in a measurement here.
@@ -167,11 +172,12 @@ def test_thumbnail_png(index: int, scale: int = 3) -> bytes:
 
 @st.cache_resource(show_spinner=False)
 def load_train_images() -> tuple[np.ndarray, np.ndarray]:
-    """MNIST training images (uint8, read-only, shared) and labels (the Data page's samples, the Why
-    page's neighbours)."""
+    """MNIST training images (uint8, read-only, shared) and labels (the Data page's samples, the Why page's
+    neighbours). The images are memory-mapped: the pages show a few of the 60,000, so the process holds
+    those few instead of 47 MB (:func:`data.mnist.load_mnist`)."""
     from data.mnist import load_mnist
 
-    return load_mnist("train")
+    return load_mnist("train", mmap=True)
 
 
 @st.cache_resource(show_spinner="Loading the neighbour index...")

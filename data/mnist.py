@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -74,11 +76,56 @@ def _load(split: Split, directory: str) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def load_mnist(split: Split = "train", directory: Path | str = MNIST_DIR) -> tuple[np.ndarray, np.ndarray]:
+def cache_dir() -> Path:
+    """Where :func:`load_mnist` keeps uncompressed copies for memory-mapping (``MNIST_CACHE_DIR``,
+    else a folder in the system's temporary directory)."""
+    return Path(os.environ.get("MNIST_CACHE_DIR") or Path(tempfile.gettempdir()) / "mnist-uint8")
+
+
+def _md5_of_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:        # read in chunks: nothing of it stays in this process
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=2)
+def _load_mapped(split: Split, directory: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images memory-mapped from an uncompressed copy of the IDX file (written once, named by
+    its canonical MD5 and checked against it once per process), labels in memory."""
+    img_name, lbl_name = FILES[split]
+    path = cache_dir() / f"{CHECKSUMS[img_name]}.idx"
+    if not path.is_file() or _md5_of_file(path) != CHECKSUMS[img_name]:
+        raw = _read_verified(img_name, Path(directory))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, path)          # atomic: another process sees the whole file or none
+        del raw
+    head = np.fromfile(path, dtype=">i4", count=4)          # magic, N, rows, cols
+    images = np.asarray(np.memmap(path, dtype=np.uint8, mode="r", offset=16, shape=tuple(int(d) for d in head[1:])))
+    labels = parse_idx(_read_verified(lbl_name, Path(directory))).astype(np.int64)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def load_mnist(split: Split = "train", directory: Path | str = MNIST_DIR,
+               mmap: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(images uint8 [N, 28, 28], labels int64 [N])`` for ``"train"`` or ``"test"``.
 
-    The arrays are read-only and cached per process (about 55 MB for both splits).
+    The arrays are read-only and cached per process (about 55 MB for both splits). With
+    ``mmap`` the images are memory-mapped from an uncompressed copy in :func:`cache_dir`
+    instead: only the pages of the images read are resident, and they are the OS's file cache,
+    shared by every process on the machine (a server that shows a few training images holds
+    kilobytes of them, not 47 MB). Where that folder cannot be written, the images are loaded
+    into memory as without ``mmap``.
     """
     if split not in FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    if mmap:
+        try:
+            return _load_mapped(split, str(directory))
+        except OSError:
+            pass
     return _load(split, str(directory))

@@ -80,3 +80,27 @@ def test_parse_idx_rejects_bad_headers():
         parse_idx(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01\x02")  # 5 promised, 2 present
     arr = parse_idx(b"\x00\x00\x08\x02\x00\x00\x00\x02\x00\x00\x00\x03" + bytes(range(6)))
     assert arr.shape == (2, 3) and arr[1, 2] == 5
+
+
+def test_memory_mapped_training_images_equal_the_loaded_ones(tmp_path, monkeypatch):
+    """load_mnist(mmap=True): the same pixels, read-only, from an uncompressed copy it writes
+    once; a corrupted copy is noticed and rewritten."""
+    import data.mnist as M
+
+    monkeypatch.setenv("MNIST_CACHE_DIR", str(tmp_path))
+    M._load_mapped.cache_clear()
+    images, labels = M.load_mnist("test", mmap=True)
+    ref_images, ref_labels = M.load_mnist("test")
+    assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
+    assert not images.flags.writeable
+    assert np.array_equal(images, ref_images) and np.array_equal(labels, ref_labels)
+    copy = tmp_path / f"{M.CHECKSUMS['t10k-images-idx3-ubyte.gz']}.idx"
+    assert copy.is_file()
+    del images
+    M._load_mapped.cache_clear()
+    with open(copy, "r+b") as f:        # corrupt one pixel
+        f.seek(16 + 500)
+        f.write(b"\x7f" if f.read(1) != b"\x7f" else b"\x00")
+    images, _ = M.load_mnist("test", mmap=True)
+    assert np.array_equal(images, ref_images)
+    M._load_mapped.cache_clear()

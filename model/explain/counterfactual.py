@@ -52,6 +52,27 @@ EXTRA_STEPS = 40      # steps to go on after the first success (sparser lambdas 
 GREEDY_ROUNDS = 8     # at most this many one-pixel removals after the top-k pruning
 
 
+class _Adam:
+    """Adam (Kingma & Ba, 2015) on one tensor, as ``torch.optim.Adam`` computes it with its defaults
+    (betas 0.9, 0.999, eps 1e-8). Written out because constructing the first ``torch.optim``
+    optimizer in a process imports ``torch._dynamo``: about 2 s of CPU and tens of MB, most of the
+    Why page's first view in a fresh server (py-spy)."""
+
+    def __init__(self, param: torch.Tensor, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.param, self.lr, self.betas, self.eps, self.t = param, lr, betas, eps, 0
+        self.m = torch.zeros_like(param)
+        self.v = torch.zeros_like(param)
+
+    @torch.no_grad()
+    def step(self, grad: torch.Tensor) -> None:
+        b1, b2 = self.betas
+        self.t += 1
+        self.m.lerp_(grad, 1 - b1)                                      # first moment
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)              # second moment
+        denom = (self.v.sqrt() / (1 - b2 ** self.t) ** 0.5).add_(self.eps)
+        self.param.addcdiv_(self.m, denom, value=-self.lr / (1 - b1 ** self.t))
+
+
 @dataclass(frozen=True)
 class Counterfactual(Result):
     """Outcome of :func:`counterfactual`. ``image`` is the counterfactual (28, 28) in [0, 1]
@@ -197,7 +218,7 @@ def counterfactual(model: ViT, image: np.ndarray, target: int, forest=None, step
         lam = torch.tensor(lambdas, dtype=torch.float32).view(B, 1, 1, 1)    # (B, 1, 1, 1)
         w = 1.0 + FAR_WEIGHT * (distance_to_ink(x0) - 1).clamp(min=0)       # (1, 1, 28, 28)
         delta = torch.zeros((B, 1, IMAGE_SIDE, IMAGE_SIDE), requires_grad=True)
-        opt = torch.optim.Adam([delta], lr=lr)
+        adam = _Adam(delta, lr)
         latest: dict[int, torch.Tensor] = {}     # lambda index -> its latest successful change
         first_success = None
         for step in range(int(steps)):
@@ -215,8 +236,7 @@ def counterfactual(model: ViT, image: np.ndarray, target: int, forest=None, step
                 first_success = step
             if first_success is not None and step - first_success >= EXTRA_STEPS:
                 break
-            delta.grad = g
-            opt.step()
+            adam.step(g)
             with torch.no_grad():
                 delta.copy_((x0 + delta).clamp(0, 1) - x0)              # project onto [0, 1]
         # prune each lambda's latest success (the sparsest it reached) and keep the fewest pixels
