@@ -12,7 +12,9 @@ is "ink". The classic document-image recipe undoes it, step by step (OpenCV, hea
    closing (a max then a min filter) with a window wider than any pen stroke: it erases dark
    strokes but keeps smooth light gradients and the hard edge of a shadow. Dividing the picture
    by it leaves the ink's *contrast with the paper around it* (background normalisation for
-   uneven illumination; e.g. Gonzalez & Woods, *Digital Image Processing*, ch. 9).
+   uneven illumination; e.g. Gonzalez & Woods, *Digital Image Processing*, ch. 9). Paper that
+   is evenly lit (a scan: its light side, split from the ink by Otsu's threshold, hardly
+   varies) is taken as one level instead.
 3. **Local threshold**: a pixel is ink when its contrast with its local paper clears both
    the noise (a multiple of the paper's robust noise level) and a share of the ink's own
    level, so a faint pencil and a black marker are both kept. This is a local (adaptive)
@@ -45,6 +47,7 @@ INK_SHARE = 0.35         # ... and reach this share of the ink's own contrast (i
 MIN_CONTRAST = 0.12      # below this nothing was written (a blank page, a photo of a wall)
 LINE_SPAN = 0.45         # a straight piece longer than this share of the picture is a paper line
 SPECK_SHARE = 0.02       # components smaller than this share of the largest are specks
+EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
 
 
@@ -116,7 +119,7 @@ def _stroke(mask: np.ndarray) -> float:
     return 2.0 * float(p.sum()) / max(perim, 1)
 
 
-def _remove_lines(mask: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
+def _remove_lines(mask: np.ndarray, cv2, pen_test: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Remove long, thin, nearly straight horizontal and vertical lines from a binary mask.
     Returns (mask without lines, the removed line pixels)."""
     H, W = mask.shape
@@ -139,8 +142,11 @@ def _remove_lines(mask: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
         extent = stats[:, 2 if horizontal else 3].astype(np.float64)
         thick = stats[:, 3 if horizontal else 2]
         width = np.bincount(lab[out > 0], minlength=n) / np.maximum(extent, 1)
-        keep = (extent >= LINE_SPAN * length) & (thick <= max(6 * tol, 0.15 * length)) \
-            & (width <= max(3 * tol, 0.04 * length))
+        if pen_test:
+            keep = (extent >= LINE_SPAN * length) & (thick <= max(6 * tol, 0.15 * length)) \
+                & (width <= max(3 * tol, 0.04 * length))
+        else:      # photos: as before (their pen can be thinner than the ruling, e.g. a pencil)
+            keep = (extent >= LINE_SPAN * length) & (thick <= max(6 * tol, 0.06 * length))
         keep[0] = False
         found.append((horizontal, lab, keep, width))
     # ... and is a paper line if it belongs to a box or a grid (two or more lines each way), or is
@@ -150,7 +156,7 @@ def _remove_lines(mask: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
     for _, lab, keep, _ in found:
         candidates |= keep[lab]
     rest_px = out.astype(bool) & ~candidates
-    if min(int(keep.sum()) for _, _, keep, _ in found) >= 2:
+    if not pen_test or min(int(keep.sum()) for _, _, keep, _ in found) >= 2:
         pass
     elif rest_px.any():
         pen = _stroke(rest_px)
@@ -227,7 +233,10 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     # (Otsu's threshold, from the picture itself: grey paper and grey ink alike)
     lo, hi = float(np.percentile(small, 2)), float(np.percentile(small, 98))
     otsu, _ = cv2.threshold(np.clip(small * 255, 0, 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    dark = (small < min(otsu / 255.0, 0.5 * (lo + hi))).astype(np.uint8) if hi - lo > MIN_CONTRAST else small < 0
+    # (a photo, 600 px or more, keeps the rule it was tuned with: darker than 0.4 of the paper)
+    photo_sized = scale_to_input * max(h, w) >= 600
+    cut = min(0.5 * (lo + hi), 0.4 * hi) if photo_sized else min(otsu / 255.0, 0.5 * (lo + hi))
+    dark = (small < cut).astype(np.uint8) if hi - lo > MIN_CONTRAST else (small < 0).astype(np.uint8)
     if dark.any():
         p = np.pad(dark, 1)
         perim = (p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()
@@ -240,6 +249,15 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     paper = cv2.GaussianBlur(paper, (0, 0), 1.0)
     if hs < 1:
         paper = cv2.resize(paper, (W, H), interpolation=cv2.INTER_LINEAR)
+    # evenly lit (a scan): the paper's brightest half varies by less than a tenth of the ink's
+    # contrast (measured on a smoothed copy, so sensor noise does not count). Then the paper is
+    # one level, which no closing can get wrong when fat strokes fill a tight frame
+    if not photo_sized and dark.any() and not dark.all():
+        smooth = cv2.GaussianBlur(small, (0, 0), 2.0)
+        light = smooth[dark == 0]
+        p50, p95 = (float(v) for v in np.percentile(light, [50, 95]))
+        if p95 - p50 < EVEN_LIGHT * (p95 - float(np.median(smooth[dark > 0]))):
+            paper = np.full_like(gray, p95)
     contrast = np.clip(1.0 - gray / np.maximum(paper, 1e-3), 0.0, 1.0)
     steps["illumination corrected"] = 1.0 - contrast
 
@@ -263,7 +281,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     has_strong = np.zeros(n_weak, bool)
     has_strong[lab_weak[strong > 0]] = True
     has_strong[0] = False
-    mask = has_strong[lab_weak].astype(np.uint8)
+    mask = has_strong[lab_weak].astype(np.uint8) if not photo_sized else strong
     steps["thresholded (local)"] = mask.astype(np.float32)
 
     # 4. ruled and squared paper lines
@@ -278,7 +296,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
             vert = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (_odd(side / 60), 1)))
             mask = rest | ((horiz | vert) & lines)        # strokes that crossed a line, bridged again
     else:
-        mask, lines = _remove_lines(mask, cv2)
+        mask, lines = _remove_lines(mask, cv2, pen_test=not photo_sized)
     if lines.any():
         steps["paper lines removed"] = mask.astype(np.float32)
 
