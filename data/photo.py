@@ -128,9 +128,11 @@ def _remove_lines(mask: np.ndarray, cv2, pen_test: bool = False) -> tuple[np.nda
     removed = np.zeros_like(mask)
     out = mask.copy()
     found = []                                 # (horizontal, labels, keep, line thickness) per direction
+    # in a scan, runs must be longer than a fat stroke is across, or slanted strokes survive the opening
+    pen_all = _stroke(out) if pen_test else 0.0
     for horizontal in (True, False):
         length = W if horizontal else H
-        run = _odd(length / 12)
+        run = _odd(max(length / 12, 3 * pen_all))
         across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * tol + 1) if horizontal else (2 * tol + 1, 1))
         along = cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1) if horizontal else (1, run))
         gap = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * tol + 1, 1) if horizontal else (1, 2 * tol + 1))
