@@ -163,7 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", action="store_true")
     add_save_option(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--held-out", action="store_true", help=f"use the held-out seed {HELD_OUT_SEED} (final figures only)")
+    p.add_argument("--held-out", action="store_true",
+                   help=f"use the held-out seed {HELD_OUT_SEED} (final figures only)")
     p.add_argument("--photos", type=int, default=200, help="MNIST test digits per photo/scan condition (0: skip)")
     p.add_argument("--no-fonts", action="store_true", help="skip the typed-font conditions")
     p.add_argument("--weights", type=Path, default=paths.VIT_WEIGHTS, help="ViT weights (default: the shipped model)")
