@@ -16,6 +16,16 @@ pens of several widths on off-white paper, plain, ruled or squared, uneven light
 hard shadow or the paper's edge and the table, perspective, blur, noise, JPEG quality 35-95),
 and **tight low-resolution scans** (the digit cropped to its ink so it touches the frame,
 reduced to 10-16 px, upscaled to 64-320 px, dark on light, half of them JPEG).
+
+Four wider conditions (issue 20, "real writers") cover what other collections look like:
+**harder phone photos** (pencil, deep shadows, strong perspective, small digits, JPEG 25-80),
+**USPS-style 16x16 digits** filling their frame in either polarity, **low-resolution scans** at
+8-16 px on paper of any grey with ink of any darkness, and **300-dpi form scans** of a digit
+in a printed box. Each condition reports the refusal messages it met.
+
+Seeds: tune preprocessing with ``--seed 0`` (the default) or other small seeds; ``--held-out``
+evaluates on seed ``HELD_OUT_SEED``, which is kept for the final figures only.
+``--weights FILE`` measures another checkpoint (default: the shipped model).
 """
 from __future__ import annotations
 
@@ -23,6 +33,7 @@ import argparse
 import glob
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +50,7 @@ from model.vit import load_vit  # noqa: E402
 from _results import add_save_option, save as save_result  # noqa: E402
 
 SIDE = 280
+HELD_OUT_SEED = 2026    # evaluated only for final figures, never while tuning preprocessing
 FONT_GLOBS = ("/usr/share/fonts/truetype/*/*.ttf", "/usr/share/fonts/truetype/*.ttf")
 
 
@@ -79,16 +91,16 @@ def conditions(rng: np.random.Generator) -> dict[str, Callable[[int, str], Image
             "transparent background": alpha_only}
 
 
-def run(seed: int = 0) -> dict:
+def run(seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -> dict:
     torch.set_num_threads(1)
     fonts = sorted({f for g in FONT_GLOBS for f in glob.glob(g)})
     if not fonts:
         raise SystemExit("no TrueType fonts found (Debian: apt-get install fonts-dejavu-core fonts-liberation)")
-    vit = load_vit(paths.VIT_WEIGHTS)
+    vit = load_vit(weights)
     rng = np.random.default_rng(seed)
     out: dict = {"fonts": len(fonts), "conditions": {}}
     for name, make in conditions(rng).items():
-        images, labels, refused = [], [], 0
+        images, labels, refused, why = [], [], 0, Counter()
         for font in fonts:
             for d in range(10):
                 pre = preprocess(make(d, font))
@@ -97,32 +109,39 @@ def run(seed: int = 0) -> dict:
                     labels.append(d)
                 else:
                     refused += 1
+                    why[pre.message] += 1
         pred = predict_proba(vit, np.stack(images)).argmax(1) if images else np.zeros(0, int)
         labels_arr = np.array(labels)
         wrong = [(int(t), int(p)) for t, p in zip(labels_arr, pred) if t != p]
         out["conditions"][name] = {"n": len(fonts) * 10, "accuracy": float((pred == labels_arr).sum() / (len(fonts) * 10)),
-                                   "refused": refused, "misread (true, read)": wrong}
+                                   "refused": refused, "misread (true, read)": wrong, "refusals": dict(why)}
     return out
 
 
-def run_photos(n: int = 200, seed: int = 0) -> dict:
-    """The photo and tight-scan conditions on ``n`` MNIST test digits each (see the docstring)."""
+def run_photos(n: int = 200, seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -> dict:
+    """The photo and scan conditions on ``n`` MNIST test digits each (see the docstring)."""
     from data import synthetic
     from data.mnist import load_mnist
 
     torch.set_num_threads(1)
-    vit = load_vit(paths.VIT_WEIGHTS)
+    vit = load_vit(weights)
     images, labels = load_mnist("test")
     out = {}
     makers = {
         "phone photo of paper (MNIST test digits)": lambda img, rng: synthetic.photo(img, rng),
         "tight low-res scan (MNIST test digits)": lambda img, rng: synthetic.tight_scan(
             img, rng, jpeg=int(rng.integers(60, 96)) if rng.random() < 0.5 else None),
+        # issue 20: what other collections look like (each condition keeps its own seeded stream)
+        "harder phone photo (pencil, deep shadow, strong perspective, small digit)":
+            lambda img, rng: synthetic.photo(img, rng, synthetic.hard_options(rng)),
+        "USPS-style 16x16 digit filling its frame, either polarity": synthetic.usps_style,
+        "low-resolution scan (8-16 px, any paper grey and ink)": synthetic.low_res_scan,
+        "300-dpi form scan (digit in a printed box)": synthetic.boxed_scan,
     }
     for k, (name, make) in enumerate(makers.items()):
         rng = np.random.default_rng(seed + 1000 * (k + 1))
         idx = rng.choice(len(images), n, replace=False)
-        inputs, kept, refused = [], [], 0
+        inputs, kept, refused, why = [], [], 0, Counter()
         for i in idx:
             pre = preprocess(make(images[i], rng))
             if pre.ok:
@@ -130,10 +149,12 @@ def run_photos(n: int = 200, seed: int = 0) -> dict:
                 kept.append(int(labels[i]))
             else:
                 refused += 1
+                why[pre.message] += 1
         pred = predict_proba(vit, np.stack(inputs)).argmax(1) if inputs else np.zeros(0, int)
         truth = np.array(kept)
         out[name] = {"n": n, "accuracy": float((pred == truth).sum() / n), "refused": refused,
-                     "misread (true, read)": [(int(t), int(p)) for t, p in zip(truth, pred) if t != p]}
+                     "misread (true, read)": [(int(t), int(p)) for t, p in zip(truth, pred) if t != p],
+                     "refusals": dict(why)}
     return out
 
 
@@ -142,11 +163,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--json", action="store_true")
     add_save_option(p)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--held-out", action="store_true",
+                   help=f"use the held-out seed {HELD_OUT_SEED} (final figures only)")
     p.add_argument("--photos", type=int, default=200, help="MNIST test digits per photo/scan condition (0: skip)")
+    p.add_argument("--no-fonts", action="store_true", help="skip the typed-font conditions")
+    p.add_argument("--weights", type=Path, default=paths.VIT_WEIGHTS, help="ViT weights (default: the shipped model)")
     a = p.parse_args(argv)
-    res = run(a.seed)
+    seed = HELD_OUT_SEED if a.held_out else a.seed
+    res = run(seed, a.weights) if not a.no_fonts else {"fonts": 0, "conditions": {}}
+    res["seed"] = seed
     if a.photos:
-        res["conditions"].update(run_photos(a.photos, a.seed))
+        res["conditions"].update(run_photos(a.photos, seed, a.weights))
     save_result(a, "robustness", res, argv)
     if a.json:
         print(json.dumps(res))
@@ -157,6 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in res["conditions"].items():
         miss = ", ".join(f"{t}->{p}" for t, p in r["misread (true, read)"][:8])
         print(f"{name:42s} {r['accuracy']:9.2%} {r['refused']:8d}  {miss}")
+        for message, count in r.get("refusals", {}).items():
+            print(f"{'':42s} {'':9s} {count:8d}  refused: {message}")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,15 @@ is "ink". The classic document-image recipe undoes it, step by step (OpenCV, hea
    closing (a max then a min filter) with a window wider than any pen stroke: it erases dark
    strokes but keeps smooth light gradients and the hard edge of a shadow. Dividing the picture
    by it leaves the ink's *contrast with the paper around it* (background normalisation for
-   uneven illumination; e.g. Gonzalez & Woods, *Digital Image Processing*, ch. 9).
+   uneven illumination; e.g. Gonzalez & Woods, *Digital Image Processing*, ch. 9). Paper that
+   is evenly lit (a scan: its light side, split from the ink by Otsu's threshold, hardly
+   varies) is taken as one level instead.
 3. **Local threshold**: a pixel is ink when its contrast with its local paper clears both
    the noise (a multiple of the paper's robust noise level) and a share of the ink's own
    level, so a faint pencil and a black marker are both kept. This is a local (adaptive)
    threshold in the background-subtraction form (Sauvola & Pietikainen, 2000, threshold
-   relative to local statistics).
+   relative to local statistics). Fainter pixels joined to such ink are kept too (hysteresis),
+   so blurred, low-resolution or pencil strokes stay whole.
 4. **Lines**: ruled and squared paper lines are long, thin and nearly straight. A
    morphological opening with long horizontal (then vertical) line kernels keeps only them;
    pieces that span a large part of the picture are removed, and pen strokes that crossed a
@@ -44,6 +47,8 @@ INK_SHARE = 0.35         # ... and reach this share of the ink's own contrast (i
 MIN_CONTRAST = 0.12      # below this nothing was written (a blank page, a photo of a wall)
 LINE_SPAN = 0.45         # a straight piece longer than this share of the picture is a paper line
 SPECK_SHARE = 0.02       # components smaller than this share of the largest are specks
+EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
+HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
 
 
 @dataclass
@@ -108,7 +113,14 @@ def _along_border(stats_row, shape) -> bool:
     return bool(((y == 0 or y + h == H) and w >= 3 * h) or ((x == 0 or x + w == W) and h >= 3 * w))
 
 
-def _remove_lines(mask: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
+def _stroke(mask: np.ndarray) -> float:
+    """Mean stroke width of a binary mask: 2 * area / perimeter (see data.preprocess.stroke_width)."""
+    p = np.pad(mask.astype(bool), 1)
+    perim = int((p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum())
+    return 2.0 * float(p.sum()) / max(perim, 1)
+
+
+def _remove_lines(mask: np.ndarray, cv2, pen_test: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Remove long, thin, nearly straight horizontal and vertical lines from a binary mask.
     Returns (mask without lines, the removed line pixels)."""
     H, W = mask.shape
@@ -116,9 +128,12 @@ def _remove_lines(mask: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
     tol = max(2, side // 200)                 # tilt tolerance: thicken across the line first
     removed = np.zeros_like(mask)
     out = mask.copy()
+    found = []                                 # (horizontal, labels, keep, line thickness) per direction
+    # in a scan, runs must be longer than a fat stroke is across, or slanted strokes survive the opening
+    pen_all = _stroke(out) if pen_test else 0.0
     for horizontal in (True, False):
         length = W if horizontal else H
-        run = _odd(length / 12)
+        run = _odd(max(length / 12, 3 * pen_all))
         across = cv2.getStructuringElement(cv2.MORPH_RECT, (1, 2 * tol + 1) if horizontal else (2 * tol + 1, 1))
         along = cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1) if horizontal else (1, run))
         gap = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * tol + 1, 1) if horizontal else (1, 2 * tol + 1))
@@ -126,11 +141,32 @@ def _remove_lines(mask: np.ndarray, cv2) -> tuple[np.ndarray, np.ndarray]:
         band = cv2.morphologyEx(band, cv2.MORPH_CLOSE, gap)          # dashes from noise and JPEG
         band = cv2.morphologyEx(band, cv2.MORPH_OPEN, along)         # only straight runs survive
         n, lab, stats, _ = cv2.connectedComponentsWithStats(band, connectivity=8)
-        keep = np.zeros(n, bool)
-        for i in range(1, n):
-            x, y, w, h = stats[i, :4]
-            extent, thick = (w, h) if horizontal else (h, w)
-            keep[i] = extent >= LINE_SPAN * length and thick <= max(6 * tol, 0.06 * length)
+        # a candidate runs across the picture; its own pixels (not its tilted box) give its thickness
+        extent = stats[:, 2 if horizontal else 3].astype(np.float64)
+        thick = stats[:, 3 if horizontal else 2]
+        width = np.bincount(lab[out > 0], minlength=n) / np.maximum(extent, 1)
+        if pen_test:
+            keep = (extent >= LINE_SPAN * length) & (thick <= max(6 * tol, 0.15 * length)) \
+                & (width <= max(3 * tol, 0.04 * length))
+        else:      # photos: as before (their pen can be thinner than the ruling, e.g. a pencil)
+            keep = (extent >= LINE_SPAN * length) & (thick <= max(6 * tol, 0.06 * length))
+        keep[0] = False
+        found.append((horizontal, lab, keep, width))
+    # ... and is a paper line if it belongs to a box or a grid (two or more lines each way), or is
+    # thinner than the pen that wrote the rest (a 7's bar or a 1 in a tight scan is as wide as the
+    # digit's other strokes); a lone line with nothing else written is a 1, several are paper
+    candidates = np.zeros(mask.shape, bool)
+    for _, lab, keep, _ in found:
+        candidates |= keep[lab]
+    rest_px = out.astype(bool) & ~candidates
+    if not pen_test or min(int(keep.sum()) for _, _, keep, _ in found) >= 2:
+        pass
+    elif rest_px.any():
+        pen = _stroke(rest_px)
+        found = [(hz, lab, keep & (width <= 0.75 * pen), width) for hz, lab, keep, width in found]
+    elif sum(int(keep.sum()) for _, _, keep, _ in found) < 2:
+        return out, removed
+    for horizontal, lab, keep, _ in found:
         if not keep.any():
             continue
         band = keep[lab].astype(np.uint8)
@@ -197,10 +233,14 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
              if hs < 1 else gray)
     k = _odd(BG_WINDOW * max(small.shape))
     # a very fat pen (a tight scan of a blurry digit) needs a wider window, five stroke widths;
-    # strokes are measured on what is darker than 0.4 of the brightest paper (ink is; a shadow or
-    # the far side of a light gradient is not)
+    # strokes are measured on what is darker than Otsu's threshold between ink and paper
+    # (Otsu's threshold, from the picture itself: grey paper and grey ink alike)
     lo, hi = float(np.percentile(small, 2)), float(np.percentile(small, 98))
-    dark = (small < min(0.5 * (lo + hi), 0.4 * hi)).astype(np.uint8)
+    otsu, _ = cv2.threshold(np.clip(small * 255, 0, 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    # (a photo, 600 px or more, keeps the rule it was tuned with: darker than 0.4 of the paper)
+    photo_sized = scale_to_input * max(h, w) >= 600
+    cut = min(0.5 * (lo + hi), 0.4 * hi) if photo_sized else min(otsu / 255.0, 0.5 * (lo + hi))
+    dark = (small < cut).astype(np.uint8) if hi - lo > MIN_CONTRAST else (small < 0).astype(np.uint8)
     if dark.any():
         p = np.pad(dark, 1)
         perim = (p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()
@@ -213,6 +253,15 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     paper = cv2.GaussianBlur(paper, (0, 0), 1.0)
     if hs < 1:
         paper = cv2.resize(paper, (W, H), interpolation=cv2.INTER_LINEAR)
+    # evenly lit (a scan): the paper's brightest half varies by less than a tenth of the ink's
+    # contrast (measured on a smoothed copy, so sensor noise does not count). Then the paper is
+    # one level, which no closing can get wrong when fat strokes fill a tight frame
+    if not photo_sized and dark.any() and not dark.all():
+        smooth = cv2.GaussianBlur(small, (0, 0), 2.0)
+        light = smooth[dark == 0]
+        p50, p95 = (float(v) for v in np.percentile(light, [50, 95]))
+        if p95 - p50 < EVEN_LIGHT * (p95 - float(np.median(smooth[dark > 0]))):
+            paper = np.full_like(gray, p95)
     contrast = np.clip(1.0 - gray / np.maximum(paper, 1e-3), 0.0, 1.0)
     steps["illumination corrected"] = 1.0 - contrast
 
@@ -228,8 +277,15 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     if level < max(MIN_CONTRAST, p15 + 2 * NOISE_SIGMAS * noise):
         return PhotoResult(None, None, 0, steps, side)
     t = max(p15 + NOISE_SIGMAS * noise, INK_SHARE * level, 0.5 * MIN_CONTRAST)
-    mask = (contrast > t).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))   # single-pixel noise
+    strong = cv2.morphologyEx((contrast > t).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    # hysteresis (as in Canny's edge detector): fainter pixels, still clear of the noise, are ink
+    # where they join strong ink, so a blurred or pencil stroke is not broken into dashes
+    weak = (contrast > max(p15 + NOISE_SIGMAS * noise, HYSTERESIS * t)).astype(np.uint8) | strong
+    n_weak, lab_weak = cv2.connectedComponents(weak, connectivity=8)
+    has_strong = np.zeros(n_weak, bool)
+    has_strong[lab_weak[strong > 0]] = True
+    has_strong[0] = False
+    mask = has_strong[lab_weak].astype(np.uint8) if not photo_sized else strong
     steps["thresholded (local)"] = mask.astype(np.float32)
 
     # 4. ruled and squared paper lines
@@ -245,7 +301,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
             vert = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
             mask = rest | ((horiz | vert) & lines)        # strokes that crossed a line, bridged again
     else:
-        mask, lines = _remove_lines(mask, cv2)
+        mask, lines = _remove_lines(mask, cv2, pen_test=not photo_sized)
     if lines.any():
         steps["paper lines removed"] = mask.astype(np.float32)
 

@@ -10,16 +10,24 @@ blur, sensor noise and JPEG compression, at phone sizes (1200 to 4000 px). A tig
 (:func:`tight_scan`) is the digit cropped to its own ink (so it touches the frame), reduced to
 10-16 px and upscaled again, dark on light, the way small scanned forms and other digit sets
 arrive. Everything is drawn by a seeded ``numpy.random.Generator``.
+
+Other collections look different again, so there are wider conditions too:
+:func:`usps_style` (16x16 greyscale digits filling their frame, either polarity, as the USPS
+set and similar small-digit sets store them, sometimes enlarged by a viewer),
+:func:`low_res_scan` (8-16 px scans on paper of any grey with ink of any darkness, tight or
+with a margin, raw or enlarged), :func:`boxed_scan` (a 300-dpi form scan: a digit written in a
+printed box, slightly rotated) and :func:`hard_options` (phone photos with pencil, deep
+shadows, strong perspective and small digits).
 """
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-PENS = {"black": (30, 30, 38), "blue": (25, 45, 150), "blue-black": (30, 35, 80)}
+PENS = {"black": (30, 30, 38), "blue": (25, 45, 150), "blue-black": (30, 35, 80), "pencil": (70, 70, 78)}
 LINE_COLOURS = ((150, 185, 225), (170, 170, 175), (140, 200, 190))   # light blue, grey, green rulings
 
 
@@ -57,6 +65,17 @@ def random_options(rng: np.random.Generator) -> PhotoOptions:
         noise=float(rng.uniform(0.005, 0.03)), jpeg=int(rng.integers(35, 96)))
 
 
+def hard_options(rng: np.random.Generator) -> PhotoOptions:
+    """Harder phone photos than :func:`random_options`: pencil as often as a pen, deep uneven
+    light, a shadow half the time, strong perspective, smaller digits, lower JPEG quality."""
+    o = random_options(rng)
+    return replace(o, digit_frac=float(rng.uniform(0.15, 0.5)), pen=str(rng.choice(["pencil", "black", "blue"])),
+                   pen_px=int(rng.integers(-2, 3)), light=float(rng.uniform(0.3, 0.7)),
+                   shadow=float(rng.uniform(0.3, 0.6)) if rng.random() < 0.5 else 0.0,
+                   warp=float(rng.uniform(0.03, 0.12)), jpeg=int(rng.integers(25, 80)),
+                   paper=tuple(int(v) for v in np.array([240, 236, 225]) - rng.integers(0, 45, 3)))
+
+
 def _ink_at(img28: np.ndarray, side: int, pen_px: int) -> np.ndarray:
     """MNIST digit -> pen ink (H, W) in [0, 1] at ``side`` px, crisp-edged like a pen."""
     big = Image.fromarray(np.asarray(img28, np.uint8)).resize((side, side), Image.Resampling.BICUBIC)
@@ -92,7 +111,7 @@ def paper_rgb(ink: np.ndarray, o: PhotoOptions, rng: np.random.Generator, others
     paper = paper * (1 - la) + lc * paper * la
     # the digit(s)
     pen = np.array(PENS[o.pen], np.float32) / 255.0
-    darkness = float(rng.uniform(0.8, 0.97))
+    darkness = float(rng.uniform(0.8, 0.97)) if o.pen != "pencil" else float(rng.uniform(0.35, 0.7))
     marks = [(ink, (round(o.centre[0] * bw), round(o.centre[1] * bh)))]
     for extra, at in zip(others or [], others_at or []):
         marks.append((extra, at))
@@ -101,6 +120,8 @@ def paper_rgb(ink: np.ndarray, o: PhotoOptions, rng: np.random.Generator, others
         y0, x0 = cy - mh // 2, cx - mw // 2
         ys, xs = slice(max(0, y0), min(bh, y0 + mh)), slice(max(0, x0), min(bw, x0 + mw))
         a = m[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0][..., None] * darkness
+        if o.pen == "pencil":                  # graphite leaves a grainy, broken trace
+            a = a * np.clip(rng.normal(0.85, 0.25, a.shape), 0.2, 1.0).astype(np.float32)
         paper[ys, xs] = paper[ys, xs] * (1 - a) + pen * a
     # a table behind the paper's edge
     if o.edge:
@@ -192,3 +213,105 @@ def tight_scan(img28: np.ndarray, rng: np.random.Generator, low: int | None = No
         img.save(buf, format="JPEG", quality=jpeg)
         img = Image.open(io.BytesIO(buf.getvalue()))
     return img
+
+
+def _crop_to_ink(img28: np.ndarray, margin: float = 0.0) -> np.ndarray:
+    """The digit cropped to its ink (pixels > 30), with ``margin`` (a share of its long side) of
+    background around it, as uint8."""
+    a = np.asarray(img28, np.uint8)
+    ys, xs = np.nonzero(a > 30)
+    crop = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    m = int(round(margin * max(crop.shape)))
+    return np.pad(crop, m) if m else crop
+
+
+def _fit(crop: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Area-resample a uint8 crop to (h, w) floats in [0, 1] (a scanner's or camera's pixels)."""
+    return np.asarray(Image.fromarray(crop).resize((max(1, w), max(1, h)), Image.Resampling.BOX), np.float32) / 255.0
+
+
+def _as_image(arr: np.ndarray, rng: np.random.Generator, enlarge: tuple[int, int] | None, jpeg: int | None
+              ) -> Image.Image:
+    """Float grey (h, w) in [0, 1] -> a decoded image as it would arrive: optionally enlarged by a
+    viewer to ``enlarge`` = (low, high) px on the long side (nearest or bicubic), optionally JPEG."""
+    img = Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8))
+    if enlarge:
+        side = int(rng.integers(*enlarge))
+        s = side / max(img.size)
+        method = Image.Resampling.NEAREST if rng.random() < 0.5 else Image.Resampling.BICUBIC
+        img = img.resize((max(1, round(img.width * s)), max(1, round(img.height * s))), method)
+    if jpeg:
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=jpeg)
+        img = Image.open(io.BytesIO(buf.getvalue()))
+    return img
+
+
+def usps_style(img28: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A 16x16 greyscale digit filling its frame, like the USPS set: cropped to its ink, its long
+    side scaled to 16 px (sometimes widened to fill more of the frame), either polarity, the
+    grey levels of a different scanner (gamma, background not quite 0); half of them enlarged
+    by a viewer to 64-256 px."""
+    crop = _crop_to_ink(img28)
+    h, w = crop.shape
+    s = 16 / max(h, w)
+    nw, nh = max(1, round(w * s)), max(1, round(h * s))
+    if rng.random() < 0.5:
+        nw = min(16, round(nw * float(rng.uniform(1.0, 1.6))))
+    small = _fit(crop, nw, nh) ** float(rng.uniform(0.6, 1.4))
+    arr = np.zeros((16, 16), np.float32)
+    y0, x0 = (16 - nh) // 2, (16 - nw) // 2
+    arr[y0:y0 + nh, x0:x0 + nw] = small
+    bg, ink = float(rng.uniform(0.0, 0.15)), float(rng.uniform(0.75, 1.0))
+    arr = bg + (ink - bg) * arr + rng.normal(0, 0.01, arr.shape)
+    if rng.random() < 0.5:
+        arr = 1.0 - arr                     # dark ink on light
+    return _as_image(arr, rng, (64, 257) if rng.random() < 0.5 else None, None)
+
+
+def low_res_scan(img28: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A low-resolution scan: the digit at 8-16 px (tight, or with up to 30 % margin), on paper
+    of any grey (0.5-1.0) with ink from black to mid grey (contrast at least 0.25), scanner
+    blur and noise; raw, or enlarged to 40-320 px; a third of them JPEG."""
+    crop = _crop_to_ink(img28, 0.0 if rng.random() < 0.5 else float(rng.uniform(0.05, 0.3)))
+    low = int(rng.integers(8, 17))
+    h, w = crop.shape
+    s = low / max(h, w)
+    arr = _fit(crop, round(w * s), round(h * s))
+    if rng.random() < 0.5:
+        from scipy import ndimage
+
+        arr = ndimage.gaussian_filter(arr, float(rng.uniform(0.3, 0.8)), mode="nearest")
+    paper = float(rng.uniform(0.5, 1.0))
+    ink = float(rng.uniform(0.0, paper - 0.25))
+    arr = paper + (ink - paper) * np.clip(arr, 0, 1) + rng.normal(0, float(rng.uniform(0.005, 0.03)), arr.shape)
+    jpeg = int(rng.integers(50, 96)) if rng.random() < 1 / 3 else None
+    return _as_image(arr, rng, (40, 321) if rng.random() < 0.6 else None, jpeg)
+
+
+def boxed_scan(img28: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A 300-dpi scan of a form: the digit (60-140 px) written inside a printed box whose lines
+    it may touch, the picture cropped a little outside the box, slightly rotated, scanner
+    noise, light grey paper."""
+    digit = int(rng.integers(60, 141))
+    crop = _crop_to_ink(img28)
+    h, w = crop.shape
+    s = digit / max(h, w)
+    ink = _fit(crop, round(w * s), round(h * s))
+    ink = np.clip((ink - 0.2) * 2.0, 0, 1)      # a pen's crisp edge
+    box = int(digit * rng.uniform(1.05, 1.5))
+    out = int(rng.integers(3, 30))
+    side = box + 2 * out
+    arr = np.zeros((side, side), np.float32)
+    lw = int(rng.integers(2, 6))
+    arr[out:out + lw, out:out + box] = arr[out + box - lw:out + box, out:out + box] = 1.0
+    arr[out:out + box, out:out + lw] = arr[out:out + box, out + box - lw:out + box] = 1.0
+    arr *= float(rng.uniform(0.4, 0.9))        # the printed box is lighter than the pen
+    nh, nw = ink.shape
+    y0 = out + (box - nh) // 2 + int(rng.integers(-(box - nh) // 3, (box - nh) // 3 + 1))
+    x0 = out + (box - nw) // 2 + int(rng.integers(-(box - nw) // 3, (box - nw) // 3 + 1))
+    arr[y0:y0 + nh, x0:x0 + nw] = np.maximum(arr[y0:y0 + nh, x0:x0 + nw], ink)
+    img = Image.fromarray(arr, mode="F").rotate(float(rng.uniform(-3, 3)), resample=Image.Resampling.BILINEAR)
+    paper = float(rng.uniform(0.85, 1.0))
+    arr = paper * (1 - 0.92 * np.asarray(img)) + rng.normal(0, 0.02, (side, side))
+    return _as_image(arr, rng, None, int(rng.integers(60, 96)) if rng.random() < 0.5 else None)

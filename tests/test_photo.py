@@ -199,3 +199,26 @@ def test_model_page_shows_the_photo_steps(mnist):
     captions = " ".join(c.value for c in at.caption)
     for step in ("illumination corrected", "thresholded (local)", "chosen mark"):
         assert f"{step}:" in captions, step
+
+
+def test_scan_lines_thinner_than_the_pen_are_removed_but_a_sevens_bar_stays():
+    """In a tight scan a 7's bar spans the picture like a ruled line; only lines thinner than the
+    pen that wrote the rest (or forming a box or grid) are paper lines."""
+    import cv2
+
+    from data.photo import _remove_lines
+
+    mask = np.zeros((200, 200), np.uint8)
+    mask[10:26, 5:195] = 1                                          # the 7's bar, as wide as its stroke
+    cv2.line(mask, (190, 20), (80, 195), 1, thickness=16)           # its diagonal
+    for y in (70, 130):
+        mask[y:y + 2, :] = 1                                        # thin ruled lines across the scan
+    out, removed = _remove_lines(mask, cv2, pen_test=True)
+    assert out[10:26, 20:60].all(), "the bar is kept"
+    assert removed[70:72, :60].all() and removed[130:132, :40].all(), "the ruled lines are removed"
+    one = np.zeros((200, 200), np.uint8)
+    one[10:190, 96:104] = 1                                         # a lone 1 filling a tight scan
+    assert not _remove_lines(one, cv2, pen_test=True)[1].any(), "a lone line is a 1, not paper"
+    grid = np.zeros((200, 200), np.uint8)
+    grid[::50, :] = grid[:, ::50] = 1                               # a blank squared page
+    assert _remove_lines(grid, cv2, pen_test=True)[1].sum() > 0.8 * grid.sum()
