@@ -28,9 +28,23 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (PREDICTION_JS, DESKTOP, DIGITS, _path, canvas_box, free_port, launch_browser,  # noqa: E402
-                           open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
-from _results import add_save_option, save as save_result  # noqa: E402
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result
+from canvas_driver import (  # noqa: E402
+    DESKTOP,
+    DIGITS,
+    PREDICTION_JS,
+    _path,
+    canvas_box,
+    free_port,
+    launch_browser,
+    open_draw_page,
+    prediction_metric,
+    reset_canvas,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
 GOALS = {"cold_start_s": 12.0, "stroke_to_prediction_ms": 1000.0, "server_rss_mb": 700.0}
 
@@ -67,7 +81,7 @@ def timed_stroke(page, digit: str, timeout_ms: float = 20_000) -> float | None:
     strokes = DIGITS[digit]
     box = canvas_box(page)
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    for i, stroke in enumerate(strokes):
+    for i, stroke in enumerate(strokes):  # noqa: B007
         path = _path(stroke, box)
         page.mouse.move(*path[0], steps=4)
         page.mouse.down()
@@ -155,7 +169,7 @@ def main() -> None:
          f"< {GOALS['cold_start_s']:.0f} s", "runs " + ", ".join(f"{s:.2f}" for s in starts)),
         ("first stroke -> Prediction", "n/a" if first is None else f"{first:.0f} ms", "", "includes warm-up"),
         ("stroke release -> right Prediction (median)",
-         "n/a" if not ok else f"{result['stroke_to_prediction_ms']:.0f} ms", f"< {GOALS['stroke_to_prediction_ms']:.0f} ms",
+         "n/a" if not ok else f"{result['stroke_to_prediction_ms']:.0f} ms", f"< {GOALS['stroke_to_prediction_ms']:.0f} ms",  # noqa: E501
          f"{len(ok)}/{len(times)} right, min {min(ok):.0f} / max {max(ok):.0f} ms" if ok else "none right"),
         ("server RSS after first prediction", f"{rss_first:.0f} MB", f"< {GOALS['server_rss_mb']:.0f} MB",
          f"{rss_after:.0f} MB after {len(times) + 1} strokes"),

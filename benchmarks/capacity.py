@@ -53,9 +53,23 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (PREDICTION_JS, processes_cpu_s, DESKTOP, _path, canvas_box, free_port, launch_browser,  # noqa: E402
-                           open_draw_page, prediction_metric, reset_canvas, start_server, stop_server, wait_healthy)
-from _results import add_save_option, save as save_result  # noqa: E402
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result
+from canvas_driver import (  # noqa: E402
+    DESKTOP,
+    PREDICTION_JS,
+    _path,
+    canvas_box,
+    free_port,
+    launch_browser,
+    open_draw_page,
+    prediction_metric,
+    processes_cpu_s,
+    reset_canvas,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
 GOALS = {"stroke_cpu_ms": 40.0, "stroke_cpu_ms_multi": 40.0, "rss_mb_all_pages": 600.0, "rss_mb_per_session": 5.0}
 STROKE_PERIOD_MS = 2000.0     # a learner drawing one stroke every 2 s
@@ -382,7 +396,7 @@ def table(res: dict) -> str:
               f"{res.get('session_state_mb_per_session')} MB per session, st.cache_data {res.get('cache_data_mb')} MB",
               f"start: launch to /_stcore/health {res['start_s']} s"]
     for name, r in res.get("replicas", {}).items():
-        lines.append(f"  {name} of {r['learners']:,}: {r['replicas']} replica(s) of one core, {r['learners_per_replica']} "
+        lines.append(f"  {name} of {r['learners']:,}: {r['replicas']} replica(s) of one core, {r['learners_per_replica']} "  # noqa: E501
                      f"learners and about {r['rss_mb_per_replica']} MB each (at {REPLICA_LOAD:.0%} load)")
     return "\n".join(lines)
 

@@ -30,9 +30,22 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from canvas_driver import (PREDICTION_JS, processes_cpu_s, CANVAS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, DIGITS, _path, free_port,  # noqa: E402
-                           start_server, stop_server, wait_healthy)
-from _results import add_save_option, save as save_result  # noqa: E402
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result
+from canvas_driver import (  # noqa: E402
+    CANVAS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    DIGITS,
+    PREDICTION_JS,
+    _path,
+    free_port,
+    processes_cpu_s,
+    start_server,
+    stop_server,
+    wait_healthy,
+)
 
 GOAL_P95_MS = 1500.0
 _PREDICTION_JS = PREDICTION_JS   # tests/e2e/canvas_driver.py

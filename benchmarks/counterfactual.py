@@ -26,12 +26,14 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result  # noqa: E402
+
 from data.mnist import load_mnist  # noqa: E402
 from model import paths  # noqa: E402
 from model.explain.counterfactual import counterfactual  # noqa: E402
 from model.inference import predict_proba  # noqa: E402
 from model.vit import load_vit  # noqa: E402
-from _results import add_save_option, save as save_result  # noqa: E402
 
 
 def run(pairs: int = 100, seed: int = 0) -> dict:

@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _results import add_save_option, save as save_result
+from _results import add_save_option
+from _results import save as save_result
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -30,7 +30,7 @@ page takes at most to show one method's row), and trust_report_cpu_ms / trust_ca
 same in CPU time of this thread, which a loaded machine does not inflate).
 walkthrough_ms and walkthrough_step_cpu_ms (the Walkthrough page, process CPU time: see
 :func:`walkthrough_timings`; ``--walkthrough`` measures only these).
-"""
+"""  # noqa: E501
 from __future__ import annotations
 
 import argparse
@@ -50,6 +50,9 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result  # noqa: E402
+
 from data.features import features as digit_features  # noqa: E402
 from data.preprocess import preprocess  # noqa: E402
 from model import explain as E  # noqa: E402
@@ -58,7 +61,6 @@ from model.evaluate import median_ms  # noqa: E402
 from model.forest import forest_predict_proba, load_forest  # noqa: E402
 from model.inference import predict_proba  # noqa: E402
 from model.vit import load_vit  # noqa: E402
-from _results import add_save_option, save as save_result  # noqa: E402
 
 # budgets on the 2-core CPU (issues 4 and 6), in ms (memory in MB)
 BUDGETS: dict[str, float] = {
@@ -278,7 +280,7 @@ def trust_timings(vit, img: np.ndarray, target: int, runs: int = 5) -> dict:
     out["trust_cascade_max_cpu_ms"] = round(1000 * max(float(np.median([cascade_cpu(m) for _ in range(runs)]))
                                                        for m in T.TRUST_METHODS), 1)
     out["trust_cascade_max_ms"] = round(max(
-        median_ms(lambda: T.method_trust(vit, img, target, m), runs, 1)
+        median_ms(lambda: T.method_trust(vit, img, target, m), runs, 1)  # noqa: B023
         for m in T.TRUST_METHODS), 1)
     return out
 

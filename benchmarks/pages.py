@@ -9,7 +9,7 @@ is under 2 s per page on this 2-core CPU (under 1 s for the Data page, ``GOALS_S
 adds its own overhead (building and parsing the element tree), so these figures are an upper bound on the server's script time.
 
     python benchmarks/pages.py [--runs 5] [--json] [--artifacts DIR] [--pages dataset.py ...]
-"""
+"""  # noqa: E501
 from __future__ import annotations
 
 import argparse
@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _results import add_save_option, save as save_result  # noqa: E402
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result
 from canvas_driver import free_port, launch_browser, start_server, stop_server, wait_healthy  # noqa: E402
 from layout_probe import DESKTOP, PHONE, go_to, measure_all, measure_page, navigation, open_with_test_image  # noqa: E402
-from _results import add_save_option, save as save_result  # noqa: E402
 
 
 def _table(label: str, results: dict[str, dict]) -> str:

@@ -26,9 +26,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result  # noqa: E402
+
 from data.mnist import load_mnist  # noqa: E402
 from model import paths  # noqa: E402
-from _results import add_save_option, save as save_result  # noqa: E402
 
 
 def write_pngs(images: np.ndarray, folder: Path) -> list[str]:
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         files = write_pngs(images, Path(tmp))
         write_s = time.perf_counter() - t0
-        cmd = [sys.executable, "-m", "model.predict", "--json", "--weights", str(a.weights), *(["--tta"] if a.tta else []), *files]
+        cmd = [sys.executable, "-m", "model.predict", "--json", "--weights", str(a.weights), *(["--tta"] if a.tta else []), *files]  # noqa: E501
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         predict_s = time.perf_counter() - t0

@@ -43,11 +43,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result
+
 from data.preprocess import preprocess  # noqa: E402
 from model import paths  # noqa: E402
 from model.inference import predict_proba  # noqa: E402
 from model.vit import load_vit  # noqa: E402
-from _results import add_save_option, save as save_result  # noqa: E402
 
 SIDE = 280
 HELD_OUT_SEED = 2026    # evaluated only for final figures, never while tuning preprocessing
@@ -113,7 +115,7 @@ def run(seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -> dict:
         pred = predict_proba(vit, np.stack(images)).argmax(1) if images else np.zeros(0, int)
         labels_arr = np.array(labels)
         wrong = [(int(t), int(p)) for t, p in zip(labels_arr, pred) if t != p]
-        out["conditions"][name] = {"n": len(fonts) * 10, "accuracy": float((pred == labels_arr).sum() / (len(fonts) * 10)),
+        out["conditions"][name] = {"n": len(fonts) * 10, "accuracy": float((pred == labels_arr).sum() / (len(fonts) * 10)),  # noqa: E501
                                    "refused": refused, "misread (true, read)": wrong, "refusals": dict(why)}
     return out
 

@@ -33,8 +33,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.explain import explain                       # noqa: E402
-from model.explain import trust as T                    # noqa: E402
+from model.explain import explain  # noqa: E402
+from model.explain import trust as T  # noqa: E402
 
 DEFAULT_METHODS = T.TRUST_METHODS
 

@@ -22,7 +22,8 @@ Two tiers bound memory: ``SMALL`` results (a 28x28 map, a few probabilities) and
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import streamlit as st

@@ -35,7 +35,7 @@ def dla_figure(names: list[str], values: dict[str, np.ndarray], height: int = 33
     """Bars of each residual-stream part's direct contribution, one series per entry of ``values``
     (label -> (P,) array), coloured by layer when there is one series."""
     fig = go.Figure()
-    for i, (label, v) in enumerate(values.items()):
+    for i, (label, v) in enumerate(values.items()):  # noqa: B007
         colors = [LAYER_COLORS[_layer_of(n) % len(LAYER_COLORS)] for n in names] if len(values) == 1 else None
         fig.add_trace(go.Bar(x=names, y=v, name=label, marker_color=colors,
                              hovertemplate="%{x}: %{y:+.3f}<extra>" + label + "</extra>"))
@@ -138,5 +138,5 @@ def guess_figure(image: np.ndarray, g: int = 7) -> go.Figure:
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False,
                      range=[27.5, -0.5])
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", range=[-0.5, 27.5])
-    fig.update_layout(height=300, width=300, margin=dict(l=0, r=0, t=0, b=0), showlegend=False, clickmode="event+select")
+    fig.update_layout(height=300, width=300, margin=dict(l=0, r=0, t=0, b=0), showlegend=False, clickmode="event+select")  # noqa: E501
     return fig

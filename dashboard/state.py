@@ -24,14 +24,14 @@ class CurrentDigit:
 
     @classmethod
     def make(cls, image: np.ndarray, source: str, label: int | None = None,
-             raw: np.ndarray | None = None, test_index: int | None = None, steps: dict | None = None) -> "CurrentDigit":
+             raw: np.ndarray | None = None, test_index: int | None = None, steps: dict | None = None) -> CurrentDigit:
         """A digit with its own read-only float32 (28, 28) copy of ``image``."""
         img = np.asarray(image, dtype=np.float32).reshape(28, 28).copy()
         img.setflags(write=False)
         return cls(img, source, label, raw, test_index, steps)
 
     @classmethod
-    def from_test_image(cls, images: np.ndarray, labels: np.ndarray, index: int) -> "CurrentDigit":
+    def from_test_image(cls, images: np.ndarray, labels: np.ndarray, index: int) -> CurrentDigit:
         """MNIST test image ``index`` from uint8 ``images`` and their ``labels``."""
         return cls.make(images[index] / 255.0, f"test image #{index}", label=int(labels[index]),
                         test_index=int(index))

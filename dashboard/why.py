@@ -15,7 +15,6 @@ from dashboard.palette import DIGIT_COLORS, PLOT_CONFIG
 from dashboard.plots import DIGITS, image_figure, probability_chart
 
 
-
 def _counterfactual(model, image: np.ndarray, target: int):
     from model import paths
     from model.explain.counterfactual import counterfactual as _cf

@@ -50,7 +50,7 @@ def setting_widget(method: str, s, shared: dict):
     if s.kind == "bool":
         return st.checkbox(s.label, value=bool(s.default), key=key, help=help_)
     options = list(s.options)
-    fmt = (lambda o: f"{'layer' if s.name == 'layer' else 'head'} {o + 1}" if isinstance(o, int) else str(o))
+    fmt = (lambda o: f"{'layer' if s.name == 'layer' else 'head'} {o + 1}" if isinstance(o, int) else str(o))  # noqa: E731
     if method == "noise_tunnel" and s.name == "base":
         fmt = lambda o: E.METHODS[o].label  # noqa: E731
     return st.selectbox(s.label, options, index=options.index(s.default), key=key, format_func=fmt, help=help_)

@@ -189,7 +189,7 @@ def write_trust_summary(a: argparse.Namespace, argv: list[str] | None) -> None:
     tmp.write_text(json.dumps(summary, indent=1))
     os.replace(tmp, out)
     print(f"wrote {out} ({time.perf_counter() - t0:.0f} s)")
-    for m, r in summary["methods"].items():
+    for m, r in summary["methods"].items():  # noqa: B007
         print(f"  {r['label']:28s} MPRT pass {r['pass_rate']:.1%}  signed {r['signed_pass_rate']:.1%}"
               f"  sMPRT {r['median_smprt']:.2f} (pass {r['smprt_pass_rate']:.1%})"
               f"  eMPRT {r['median_emprt']:.2f} (pass {r['emprt_pass_rate']:.1%})"

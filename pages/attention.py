@@ -11,8 +11,15 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cache, resources
-from dashboard.attention_plots import (drop_heatmap, head_name, head_stats_figures, knockout_figure, knockout_verdict,
-                                       stats_table, test_drop)
+from dashboard.attention_plots import (
+    drop_heatmap,
+    head_name,
+    head_stats_figures,
+    knockout_figure,
+    knockout_verdict,
+    stats_table,
+    test_drop,
+)
 from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
 from dashboard.palette import PLOT_CONFIG

@@ -18,8 +18,8 @@ from dashboard.attribution_plots import faithfulness_figures, faithfulness_table
 from dashboard.attribution_views import compute_maps, ig_completeness, show_maps
 from dashboard.headline import headline, sentence
 from dashboard.palette import PLOT_CONFIG
-from dashboard.trust_badge import render_badges
 from dashboard.state import require_current
+from dashboard.trust_badge import render_badges
 from dashboard.widgets import method_settings
 from model import explain as E
 from model.maps import shown_maps

@@ -239,9 +239,9 @@ def test_a_good_image_param_opens_that_test_image_on_any_page():
 
 
 def test_digit_wins_over_image_and_the_page_says_so():
+    from dashboard.state import BOTH_PARAMS_MESSAGE
     from data.mnist import load_mnist
     from data.share import encode_digit
-    from dashboard.state import BOTH_PARAMS_MESSAGE
 
     images, _ = load_mnist("test")
     img = images[11].astype(np.float32) / 255.0

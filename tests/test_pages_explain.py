@@ -201,8 +201,8 @@ def test_attributions_page_target_views_and_settings(digit):
     assert after != before, "the baseline choice must reach Integrated Gradients"
     assert len(at.dataframe[-1].value) == 5   # the 4 default methods and the random order
     patched = chart(at, "attr_faith_removed")
-    assert "patch" in patched["layout"]["xaxis"]["title"]["text"] and "pixel" in deletion["layout"]["xaxis"]["title"]["text"]
-    assert not np.allclose(values(patched["data"][0]["y"])[1:], values(deletion["data"][0]["y"])[1:len(values(patched["data"][0]["y"]))])
+    assert "patch" in patched["layout"]["xaxis"]["title"]["text"] and "pixel" in deletion["layout"]["xaxis"]["title"]["text"]  # noqa: E501
+    assert not np.allclose(values(patched["data"][0]["y"])[1:], values(deletion["data"][0]["y"])[1:len(values(patched["data"][0]["y"]))])  # noqa: E501
 
 
 def test_attributions_page_reports_an_invalid_setting(digit):

@@ -51,8 +51,8 @@ import hashlib
 import threading
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -314,8 +314,8 @@ def _fast(method: str, s: dict) -> bool:
 def _attention_maps(model: ViT, x: torch.Tensor, t: torch.Tensor, method: str, s: dict) -> np.ndarray:
     """The attention-based maps of every row from one batched forward (gradient-weighted rollout:
     one forward and backward), with the formulas of :mod:`model.explain.attention`."""
-    from model.explain.attention import query_attention, rollout
     from model.explain._common import upsample_patches
+    from model.explain.attention import query_attention, rollout
 
     if method == "gradient_rollout":
         with torch.enable_grad():

@@ -9,10 +9,18 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from canvas_driver import wait_idle
-from layout_probe import (DESKTOP, PAGE_TIMEOUT_MS, PHONE, go_to, measure_page, navigation, open_with_test_image,
-                          session_alive)
+from layout_probe import (
+    DESKTOP,
+    PAGE_TIMEOUT_MS,
+    PHONE,
+    go_to,
+    measure_page,
+    navigation,
+    open_with_test_image,
+    session_alive,
+)
+
 from model import paths
 
 try:
