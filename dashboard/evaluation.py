@@ -35,6 +35,16 @@ def models_table(evaluation: dict) -> pd.DataFrame:
     ])
 
 
+def per_class_table(evaluation: dict) -> pd.DataFrame | None:
+    """Accuracy per true digit, one row per model that has it (ViT, ViT + TTA, random forest); None
+    when no model has per-class figures."""
+    vit, rf = evaluation.get("vit", {}), evaluation.get("random_forest", {})
+    per_class = {"ViT": vit.get("per_class_accuracy"), "ViT + TTA": vit.get("tta_per_class_accuracy"),
+                 "random forest": rf.get("per_class_accuracy")}
+    per_class = {k: v for k, v in per_class.items() if v}
+    return pd.DataFrame(per_class, index=[str(d) for d in range(10)]).T if per_class else None
+
+
 def confusion_figure(cm: np.ndarray) -> go.Figure:
     """A (10, 10) confusion matrix (rows true, columns predicted) as square markers, mistakes in reds
     by log count and the diagonal grey, counts as text (plotly heatmaps send no selection events,
