@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SIDE = 28                 # MNIST images are 28x28
+from data.preprocess import IMAGE_SIDE as SIDE  # MNIST images are 28x28
+
 OUTLIER_PERC = 2.0        # as captum.attr.visualization: scale by the 98th percentile of |values|, clip the rest
 SIGNS = ("signed", "positive", "negative", "absolute")
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 INK = 0.3          # a pixel with more than this is ink when locating the strokes
-SIDE = 28
+from data.preprocess import IMAGE_SIDE as SIDE  # noqa: E402
 
 
 def _u(gen: torch.Generator, lo: float, hi: float) -> float:

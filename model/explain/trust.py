@@ -823,7 +823,9 @@ class TrustReport(Result):
                          "max_sensitivity": r.max_sensitivity, "sparseness": r.sparseness,
                          "completeness": r.completeness, "tests": r.tests(), "evidence": evidence(r),
                          "verdict": verdict(r), "seconds": r.seconds}
-        return jsonable({"target": self.target, "methods": out, "ranking": self.ranking, "verdict": self.verdict,
+        extra = {"prediction": self.prediction} if getattr(self, "prediction", None) else {}
+        return jsonable({**extra, "target": self.target, "methods": out, "ranking": self.ranking,
+                         "verdict": self.verdict,
                          "rule": RANK_RULE, "sources": SOURCES, "meanings": MEANINGS, "cannot_tell": CANNOT_TELL})
 
 
@@ -853,8 +855,12 @@ def finish_report(model: ViT, image: np.ndarray, target: int, out: dict[str, Met
 
 
 def run(model: ViT, image: np.ndarray, target: int | None = None) -> TrustReport:
-    """The family's verb: the whole trust report of one digit."""
-    return trust_report(model, image, target)
+    """The family's verb: the whole trust report of one digit, with the calibrated headline."""
+    from model.inference import headline
+
+    report = trust_report(model, image, target)
+    report.prediction = headline(model, image).to_json()
+    return report
 
 
 FAMILY = Family("trust", run, "sanity checks (MPRT, sMPRT, eMPRT, random logit), scorecard and verdict of every "

@@ -114,7 +114,10 @@ class WalkthroughResult(Result):
         keys = ("stages", "block", "head", "token", "scores", "attention", "model_attention", "recomputed_logits",
                 "model_logits", "max_abs_diff", "temperature", "probabilities", "checks", "top_units", "q", "lens")
         out = {k: getattr(self, k) for k in keys}
-        out["prediction"] = int(np.argmax(self.probabilities))
+        d = int(np.argmax(self.probabilities))
+        out["prediction"] = {"digit": d, "confidence": float(self.probabilities[d]),
+                             "probabilities": self.probabilities, "temperature": self.temperature,
+                             "calibrated": True}
         return jsonable(out)
 
 
