@@ -57,14 +57,21 @@ def _mean_col(img: np.ndarray, r0: int, r1: int) -> float | None:
     return None if len(c) == 0 else float(c.mean())
 
 
+def _extent(a: np.ndarray, min_rows: int = 6) -> tuple[int, int, int] | None:
+    """(top row, bottom row, height) of the ink, or None for fewer than ``min_rows`` inked rows."""
+    rows, _ = _rows_cols(a)
+    if len(rows) < min_rows:
+        return None
+    return int(rows[0]), int(rows[-1]), int(rows[-1] - rows[0] + 1)
+
+
 def flag_one(img: torch.Tensor, gen: torch.Generator, foot_p: float = 1 / 3) -> torch.Tensor:
     """A 1 (28, 28) with a flag at its top (and sometimes a foot): the European 1."""
     a = img.numpy()
-    rows, _ = _rows_cols(a)
-    if len(rows) < 6:
+    ext = _extent(a)
+    if ext is None:
         return img
-    top, bottom = int(rows[0]), int(rows[-1])
-    h = bottom - top + 1
+    top, bottom, h = ext
     cx = _mean_col(a, top, top + 1)
     if cx is None:
         return img
@@ -84,11 +91,10 @@ def flag_one(img: torch.Tensor, gen: torch.Generator, foot_p: float = 1 / 3) -> 
 def cross_seven(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """A 7 (28, 28) with a bar across its stem: the crossed 7."""
     a = img.numpy()
-    rows, _ = _rows_cols(a)
-    if len(rows) < 6:
+    ext = _extent(a)
+    if ext is None:
         return img
-    top, bottom = int(rows[0]), int(rows[-1])
-    h = bottom - top + 1
+    top, bottom, h = ext
     r = top + _u(gen, 0.45, 0.6) * h
     cx = _mean_col(a, int(r), int(r))
     if cx is None:
