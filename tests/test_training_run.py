@@ -9,8 +9,8 @@ from safetensors.torch import load_file
 
 from model.styles import add_styles, cross_seven, flag_one, has_crossbar, has_flag
 from model.teacher import ConvTeacher, load_teacher, save_teacher
-from model.train import TINY, snapshot_steps, train
-from model.vit import ViTConfig
+from model.train import TINY, snapshot_steps, train, update_average
+from model.vit import ViT, ViTConfig
 
 KW = dict(epochs=3, train_limit=384, val_size=128, batch_size=64, progress=False, lr=5e-3, warmup_epochs=0.2,
           ema=0.9, snapshots=5)
@@ -90,3 +90,24 @@ def test_teacher_round_trips_and_predicts_ten_classes(tmp_path):
     u = load_teacher(tmp_path / "t.safetensors")
     x = torch.rand(3, 1, 28, 28)
     assert torch.equal(t(x), u(x)) and u(x).shape == (3, 10) and u.meta["val_accuracy"] == 0.9
+
+
+def test_weight_average_also_averages_batchnorm_statistics():
+    """The averaged model must normalise with running statistics close to the trained model's,
+    not with its initial ones (mean 0, var 1): the bug that kept the 40-epoch average near 95 %."""
+    torch.manual_seed(0)
+    model = ViT(ViTConfig(**TINY))
+    avg = ViT(ViTConfig(**TINY))
+    avg.load_state_dict(model.state_dict())
+    model.train()
+    for _ in range(30):   # BatchNorm updates its running mean/var on forward passes in train mode
+        model(torch.rand(8, 1, 28, 28) * 3 + 1)
+    for step in range(200):
+        update_average(avg, model, 0.9, step)
+    bn = [(n, b) for n, b in avg.named_buffers() if n.endswith("running_mean")]
+    assert bn, "the conv stem should carry BatchNorm statistics"
+    model_buffers = dict(model.named_buffers())
+    for name, b in bn:
+        assert not torch.allclose(b, torch.zeros_like(b))
+        assert torch.allclose(b, model_buffers[name], atol=1e-4), name
+    assert int(dict(avg.named_buffers())[bn[0][0].replace("running_mean", "num_batches_tracked")]) == 30
