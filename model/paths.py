@@ -7,6 +7,9 @@ from pathlib import Path
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 VIT_WEIGHTS = ARTIFACTS / "vit.safetensors"          # python -m model.train
 VIT_METRICS = ARTIFACTS / "vit_metrics.json"         # python -m model.train
+VIT_SNAPSHOTS = ARTIFACTS / "vit_snapshots.safetensors"  # python -m model.train (float16 weights over training)
+TEACHER = ARTIFACTS / "teacher.safetensors"          # python -m model.teacher (or model.train, if missing)
+TEACHER_METRICS = ARTIFACTS / "teacher_metrics.json"  # python -m model.teacher
 EXPERIMENTS = ARTIFACTS / "experiments.jsonl"        # python -m model.train (one line per run)
 FOREST = ARTIFACTS / "forest.npz"                    # python -m model.forest
 TEST_EVAL = ARTIFACTS / "test_eval.npz"              # python -m model.evaluate --write
