@@ -117,17 +117,24 @@ def add_styles(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: float 
 # ----------------------------------------------------------------------------- how common are they in MNIST?
 
 def has_flag(img: np.ndarray) -> bool:
-    """Shape rule for a flagged 1: in the top quarter the ink reaches clearly left of the stem
-    below it (at least 30 % of the digit's height)."""
+    """Shape rule for a flagged 1: in the top third the ink reaches left of the stem's line
+    (fitted through the lower part of the digit, so slant does not count) by at least 15 % of
+    the digit's height."""
     rows, _ = _rows_cols(img)
     if len(rows) < 8:
         return False
     top, bottom = int(rows[0]), int(rows[-1])
     h = bottom - top + 1
-    stem = _mean_col(img, top + h // 2, bottom - h // 6)
-    band = img[top:top + max(2, h // 4)] > INK
-    cols = np.where(band.any(0))[0]
-    return stem is not None and len(cols) > 0 and stem - cols.min() >= 0.3 * h
+    rs = [r for r in range(top + int(0.45 * h), bottom - int(0.05 * h) + 1) if (img[r] > INK).any()]
+    if len(rs) < 3:
+        return False
+    cs = [np.where(img[r] > INK)[0].mean() for r in rs]
+    slope, icpt = np.polyfit(rs, cs, 1)
+    for r in range(top, top + max(2, h // 3)):
+        on = np.where(img[r] > INK)[0]
+        if len(on) and (slope * r + icpt) - on.min() >= 0.15 * h:
+            return True
+    return False
 
 
 def has_crossbar(img: np.ndarray) -> bool:
