@@ -117,9 +117,9 @@ def add_styles(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: float 
 # ----------------------------------------------------------------------------- how common are they in MNIST?
 
 def has_flag(img: np.ndarray) -> bool:
-    """Shape rule for a flagged 1: in the top third the ink reaches left of the stem's line
-    (fitted through the lower part of the digit, so slant does not count) by at least 15 % of
-    the digit's height."""
+    """Shape rule for a flagged 1: some row in the top third is wider than the stem's stroke by
+    at least 15 % of the digit's height, and reaches left of the stem's line (fitted through the
+    lower part of the digit, so slant and curvature do not count) by at least 10 %."""
     rows, _ = _rows_cols(img)
     if len(rows) < 8:
         return False
@@ -128,11 +128,13 @@ def has_flag(img: np.ndarray) -> bool:
     rs = [r for r in range(top + int(0.45 * h), bottom - int(0.05 * h) + 1) if (img[r] > INK).any()]
     if len(rs) < 3:
         return False
+    spans = [np.ptp(np.where(img[r] > INK)[0]) + 1 for r in rs]
     cs = [np.where(img[r] > INK)[0].mean() for r in rs]
     slope, icpt = np.polyfit(rs, cs, 1)
+    stroke = float(np.median(spans))
     for r in range(top, top + max(2, h // 3)):
         on = np.where(img[r] > INK)[0]
-        if len(on) and (slope * r + icpt) - on.min() >= 0.15 * h:
+        if len(on) and np.ptp(on) + 1 >= stroke + 0.15 * h and (slope * r + icpt) - on.min() >= 0.1 * h:
             return True
     return False
 
