@@ -1,6 +1,6 @@
 """The app's one page table: every page's short name, title, file, icon, URL path and the line
 "what you will see here", in the learner's order (Draw -> Walkthrough -> Attention -> Attributions
--> Trust -> Inside -> Why -> Baseline -> Misclassified -> Data -> Model).
+-> Trust -> Inside -> Why -> Baseline -> Misclassified -> Data -> Watch it learn -> Model).
 
 ``st.navigation`` is built from it (dashboard/app.py), which also shows each page's line above
 the page and a "Next: ..." link below it; pages link to each other by short name
@@ -44,6 +44,8 @@ TABLE: tuple[Page, ...] = (
          "The test digits the model gets wrong, and what they have in common."),
     Page("data", "Data", "../pages/dataset.py", ":material/bar_chart:", "dataset",
          "The 60,000 training digits the model learned from, and where your digit sits among them."),
+    Page("timeline", "Watch it learn", "../pages/timeline.py", ":material/timeline:", "timeline",
+         "Your digit read by the same transformer at ten moments of its training, from first steps to shipped."),
     Page("model", "Model", "../pages/model_card.py", ":material/info:", "model_card",
          "How the model was built and trained, how well it does, and each preprocessing step."),
 )

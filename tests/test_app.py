@@ -91,7 +91,7 @@ def test_every_page_renders_through_the_entry(name, with_digit, mnist_test):
 
 def test_page_table_is_the_learners_path():
     assert [p.title for p in TABLE] == ["Draw", "Walkthrough", "Attention", "Attributions", "Trust", "Inside", "Why",
-                                        "Baseline", "Misclassified", "Data", "Model"]
+                                        "Baseline", "Misclassified", "Data", "Watch it learn", "Model"]
     assert len({p.name for p in TABLE}) == len({p.url_path for p in TABLE}) == len(TABLE)
     for p in TABLE:
         assert (ROOT / "dashboard" / p.file).resolve().is_file(), p.file

@@ -1,4 +1,4 @@
-"""The shipped recipe's machinery: resume bit for bit, weight snapshots,
+"""The shipped recipe's machinery: resume bit for bit, weight snapshots and the timeline family,
 writing-style augmentation, the convnet teacher (all on tiny runs; no test trains the real model)."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from model.styles import add_styles, cross_seven, flag_one, has_crossbar, has_flag
 from model.teacher import ConvTeacher, load_teacher, save_teacher
 from model.train import TINY, snapshot_steps, train, update_average
-from model.vit import ViT, ViTConfig
+from model.vit import ViT, ViTConfig, load_vit
 
 KW = dict(epochs=3, train_limit=384, val_size=128, batch_size=64, progress=False, lr=5e-3, warmup_epochs=0.2,
           ema=0.9, snapshots=5)
@@ -52,6 +52,34 @@ def test_snapshot_steps_are_log_spaced_and_end_before_the_last_step():
     ratios = np.diff(np.log(steps))
     assert np.allclose(ratios, ratios.mean(), atol=0.02)        # evenly spaced on a log axis
     assert snapshot_steps(8000, 0) == set() and snapshot_steps(8000, 1) == set()
+
+
+def test_timeline_reads_every_snapshot_and_ends_with_the_shipped_probabilities(tmp_path, test_images):
+    from model.explain import timeline
+    from model.inference import headline
+
+    train(ViTConfig(**TINY), out=tmp_path, experiments_log=tmp_path / "x.jsonl", **{**KW, "epochs": 2})
+    model = load_vit(tmp_path / "vit.safetensors")
+    res = timeline.run(model, test_images[0][0], snapshots=str(tmp_path / "vit_snapshots.safetensors"))
+    js = res.to_json()
+    pts = js["snapshots"]
+    assert len(pts) == 5 and [p["step"] for p in pts] == sorted(p["step"] for p in pts)
+    assert pts[-1]["step"] == 12 and pts[-1]["epoch"] == pytest.approx(2.0)
+    assert np.array_equal(np.float32(pts[-1]["probabilities"]), headline(model, test_images[0][0]).probabilities)
+    assert all(set(p) >= {"step", "epoch", "val_accuracy", "probabilities", "predicted"} for p in pts)
+    assert all(abs(sum(p["probabilities"]) - 1) < 1e-5 and p["predicted"] == int(np.argmax(p["probabilities"]))
+               for p in pts)
+    # the snapshots' validation accuracies are those the run measured, not copies of the last
+    header = load_vit(tmp_path / "vit.safetensors").meta
+    assert "temperature" in header
+    assert str(js["first_read_step"]) in res.sentence.replace(",", "")
+    # another model's snapshots are refused
+    other = load_vit(tmp_path / "vit.safetensors")
+    other.weights_sha256 = "0" * 64
+    with pytest.raises(timeline.SnapshotError):
+        timeline.run(other, test_images[0][0], snapshots=str(tmp_path / "vit_snapshots.safetensors"))
+    with pytest.raises(timeline.SnapshotError):
+        timeline.run(model, test_images[0][0], snapshots=str(tmp_path / "missing.safetensors"))
 
 
 def test_style_augmentation_touches_only_ones_and_sevens_and_is_seeded(test_images):
