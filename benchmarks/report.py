@@ -279,7 +279,52 @@ def counterfactual(rec: dict) -> str:
     return table(["\"make it a D\" on random pairs", "measured", "goal"], rows)
 
 
+# ------------------------------------------------------------------- tables from the model's own artifacts
+def evaluation(rec: dict) -> str:
+    """The test-set table of docs/model.md, from ``python -m model.evaluate --write``'s evaluation.json."""
+    v, f = rec["vit"], rec["random_forest"]
+    teacher = rec.get("teacher")
+    rows = [["ViT", pct(v["accuracy"]), f"{v['params']:,} parameters, {v['size_bytes'] / 1e6:.2f} MB",
+             f"{num(v['ms_per_image_batched'], '', 2)} / {num(v['ms_single_image'], '', 2)}"],
+            ["ViT + TTA (7 views: ±1 px shifts, ±8° rotations)", pct(v["tta_accuracy"]), "same",
+             f"{num(v['ms_per_image_batched_tta'], '', 2)} / {num(v['ms_single_image_tta'], '', 2)}"]]
+    if teacher:
+        rows.append(["convnet teacher (distilled into the ViT; not used by the app)", pct(teacher["test_accuracy"]),
+                     f"{teacher['params']:,} parameters", ""])
+    rows.append([f"random forest ({f['n_estimators']} trees, scikit-learn)", pct(f["accuracy"]),
+                 f"{f['total_nodes']:,} nodes, {f['size_bytes'] / 1e6:.1f} MB",
+                 f"{num(f['ms_per_image_batched'], '', 2)} / {num(f['ms_single_image'], '', 2)}"])
+    table_ = table(["model", "test accuracy", "parameters / size", "ms per image, 1 thread (batched / single)"], rows)
+    cal = (f"Temperature {v['temperature']:.3f}; expected calibration error (15 bins) on the test set "
+           f"{pct(v['ece_uncalibrated'])} before and {pct(v['ece'])} after temperature scaling.")
+    return table_ + "\n\n" + cal
+
+
+def training(rec: dict) -> str:
+    """What the shipped run took, where, and what it reached on validation (vit_metrics.json)."""
+    rows = [["command", f"`{rec['command']}`"],
+            ["device", f"{rec['device']} ({rec.get('cpu_threads', '?')} thread(s), {rec.get('machine', '')}, "
+                       f"torch {rec.get('torch', '')})"],
+            ["time", f"{rec['train_seconds'] / 60:.1f} min for {rec['epochs']} epochs"],
+            ["parameters", f"{rec['params']:,}"],
+            ["validation accuracy (5,000 held-out training images)", pct(rec["final_val_accuracy"])],
+            ["distilled from", f"convnet teacher ({pct(rec['teacher_val_accuracy'])} validation)"
+             if rec.get("teacher") else "no teacher"],
+            ["temperature (fitted on validation)", f"{rec['temperature']:.3f}"]]
+    t = rec.get("teacher_run")
+    if rec.get("teacher") and t:
+        rows.append(["the teacher's own run (made once, before)",
+                     f"`{t['command']}`: {t['train_seconds'] / 60:.1f} min for {t['epochs']} epochs, "
+                     f"{t['params']:,} parameters"])
+    return table(["shipped training run", ""], rows)
+
+
+ARTIFACT_TABLES = {"evaluation": ("evaluation.json", "python -m model.evaluate --write"),
+                   "training": ("vit_metrics.json", "python -m model.train")}
+
+
 TABLES = {
+    "evaluation": evaluation, "training": training,
     "latency": latency, "app_startup": app_startup, "pages": pages,
     "capacity.server": capacity_server, "capacity.pages": capacity_pages, "capacity.replicas": capacity_replicas,
     "classroom": classroom, "forest_memory": forest_memory, "footprint": footprint,
@@ -307,10 +352,25 @@ def placeholder(name: str) -> str:
     return table(["not measured yet"], [[f"run `python benchmarks/{bench}.py --save && python benchmarks/report.py`"]])
 
 
+def artifact(name: str, results: Path) -> str:
+    """A table read from model/artifacts (written by the training and evaluation commands themselves)."""
+    file, cmd = ARTIFACT_TABLES[name]
+    path = results.parent.parent / "model" / "artifacts" / file
+    rec = json.loads(path.read_text())
+    teacher = path.parent / "teacher_metrics.json"
+    if teacher.is_file():
+        rec["teacher" if name == "evaluation" else "teacher_run"] = json.loads(teacher.read_text())
+    when = rec.get("generated") or rec.get("finished", "")
+    return (TABLES[name](rec) + f"\n\n<sub>Measured by `{cmd}` ({when}); table written by "
+            f"`python benchmarks/report.py` from `model/artifacts/{file}`.</sub>\n")
+
+
 def render(name: str, results: Path) -> str:
     """The text that goes between the markers of table ``name``."""
     if name not in TABLES:
         raise KeyError(f"no table called {name!r} in benchmarks/report.py (known: {', '.join(sorted(TABLES))})")
+    if name in ARTIFACT_TABLES:
+        return artifact(name, results)
     path = results / f"{benchmark_of(name)}.json"
     if not path.is_file():
         return placeholder(name) + "\n"
@@ -343,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         text = doc.read_text()
         new = rewrite(text, results)
         pending += [f"{doc.relative_to(a.root)}: {n}" for n in markers(text)
-                    if not (results / f"{benchmark_of(n)}.json").is_file()]
+                    if n not in ARTIFACT_TABLES and not (results / f"{benchmark_of(n)}.json").is_file()]
         if new != text:
             stale.append(doc)
             if not a.check:
