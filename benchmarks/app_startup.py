@@ -169,7 +169,8 @@ def main() -> None:
          f"< {GOALS['cold_start_s']:.0f} s", "runs " + ", ".join(f"{s:.2f}" for s in starts)),
         ("first stroke -> Prediction", "n/a" if first is None else f"{first:.0f} ms", "", "includes warm-up"),
         ("stroke release -> right Prediction (median)",
-         "n/a" if not ok else f"{result['stroke_to_prediction_ms']:.0f} ms", f"< {GOALS['stroke_to_prediction_ms']:.0f} ms",  # noqa: E501
+         "n/a" if not ok else f"{result['stroke_to_prediction_ms']:.0f} ms",
+         f"< {GOALS['stroke_to_prediction_ms']:.0f} ms",
          f"{len(ok)}/{len(times)} right, min {min(ok):.0f} / max {max(ok):.0f} ms" if ok else "none right"),
         ("server RSS after first prediction", f"{rss_first:.0f} MB", f"< {GOALS['server_rss_mb']:.0f} MB",
          f"{rss_after:.0f} MB after {len(times) + 1} strokes"),

@@ -8,8 +8,8 @@ the median over ``--runs`` (default 25) timed calls after ``--warmup`` untimed o
 milliseconds. The digit is a synthetic pen drawing on a 280x280 canvas (white strokes on
 black, like the Draw page's canvas) sent through ``data.preprocess`` as a drawing would be.
 
-Keys: predict_ms (preprocessing + ViT; also apart: preprocess_ms, vit_ms), attention_ms (attention of all layers and heads,
-class-token maps, rollout and head statistics), gradient_rollout_ms, saliency_ms,
+Keys: predict_ms (preprocessing + ViT; also apart: preprocess_ms, vit_ms), attention_ms (attention of all layers
+and heads, class-token maps, rollout and head statistics), gradient_rollout_ms, saliency_ms,
 integrated_gradients_ms (50 steps), gradient_shap_ms, occlusion_ms, noise_tunnel_ms
 (SmoothGrad of Saliency, default settings), input_x_gradient_ms, knockout_ms,
 faithfulness_ms (the full comparison: the default methods' maps plus their deletion and
@@ -30,7 +30,7 @@ page takes at most to show one method's row), and trust_report_cpu_ms / trust_ca
 same in CPU time of this thread, which a loaded machine does not inflate).
 walkthrough_ms and walkthrough_step_cpu_ms (the Walkthrough page, process CPU time: see
 :func:`walkthrough_timings`; ``--walkthrough`` measures only these).
-"""  # noqa: E501
+"""
 from __future__ import annotations
 
 import argparse

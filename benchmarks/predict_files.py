@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         files = write_pngs(images, Path(tmp))
         write_s = time.perf_counter() - t0
-        cmd = [sys.executable, "-m", "model.predict", "--json", "--weights", str(a.weights), *(["--tta"] if a.tta else []), *files]  # noqa: E501
+        cmd = [sys.executable, "-m", "model.predict", "--json", "--weights", str(a.weights),
+               *(["--tta"] if a.tta else []), *files]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         predict_s = time.perf_counter() - t0

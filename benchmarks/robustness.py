@@ -115,7 +115,8 @@ def run(seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -> dict:
         pred = predict_proba(vit, np.stack(images)).argmax(1) if images else np.zeros(0, int)
         labels_arr = np.array(labels)
         wrong = [(int(t), int(p)) for t, p in zip(labels_arr, pred) if t != p]
-        out["conditions"][name] = {"n": len(fonts) * 10, "accuracy": float((pred == labels_arr).sum() / (len(fonts) * 10)),  # noqa: E501
+        n = len(fonts) * 10
+        out["conditions"][name] = {"n": n, "accuracy": float((pred == labels_arr).sum() / n),
                                    "refused": refused, "misread (true, read)": wrong, "refusals": dict(why)}
     return out
 

@@ -138,5 +138,6 @@ def guess_figure(image: np.ndarray, g: int = 7) -> go.Figure:
     fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False, zeroline=False,
                      range=[27.5, -0.5])
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", range=[-0.5, 27.5])
-    fig.update_layout(height=300, width=300, margin=dict(l=0, r=0, t=0, b=0), showlegend=False, clickmode="event+select")  # noqa: E501
+    fig.update_layout(height=300, width=300, margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
+                      clickmode="event+select")
     return fig

@@ -145,7 +145,8 @@ def validation_split(val_size: int = VAL_SIZE) -> dict:
         raise ValueError(f"val_size must be in 1..{MNIST_TRAIN_SIZE - 1}")
     start = MNIST_TRAIN_SIZE - val_size
     return {"set": "MNIST train", "start": start, "stop": MNIST_TRAIN_SIZE,
-            "description": f"the last {val_size:,} of the 60,000 MNIST training images (indices {start}-{MNIST_TRAIN_SIZE - 1})"}  # noqa: E501
+            "description": f"the last {val_size:,} of the 60,000 MNIST training images "
+                           f"(indices {start}-{MNIST_TRAIN_SIZE - 1})"}
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -271,8 +272,11 @@ def train(
         from model.teacher import load_teacher
 
         teach = load_teacher(teacher).to(device)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos_embed" not in n and "cls_token" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos_embed" not in n and "cls_token" not in n)]  # noqa: E501
+    def decays(n: str, p: torch.Tensor) -> bool:   # matrices decay; biases, norms, positions, class token do not
+        return p.ndim >= 2 and "pos_embed" not in n and "cls_token" not in n
+
+    decay = [p for n, p in model.named_parameters() if decays(n, p)]
+    no_decay = [p for n, p in model.named_parameters() if not decays(n, p)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
     steps_per_epoch = math.ceil(len(xtr) / batch_size)
@@ -285,7 +289,8 @@ def train(
     recipe = {"cfg": asdict(cfg), "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
               "label_smoothing": label_smoothing, "warmup_epochs": warmup_epochs, "seed": seed,
               "train_limit": train_limit, "val_size": val_size, "augmentation": augmentation, "elastic": elastic,
-              "styles": styles, "lowres": lowres, "teacher": str(teacher) if teacher else None, "distill_alpha": distill_alpha,  # noqa: E501
+              "styles": styles, "lowres": lowres, "teacher": str(teacher) if teacher else None,
+              "distill_alpha": distill_alpha,
               "distill_tau": distill_tau, "ema": ema, "snapshots": snapshots}
     ckpt_path = out / f"{name}.ckpt.pt"
     first_epoch, elapsed = 1, 0.0
@@ -317,7 +322,9 @@ def train(
         perm = torch.randperm(len(xtr), generator=gen)
         run_loss, run_correct, seen = 0.0, 0, 0
         batches = range(steps_per_epoch)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr) if (progress and tqdm) else batches  # noqa: E501
+        bar = batches
+        if progress and tqdm:
+            bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", leave=False, file=sys.stderr)
         for b in bar:
             idx = perm[b * batch_size:(b + 1) * batch_size]
             xb = xtr[idx]
@@ -391,8 +398,8 @@ def train(
 
         sha = hashlib.sha256((out / f"{name}.safetensors").read_bytes()).hexdigest()
         save_snapshots(snaps, cfg, out / f"{name}_snapshots.safetensors",
-                       final={"step": step, "epoch": step / steps_per_epoch, "val_accuracy": history[-1]["val_accuracy"],  # noqa: E501
-                              "weights_sha256": sha})
+                       final={"step": step, "epoch": step / steps_per_epoch,
+                              "val_accuracy": history[-1]["val_accuracy"], "weights_sha256": sha})
     summary = {
         "name": name,
         "config": asdict(cfg),
@@ -471,9 +478,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: all cores)")
     p.add_argument("--warmup-epochs", type=float, default=1.0, help="linear learning-rate warm-up, in epochs")
     p.add_argument("--tiny", action="store_true",
-                   help="toy model, 2 epochs on 4,000 images, validated on 1,000 (smoke test; a few seconds, ~30%% accuracy)")  # noqa: E501
+                   help="toy model, 2 epochs on 4,000 images, validated on 1,000 "
+                        "(smoke test; a few seconds, ~30%% accuracy)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--no-augment", action="store_true", help="train on the raw images (an ablation for the experiments log)")  # noqa: E501
+    p.add_argument("--no-augment", action="store_true",
+                   help="train on the raw images (an ablation for the experiments log)")
     p.add_argument("--styles", type=float, default=DEFAULT_STYLES,
                    help="share of 1s given a flag and of 7s a crossbar (model/styles.py); 0 = off")
     p.add_argument("--lowres", type=float, default=DEFAULT_LOWRES,
@@ -515,7 +524,8 @@ def main(argv: list[str] | None = None) -> None:
           label_smoothing=a.label_smoothing, warmup_epochs=a.warmup_epochs, seed=a.seed,
           train_limit=a.train_limit, val_size=a.val_size, elastic=a.elastic,
           out=a.out, name=a.name, experiments_log=a.experiments_log, progress=not a.no_progress,
-          augmentation=not a.no_augment, styles=a.styles, lowres=a.lowres, teacher=teacher, distill_alpha=a.distill_alpha,  # noqa: E501
+          augmentation=not a.no_augment, styles=a.styles, lowres=a.lowres, teacher=teacher,
+          distill_alpha=a.distill_alpha,
           distill_tau=a.distill_tau, ema=a.ema, snapshots=a.snapshots, resume=a.resume,
           stop_after=a.stop_after)
 

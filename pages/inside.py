@@ -89,10 +89,10 @@ V.distance_view(res, G)
 c1, c2 = st.columns(2)
 with c1:
     st.subheader("Position embeddings")
-    st.caption("How to read this: tile (row, column) shows how similar (cosine) that patch position's learned embedding "  # noqa: E501
-               "is to every other position's (Dosovitskiy et al., 2021, Fig. 7 centre). Red = similar, blue = "
-               "opposite. Nearby positions having similar embeddings means the model learnt the 2-D layout from data. "
-               "A property of the weights: the same for every digit.")
+    st.caption("How to read this: tile (row, column) shows how similar (cosine) that patch position's learned "
+               "embedding is to every other position's (Dosovitskiy et al., 2021, Fig. 7 centre). Red = similar, "
+               "blue = opposite. Nearby positions having similar embeddings means the model learnt the 2-D layout "
+               "from data. A property of the weights: the same for every digit.")
     st.plotly_chart(P.position_similarity_figure(res.pos_similarity), key="inside_pos_fig", config=CONFIG)
 with c2:
     st.subheader("The stem's first filters")
@@ -111,7 +111,8 @@ def patching_view() -> None:
     st.caption("How to read this: run your digit, but replace one thing inside the model by its value on a *second* "
                "digit: one patch token entering one block, or one head's output. If the answer for your digit drops, "
                "that activation carried the evidence (causal tracing, Meng et al., 2022; Heimersheim & Nanda, 2024, "
-               "'How to use and interpret activation patching'). Red = patching it lowers the measure, blue = raises it.")  # noqa: E501
+               "'How to use and interpret activation patching'). Red = patching it lowers the measure, "
+               "blue = raises it.")
     second, second_desc = V.second_digit(res.probs, pred, previous)
     metric = st.radio("Measure", ["prob", "logit_diff"], horizontal=True, key="inside_patch_metric",
                       format_func=lambda m: f"probability of {pred}" if m == "prob" else "logit difference",

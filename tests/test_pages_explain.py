@@ -201,8 +201,10 @@ def test_attributions_page_target_views_and_settings(digit):
     assert after != before, "the baseline choice must reach Integrated Gradients"
     assert len(at.dataframe[-1].value) == 5   # the 4 default methods and the random order
     patched = chart(at, "attr_faith_removed")
-    assert "patch" in patched["layout"]["xaxis"]["title"]["text"] and "pixel" in deletion["layout"]["xaxis"]["title"]["text"]  # noqa: E501
-    assert not np.allclose(values(patched["data"][0]["y"])[1:], values(deletion["data"][0]["y"])[1:len(values(patched["data"][0]["y"]))])  # noqa: E501
+    assert "patch" in patched["layout"]["xaxis"]["title"]["text"]
+    assert "pixel" in deletion["layout"]["xaxis"]["title"]["text"]
+    by_patch, by_pixel = values(patched["data"][0]["y"]), values(deletion["data"][0]["y"])
+    assert not np.allclose(by_patch[1:], by_pixel[1:len(by_patch)])
 
 
 def test_attributions_page_reports_an_invalid_setting(digit):
