@@ -20,3 +20,4 @@ ATTENTION_DISTANCE = ARTIFACTS / "attention_distance.json"  # python -m model.an
 DATA_TABLES = ARTIFACTS / "data_tables.npz"            # python -m data.features --write (MNIST only, not the weights)
 TRUST_SUMMARY = ARTIFACTS / "trust_summary.json"      # python -m model.analyze --trust
 NEIGHBOURS = ARTIFACTS / "neighbours.npz"            # python -m model.explain.neighbours --write
+MNIST_STYLES = ARTIFACTS / "mnist_styles.json"       # python -m model.styles --write (MNIST only, not the weights)

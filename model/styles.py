@@ -160,23 +160,37 @@ def has_crossbar(img: np.ndarray) -> bool:
     return False
 
 
-def count_styles(images: np.ndarray, labels: np.ndarray) -> dict:
-    """How many of the 1s are flagged and of the 7s crossed, by the shape rules above."""
-    ones = images[labels == 1].astype(np.float32) / 255.0
-    sevens = images[labels == 7].astype(np.float32) / 255.0
-    f = sum(has_flag(a) for a in ones)
-    c = sum(has_crossbar(a) for a in sevens)
-    return {"ones": int(len(ones)), "flagged_ones": int(f), "flagged_share": f / max(1, len(ones)),
-            "sevens": int(len(sevens)), "crossed_sevens": int(c), "crossed_share": c / max(1, len(sevens))}
+def count_styles(images: np.ndarray, labels: np.ndarray, examples: int = 0) -> dict:
+    """How many of the 1s are flagged and of the 7s crossed, by the shape rules above; with
+    ``examples`` > 0 also the indices (into ``images``) of the first that many of each."""
+    idx1, idx7 = np.flatnonzero(labels == 1), np.flatnonzero(labels == 7)
+    flagged = [int(i) for i in idx1 if has_flag(images[i].astype(np.float32) / 255.0)]
+    crossed = [int(i) for i in idx7 if has_crossbar(images[i].astype(np.float32) / 255.0)]
+    out = {"ones": int(len(idx1)), "flagged_ones": len(flagged), "flagged_share": len(flagged) / max(1, len(idx1)),
+           "sevens": int(len(idx7)), "crossed_sevens": len(crossed), "crossed_share": len(crossed) / max(1, len(idx7))}
+    if examples:
+        out["flagged_examples"], out["crossed_examples"] = flagged[:examples], crossed[:examples]
+    return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``python -m model.styles [--write]``: count both writing styles in MNIST's training set;
+    ``--write`` keeps the counts and example indices for the Data page (model/artifacts/mnist_styles.json)."""
+    import argparse
     import json
 
     from data.mnist import load_mnist
+    from model import paths
 
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--write", action="store_true", help=f"write {paths.MNIST_STYLES.name}")
+    a = p.parse_args(argv)
     x, y = load_mnist("train")
-    print(json.dumps(count_styles(x, y), indent=1))
+    res = count_styles(x, y, examples=16)
+    res["set"], res["command"] = "MNIST train (60,000)", "python -m model.styles --write"
+    if a.write:
+        paths.MNIST_STYLES.write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in res.items() if not k.endswith("examples")}, indent=1))
 
 
 if __name__ == "__main__":

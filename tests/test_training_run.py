@@ -139,3 +139,20 @@ def test_weight_average_also_averages_batchnorm_statistics():
         assert not torch.allclose(b, torch.zeros_like(b))
         assert torch.allclose(b, model_buffers[name], atol=1e-4), name
     assert int(dict(avg.named_buffers())[bn[0][0].replace("running_mean", "num_batches_tracked")]) == 30
+
+
+def test_shipped_style_counts_name_real_flagged_ones_and_crossed_sevens():
+    """model/artifacts/mnist_styles.json (the Data page's writing-style counts) agrees with the shape rules."""
+    import json
+
+    from data.mnist import load_mnist
+    from model import paths
+
+    styles = json.loads(paths.MNIST_STYLES.read_text())
+    x, y = load_mnist("train")
+    assert styles["ones"] == int((y == 1).sum()) and styles["sevens"] == int((y == 7).sum())
+    assert 0 < styles["flagged_ones"] < styles["ones"] and 0 < styles["crossed_sevens"] < styles["sevens"]
+    for i in styles["flagged_examples"]:
+        assert y[i] == 1 and has_flag(x[i].astype(np.float32) / 255.0), i
+    for i in styles["crossed_examples"]:
+        assert y[i] == 7 and has_crossbar(x[i].astype(np.float32) / 255.0), i
