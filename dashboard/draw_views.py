@@ -12,7 +12,7 @@ from dashboard.drawing import Prediction, predict_digit, upload_to_digit
 from dashboard.palette import PLOT_CONFIG
 from dashboard.plots import image_figure, probability_chart
 from dashboard.state import set_current
-from model.inference import TTA_VIEWS
+from model.inference import TTA_VIEWS, torn
 
 UPLOAD_MEMO_KEY = "draw_upload_memo"  # (file_id, UploadResult): decode each upload once
 
@@ -35,6 +35,11 @@ def show_prediction(model, image: np.ndarray, tta: bool, log: bool) -> Predictio
     m1, m2 = st.columns(2)
     m1.metric("Prediction", str(pred.digit))
     m2.metric("Confidence", f"{pred.confidence:.1%}", help=confidence_help())
+    tie = torn(pred.probs)
+    if tie:
+        other, p_other = tie
+        st.info(f"Torn between **{pred.digit}** ({pred.confidence:.0%}) and **{other}** ({p_other:.0%}): to this "
+                f"model your drawing could be either. The Why page shows what would make it a clear {other}.")
     if tta:
         if pred.tta_changes_answer:
             st.warning(f"TTA changes the answer: a single pass reads **{pred.plain_digit}** "

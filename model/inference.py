@@ -82,6 +82,18 @@ def predict_proba(model: ViT, images: np.ndarray | torch.Tensor, tta: bool = Fal
     return torch.cat(out).numpy().astype(np.float32)
 
 
+TORN_AT = 0.2   # runner-up probability from which the app says the model is torn between two digits
+
+
+def torn(probabilities: np.ndarray) -> tuple[int, float] | None:
+    """The runner-up digit and its probability when it has at least :data:`TORN_AT` of it (a drawing
+    that could be either of two digits to the model; calibrated, so about that share of such
+    digits really are the runner-up), else None."""
+    p = np.asarray(probabilities, dtype=np.float64)
+    d = int(np.argsort(p)[-2])
+    return (d, float(p[d])) if p[d] >= TORN_AT else None
+
+
 @dataclass(frozen=True)
 class Headline:
     """The one prediction every page, report and CLI shows for a digit: calibrated

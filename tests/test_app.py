@@ -367,3 +367,27 @@ def test_photo_sized_upload_is_read(mnist_test):
     result = upload_to_digit(_encode(paper.convert("RGB"), "JPEG", quality=90))
     assert result.ok, (result.error, result.digit and result.digit.message)
     assert predict_digit(load_vit(), result.digit.image).digit == labels[2]
+
+
+@needs_weights
+def test_draw_page_says_when_the_model_is_torn_between_two_digits(mnist_test):
+    """A digit whose runner-up has at least TORN_AT of the calibrated probability gets a line naming
+    both digits; a clear digit does not (issue 20: show the doubt rather than be confidently wrong)."""
+    from model.inference import TORN_AT, predict_proba, torn
+    from model.vit import load_vit
+
+    images, labels = mnist_test
+    p = predict_proba(load_vit(paths.VIT_WEIGHTS), images[:3000].astype(np.float32) / 255.0, calibrated=True)
+    second = np.sort(p, axis=1)[:, -2]
+    torn_index, clear_index = int(np.argmax(second >= TORN_AT)), int(np.argmin(second))
+    assert second[torn_index] >= TORN_AT, "no test digit among the first 3,000 leaves the model torn"
+    for index, expect in ((torn_index, True), (clear_index, False)):
+        at = AppTest.from_file(DRAW, default_timeout=TIMEOUT)
+        at.session_state["current_digit"] = _digit(images, labels, index)
+        at.run()
+        assert not at.exception, at.exception
+        said = [i.value for i in at.info if i.value.startswith("Torn between")]
+        assert bool(said) == expect, (index, said)
+        if expect:
+            other, _ = torn(p[index])
+            assert f"**{int(p[index].argmax())}**" in said[0] and f"**{other}**" in said[0]
