@@ -1,4 +1,4 @@
-"""Figures and tables of the Data page: class balance, feature histograms with markers, image
+"""Figures and tables of the Data page: class balance (figure and facts), feature histograms with markers, image
 mosaics, the percentile and before/after tables, and what each feature means. Pure functions of
 numpy arrays and feature dicts (no Streamlit calls), like :mod:`dashboard.plots`."""
 from __future__ import annotations
@@ -44,6 +44,14 @@ def class_balance_figure(train_counts: np.ndarray, test_counts: np.ndarray, heig
         barmode="group", height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=1.12, x=0),
         xaxis=dict(title=dict(text="digit"), type="category"),
         yaxis=dict(title=dict(text="share of the set"), tickformat=".0%"))))
+
+
+def balance_facts(train_counts: np.ndarray, test_counts: np.ndarray) -> tuple[int, int, float]:
+    """(rarest digit, commonest digit, the largest gap in percentage points between a digit's share
+    of the test set and its share of the training set), for the class-balance caption."""
+    train, test = np.asarray(train_counts, dtype=float), np.asarray(test_counts, dtype=float)
+    gap = 100 * float(np.abs(train / train.sum() - test / max(test.sum(), 1)).max())
+    return int(train.argmin()), int(train.argmax()), gap
 
 
 def histogram_figure(edges: np.ndarray, counts: np.ndarray, xtitle: str, log: bool = False,

@@ -1,15 +1,26 @@
 """The stored test-set evaluation (``model/artifacts/evaluation.json``) as the one table of the
 three models that the Baseline and Model pages show, the command that regenerates it, and the
-Misclassified page's clickable confusion matrix."""
+Misclassified page's clickable confusion matrix, the captions under its thumbnails and its table's
+column formats."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 
 from model.inference import TTA_VIEWS
 
 EVALUATE_CMD = "python -m model.evaluate --write"
+# column formats of the Misclassified page's table of mistakes (a frame of Interpretation.misclassified)
+MISTAKE_COLUMNS = {
+    "index": st.column_config.NumberColumn("test image", format="%d"),
+    "confidence": st.column_config.NumberColumn(format="percent"),
+    "p_true": st.column_config.NumberColumn("p(true)", format="percent"),
+    "loss": st.column_config.NumberColumn(format="%.3f"),
+    "forest_confidence": st.column_config.NumberColumn(format="percent")}
 
 
 def models_table(evaluation: dict) -> pd.DataFrame:
@@ -71,3 +82,10 @@ def confusion_figure(cm: np.ndarray) -> go.Figure:
     fig.update_layout(height=460, width=460, margin=dict(l=10, r=10, t=40, b=10), showlegend=False,
                       clickmode="event+select", dragmode=False)
     return fig
+
+
+def mistake_captions(mistakes: pd.DataFrame) -> Callable[[int], str]:
+    """Test-image index -> "#i: true t, said p (c%)" for the rows of ``mistakes`` (a frame of
+    :meth:`model.interpret.Interpretation.misclassified`)."""
+    rows = mistakes.set_index("index")
+    return lambda i: f"#{i}: true {rows.at[i, 'true']}, said {rows.at[i, 'pred']} ({rows.at[i, 'confidence']:.0%})"

@@ -1,5 +1,5 @@
 """Figures and tables of the Model page (the model card, Mitchell et al., 2019): the
-architecture and parameter tables of the loaded model, the training curves and facts from
+architecture in words, the architecture and parameter tables of the loaded model, the training curves and facts from
 ``vit_metrics.json``, the experiments table from ``experiments.jsonl``, the label-smoothing note,
 and a drawing's preprocessing steps (shared with the Data page). Pure functions of the model and
 the stored artifacts, except :func:`preprocess_steps` (a bounded per-drawing cache)."""
@@ -10,6 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+TRAIN_CMD = "python -m model.train"
+
 # (title, tick format, ((column, legend name, line dash), ...)) of each training-curve figure
 CURVES = (
     ("loss (cross-entropy)", None, (("train_loss", "train loss", "dot"), ("val_loss", "validation loss", "solid"),
@@ -17,6 +19,19 @@ CURVES = (
     ("accuracy", ".1%", (("train_accuracy", "train accuracy", "dot"), ("val_accuracy", "validation accuracy", "solid"),
                          ("test_accuracy", "test accuracy", "solid"))),
 )
+
+
+def architecture_text(cfg) -> str:
+    """The architecture in words, with the loaded model's own grid, patch size, width, depth and heads."""
+    g = cfg.grid
+    return (f"A Vision Transformer (Dosovitskiy et al., 2021) reads a 28x28 digit as a sequence of "
+            f"{g}x{g} = {g * g} patches of {cfg.patch_size}x{cfg.patch_size} pixels, like words in a sentence. "
+            f"Each patch becomes a vector of {cfg.dim} numbers, tagged with its position; one extra "
+            f"*class token* is added, so the transformer sees {cfg.num_tokens} tokens. "
+            f"In each of {cfg.depth} blocks, every token looks at every other token through {cfg.heads} attention "
+            f"heads (\"which other parts of the digit matter for me?\"), then each token is updated on its own. "
+            f"After the last block, the class token, which has gathered information from all patches, "
+            f"is turned into ten scores, one per digit.")
 
 
 def config_table(cfg) -> pd.DataFrame:

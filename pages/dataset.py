@@ -9,7 +9,8 @@ and a sentence naming the feature where it is most unusual; for a drawing or an 
 same features before and after preprocessing.
 
 Render only: the tables are read from ``model/artifacts/data_tables.npz`` (written by
-``python -m data.features --write``); the current digit's features are one call into ``data``.
+``python -m data.features --write``); the current digit's features are one call into ``data``;
+the tables, histograms and mosaics are drawn by :mod:`dashboard.data_views`.
 """
 from __future__ import annotations
 
@@ -17,17 +18,16 @@ import numpy as np
 import streamlit as st
 
 from dashboard import data_plots as D
+from dashboard import data_views as V
 from dashboard import resources
 from dashboard.headline import headline
-from dashboard.model_plots import preprocess_steps
+from dashboard.palette import PLOT_CONFIG
 from dashboard.state import get_current, prompt_for_digit
 from data import features as F
 from model import paths
 
 SAMPLES = 8                  # sample digits per class
 SEED_KEY = "data_seed"       # session state: the sample's seed, bumped by "Reshuffle"
-AFTER, BEFORE = "#d62728", "#2ca02c"
-NO_BAR = {"displayModeBar": False}
 
 st.title("Data: what the model learned from")
 st.caption("The transformer learned from the 60,000 MNIST training digits (LeCun, Cortes & Burges). Whatever it "
@@ -45,18 +45,13 @@ names = [str(n) for n in tables["feature_names"]]
 # ---- the current digit -------------------------------------------------------------------
 cur = get_current()
 mine = before = pred = None
-steps_run: list[str] = []
 if cur is None:
     prompt_for_digit("data_use_test", "No digit yet: the data is shown below on its own. Draw a digit, or use an "
                                       "MNIST test image, to see where it sits in every distribution.")
 else:
-    mine = D.digit_features(cur.image)
+    mine, before, steps_run = V.features_before_after(cur)
     vit = resources.vit_or_none(show=False) if paths.VIT_WEIGHTS.is_file() else None
     pred = headline(vit, cur.image).digit if vit is not None else cur.label
-    if cur.raw is not None:
-        steps = preprocess_steps(cur.raw)
-        img = F.before_image(steps)
-        before, steps_run = (None if img is None else D.digit_features(img)), list(steps)
     st.subheader("Your digit among the training digits")
     if pred is None:
         st.info(f"Current digit: {cur.source}. No model to predict its class yet (`python -m model.train`): "
@@ -64,12 +59,7 @@ else:
     else:
         unusual = F.most_unusual(mine, feats, labels, pred)
         st.markdown(f"**{unusual['sentence']}**")
-        st.dataframe(D.percentile_table(mine, unusual, feats, names, pred), hide_index=True, key="data_percentiles",
-                     column_config={
-                         "your digit": st.column_config.NumberColumn(format="%.3g"),
-                         f"percentile among {pred}s": st.column_config.ProgressColumn(format="%.0f", min_value=0,
-                                                                                      max_value=100),
-                         "percentile among all digits": st.column_config.NumberColumn(format="%.0f")})
+        V.percentile_table(mine, unusual, feats, names, pred)
         src = "the transformer's answer" if paths.VIT_WEIGHTS.is_file() else "its true label"
         st.caption(f"How to read this: the current digit ({cur.source}) is compared with the "
                    f"{int((labels == pred).sum()):,} training {pred}s ({pred} is {src}). A percentile of 97 means it "
@@ -90,13 +80,8 @@ edges = resources.feature_bin_edges(feats, tuple(names))
 who = "all 60,000 training digits" if isinstance(group, str) else f"the training {group}s"
 cols = st.columns(2)
 for j, name in enumerate(names):
-    markers = [] if mine is None else [(mine[name], "your digit", AFTER, "solid")]
-    if before is not None:
-        markers.append((before[name], "before preprocessing", BEFORE, "dot"))
     with cols[j % 2]:
-        st.plotly_chart(D.histogram_figure(edges[j], F.histogram(feats[sel, j], edges[j]), F.LABELS[name], log=log,
-                                           markers=markers, discrete=name in F.DISCRETE),
-                        key=f"data_hist_{name}", config=NO_BAR)
+        V.histogram(name, edges[j], feats[sel, j], log, mine, before)
         st.caption(f"How to read this: {D.FEATURE_NOTES[name]} Bars count {who}; values beyond the outer bins are "
                    "counted in them." + (" Red line: your digit as the model sees it." if mine is not None else ""))
 
@@ -108,9 +93,7 @@ if cur is not None:
                 "dataset was made (LeCun et al., 1998), so there is no 'before'. Draw or upload a digit to compare.")
     else:
         table, sentence = D.before_after(before, mine, steps_run, names)
-        st.dataframe(table, hide_index=True, key="data_before_after", column_config={
-            "before": st.column_config.NumberColumn(format="%.3g"),
-            "after": st.column_config.NumberColumn(format="%.3g")})
+        V.before_after_table(table)
         st.markdown(sentence)
         st.caption("How to read this: 'before' is your whole canvas shrunk to 28x28 pixels (as if it were MNIST's "
                    "field), 'after' the image the model sees, made the way MNIST was made (LeCun et al., 1998): "
@@ -121,9 +104,8 @@ if cur is not None:
 # ---- class balance -----------------------------------------------------------------------
 st.subheader("Class balance")
 train_counts, test_counts = tables["train_counts"], tables["test_counts"]
-st.plotly_chart(D.class_balance_figure(train_counts, test_counts), key="data_balance", config=NO_BAR)
-lo, hi = int(train_counts.argmin()), int(train_counts.argmax())
-gap = 100 * float(np.abs(train_counts / train_counts.sum() - test_counts / max(test_counts.sum(), 1)).max())
+st.plotly_chart(D.class_balance_figure(train_counts, test_counts), key="data_balance", config=PLOT_CONFIG)
+lo, hi, gap = D.balance_facts(train_counts, test_counts)
 st.caption(f"How to read this: each bar is a digit's share of MNIST's training or test set (LeCun et al., 1998; "
            f"counts on hover). The training set has "
            f"{int(train_counts[hi]):,} {hi}s and {int(train_counts[lo]):,} {lo}s, "
@@ -133,11 +115,7 @@ st.caption(f"How to read this: each bar is a digit's share of MNIST's training o
 
 # ---- mean and spread ---------------------------------------------------------------------
 st.subheader("The average digit, and how much digits vary")
-st.image(D.mosaic(tables["mean"], cols=10, scale=2), caption="mean image of each digit, 0 to 9", width="stretch",
-         output_format="PNG")
-st.image(D.mosaic(tables["std"], cols=10, scale=2, normalise=True),
-         caption="pixel-wise standard deviation of each digit (each scaled to its own maximum)", width="stretch",
-         output_format="PNG")
+V.mean_and_spread(tables["mean"], tables["std"])
 st.caption("How to read this: the mean image averages every training digit of a class pixel by pixel: sharp where "
            "writers agree, blurred where they differ. The spread (standard deviation) is bright where pixels vary "
            "most between writers, usually the edges of strokes, since MNIST centred every digit by its centre of "

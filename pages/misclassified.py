@@ -14,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import resources
-from dashboard.evaluation import EVALUATE_CMD, confusion_figure
+from dashboard.evaluation import EVALUATE_CMD, MISTAKE_COLUMNS, confusion_figure, mistake_captions
 from dashboard.grid import thumbnail_grid
 from dashboard.nav import page_link
 from dashboard.state import get_current, set_test_image
@@ -134,20 +134,12 @@ if df.empty:
     st.info("No test images match these filters." + (" The diagonal of the confusion matrix counts correct answers."
                                                      if true is not None and true == pred else ""))
 else:
-    rows_by_index = df.set_index("index")
     thumbnail_grid(df["index"].to_numpy(), key="misc", on_pick=_pick, cols=GRID_COLS, rows=GRID_ROWS,
-                   captions=lambda i: (f"#{i}: true {rows_by_index.at[i, 'true']}, said {rows_by_index.at[i, 'pred']} "
-                                       f"({rows_by_index.at[i, 'confidence']:.0%})"),
-                   pick_help="Make this the current digit and put it in the URL")
+                   captions=mistake_captions(df), pick_help="Make this the current digit and put it in the URL")
     st.caption("Under each image: test-image number, true label, the model's answer and its probability. Loss is the "
                "cross-entropy -log p(true digit): a large loss is a confident mistake.")
 
 st.markdown("**The same images as a table** (click a column header to sort, a row to pick it)")
 st.dataframe(df, key="misc_table", on_select=_on_row, selection_mode="single-row", hide_index=True,
-             height=280, column_config={
-                 "index": st.column_config.NumberColumn("test image", format="%d"),
-                 "confidence": st.column_config.NumberColumn(format="percent"),
-                 "p_true": st.column_config.NumberColumn("p(true)", format="percent"),
-                 "loss": st.column_config.NumberColumn(format="%.3f"),
-                 "forest_confidence": st.column_config.NumberColumn(format="percent")})
+             height=280, column_config=MISTAKE_COLUMNS)
 

@@ -1,74 +1,50 @@
 """Model page: a model card (Mitchell et al., 2019, "Model Cards for Model Reporting") for the
-shipped Vision Transformer.
+shipped Vision Transformer: its architecture (the loaded model's config and parameter counts), the
+training curves and command (``vit_metrics.json``), the architecture experiments (``experiments.jsonl``,
+a line per ``python -m model.train`` run), preprocessing step by step on the current digit, test-set
+accuracy and calibration (``evaluation.json``), known limitations and the MNIST licence credit.
 
-Architecture from the loaded model itself (its config and parameter counts), training curves and
-the training command from ``model/artifacts/vit_metrics.json``, the architecture experiments from
-``experiments.jsonl`` (one line per training run, written by ``python -m model.train``),
-preprocessing shown step by step on the current digit (:func:`data.preprocess.preprocess`),
-test-set accuracy from ``evaluation.json``, known limitations and the MNIST licence credit.
-
-Render only; no number on this page is typed in: each comes from an artifact or the model.
-"""
+Layout and explanation only: the tables and figures are drawn by :mod:`dashboard.card_views`, and no
+number on this page is typed in: each comes from an artifact or the model."""
 from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import card_views as V
 from dashboard import model_plots as M
 from dashboard import resources
-from dashboard.evaluation import EVALUATE_CMD, models_table
-from dashboard.plots import image_figure, reliability_figure
+from dashboard.evaluation import EVALUATE_CMD
 from dashboard.state import get_current, prompt_for_digit
 from model import paths
-
-TRAIN_CMD = "python -m model.train"
 
 
 def architecture() -> None:
     st.subheader("Architecture")
     if not paths.VIT_WEIGHTS.is_file():
-        st.warning(f"No trained transformer yet: run `{TRAIN_CMD}` (writes model/artifacts/vit.safetensors).")
+        st.warning(f"No trained transformer yet: run `{M.TRAIN_CMD}` (writes model/artifacts/vit.safetensors).")
         return
     vit = resources.load_vit()
-    cfg, g = vit.cfg, vit.cfg.grid
-    st.markdown(
-        f"A Vision Transformer (Dosovitskiy et al., 2021) reads a 28x28 digit as a sequence of "
-        f"{g}x{g} = {g * g} patches of {cfg.patch_size}x{cfg.patch_size} pixels, like words in a sentence. "
-        f"Each patch becomes a vector of {cfg.dim} numbers, tagged with its position; one extra "
-        f"*class token* is added, so the transformer sees {cfg.num_tokens} tokens. "
-        f"In each of {cfg.depth} blocks, every token looks at every other token through {cfg.heads} attention "
-        f"heads (\"which other parts of the digit matter for me?\"), then each token is updated on its own. "
-        f"After the last block, the class token, which has gathered information from all patches, "
-        f"is turned into ten scores, one per digit.")
-    if cfg.stem == "conv":
+    st.markdown(M.architecture_text(vit.cfg))
+    if vit.cfg.stem == "conv":
         st.caption("This model cuts patches with a small convolutional stem (Xiao et al., 2021, \"Early "
                    "Convolutions Help Transformers See Better\"): each token still stands for one patch but has "
                    "seen a little of its neighbours. Compare the conv and linear stems in the experiments table below.")
-    c1, c2 = st.columns(2)
-    c1.dataframe(M.config_table(cfg), hide_index=True, key="card_config")
-    c2.dataframe(M.params_table(vit), hide_index=True, key="card_params", column_config={
-        "parameters": st.column_config.NumberColumn(format="localized"),
-        "share": st.column_config.NumberColumn(format="percent")})
+    V.config_and_params(vit)
     st.caption("Source: the configuration stored in the weights file and parameter counts of the loaded model.")
 
 
 def training(metrics: dict) -> None:
     st.subheader("Training")
     if not metrics.get("history"):
-        st.warning(f"No training log yet: run `{TRAIN_CMD}` (writes model/artifacts/vit_metrics.json).")
+        st.warning(f"No training log yet: run `{M.TRAIN_CMD}` (writes model/artifacts/vit_metrics.json).")
         return
-    curves = st.grid(2, min_column_width=300, key="card_curves")    # side by side on a desktop, stacked on a phone
-    for suffix, fig in M.training_curves(metrics["history"]):
-        curves.plotly_chart(fig, key=f"card_curves_{suffix}")
+    V.training_curves(metrics["history"])
     split = (metrics.get("validation_split") or {}).get("description")
     st.caption("How to read this: per-epoch figures from `vit_metrics.json`. Training figures are measured on "
                "augmented images, so they can sit below the validation figures. "
                + (f"The validation split is {split}: held out from training, it is what every choice of recipe "
                   "was made on; the test set was not looked at during training." if split else ""))
-    facts = M.training_facts(metrics)
-    if facts:
-        st.markdown(facts)
-    if metrics.get("command"):
-        st.code(metrics["command"], language="bash")
+    V.training_record(metrics)
 
 
 def preprocessing() -> None:
@@ -81,7 +57,7 @@ def preprocessing() -> None:
         st.info(f"The current digit ({cur.source}) came from MNIST already normalised: it was size-normalised to "
                 "20x20 and centred by mass in 28x28 when the dataset was made, so it needs no preprocessing. "
                 "Draw or upload a digit to see each step.")
-        st.plotly_chart(image_figure(cur.image, title="what the model sees (28x28)"), key="card_mnist_image")
+        V.model_input(cur.image)
         return
     steps = cur.steps if cur.steps else M.preprocess_steps(cur.raw)     # the upload's own steps, at its full size
     st.caption("A drawing is made to look like MNIST, the way MNIST itself was made (LeCun et al., 1998): ink "
@@ -92,26 +68,17 @@ def preprocessing() -> None:
                    "thresholded against its local paper (a local threshold, after Sauvola & Pietikainen, 2000), "
                    "long straight paper lines, the paper's edge and specks were removed, and the largest "
                    "plausible mark was kept (chosen mark).")
-    names = list(steps)
-    for r in range(0, len(names), 3):
-        for col, name in zip(st.columns(3), names[r:r + 3]):
-            img = M.step_image(steps[name])
-            col.plotly_chart(image_figure(img, title=f"{name}", height=220), key=f"card_step_{r}_{name}")
-            col.caption(f"{name}: {img.shape[1]}x{img.shape[0]} px")
+    V.step_grid(steps)
 
 
 def experiments() -> None:
     st.subheader("Architecture experiments")
     runs = resources.load_experiments()
     if not runs:
-        st.warning(f"No experiments log yet: each `{TRAIN_CMD}` run appends a line to "
+        st.warning(f"No experiments log yet: each `{M.TRAIN_CMD}` run appends a line to "
                    "model/artifacts/experiments.jsonl.")
         return
-    st.dataframe(M.experiments_table(runs), hide_index=True, key="card_experiments", column_config={
-        "validation accuracy": st.column_config.NumberColumn(format="percent"),
-        "test accuracy (older runs)": st.column_config.NumberColumn(format="percent"),
-        "params": st.column_config.NumberColumn(format="localized"),
-        "minutes": st.column_config.NumberColumn(format="%.1f")})
+    V.experiments_table(runs)
     st.caption("Every training run on the way to the shipped model, as logged by the training command itself "
                "(model/artifacts/experiments.jsonl), in the order they ran. Runs with a validation accuracy held "
                "out the last 5,000 training images and were compared on them. The older runs, logged before that "
@@ -124,8 +91,7 @@ def accuracy(evaluation: dict) -> None:
     if not evaluation:
         st.warning(f"No test-set evaluation yet: run `{EVALUATE_CMD}`.")
         return
-    st.dataframe(models_table(evaluation)[["model", "accuracy", "size"]], hide_index=True, key="card_accuracy",
-                 column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
+    V.accuracy_table(evaluation)
     st.caption(f"Source: `evaluation.json`, written by `{evaluation.get('command', EVALUATE_CMD)}`.")
 
 
@@ -135,11 +101,7 @@ def calibration(evaluation: dict) -> None:
     if not vit_eval.get("reliability"):
         st.warning(f"No calibration figures yet: run `{EVALUATE_CMD}`.")
         return
-    st.plotly_chart(reliability_figure(vit_eval["reliability"]), key="card_reliability")
-    c1, c2, c3 = st.columns(3)
-    c1.metric("ECE before scaling", f"{vit_eval['ece_uncalibrated']:.2%}")
-    c2.metric("ECE after scaling", f"{vit_eval['ece']:.2%}")
-    c3.metric("Temperature", f"{vit_eval['temperature']:.2f}")
+    V.calibration_figures(vit_eval)
     st.caption(
         "How to read this: the 10,000 test digits are sorted into bins by the model's top probability; each "
         "point is a bin's average confidence (x) against how often the model was actually right in it (y), and "

@@ -207,3 +207,14 @@ def test_blank_digit_without_a_model_compares_with_all_digits(tables):
     assert at.selectbox(key="data_group").value == "all digits"
     ink = _charts(at)[F.LABELS["ink"]]
     assert len(ink["layout"]["shapes"]) == 1             # the marker is still drawn (clipped into the first bin)
+
+
+def test_balance_facts_name_the_extremes_and_the_largest_share_gap():
+    from dashboard.data_plots import balance_facts
+
+    train = np.full(10, 100)
+    train[1], train[5] = 200, 50
+    lo, hi, gap = balance_facts(train, np.full(10, 10))      # the test set is exactly balanced
+    assert (lo, hi) == (5, 1)
+    assert gap == pytest.approx(100 * (200 / train.sum() - 0.1))     # the 1s: 17.4 % of train, 10 % of test
+    assert balance_facts(train, train)[2] == 0.0

@@ -333,3 +333,13 @@ def test_misclassified_puts_current_test_image_in_url(artifacts):
     assert not at.exception
     assert at.query_params["image"] in ("41", ["41"])
     assert any("test image #41" in m.value for m in at.markdown)
+
+
+def test_mistake_captions_read_each_row_of_the_table():
+    import pandas as pd
+
+    from dashboard.evaluation import mistake_captions
+
+    df = pd.DataFrame({"index": [41, 7], "true": [4, 9], "pred": [9, 7], "confidence": [0.876, 0.5]})
+    caption = mistake_captions(df)
+    assert caption(41) == "#41: true 4, said 9 (88%)" and caption(7) == "#7: true 9, said 7 (50%)"

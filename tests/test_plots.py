@@ -70,3 +70,12 @@ def test_points_map_to_the_patch_under_them():
     img = np.zeros((28, 28), dtype=np.float32)
     img[20:24, 8:12] = 1.0
     assert inkiest_patch(img) == (5, 2)
+
+
+def test_architecture_text_reads_the_models_own_config():
+    from dashboard.model_plots import architecture_text
+    from model.vit import ViTConfig
+
+    text = architecture_text(ViTConfig(patch_size=7, dim=48, depth=3, heads=6))
+    assert "4x4 = 16 patches of 7x7 pixels" in text and "vector of 48 numbers" in text
+    assert "sees 17 tokens" in text and "each of 3 blocks" in text and "6 attention heads" in text

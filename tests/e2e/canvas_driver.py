@@ -206,9 +206,14 @@ IDLE_JS = """() => {
 
 # Watch the run state from now on: window.__e2eRan turns true once a run has started (or ended)
 # after this point, so "idle" afterwards means the run the action caused has finished, not that
-# the server has not started it yet.
+# the server has not started it yet. The "running" state need not reach the page, though: the app
+# sets it from one message and "notRunning" from a later one, and when the browser is busy (a
+# heavy page just drawn, a loaded machine) React can apply both in one render, so the attribute
+# never changes. An element the run added to the main area is the other sign: its messages come
+# after "running", so once it is there and the app reads "notRunning", that run has ended too.
 _ARM_JS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
+  const main = document.querySelector('[data-testid="stMain"]');
   window.__e2eRan = false;
   if (window.__e2eObserver) window.__e2eObserver.disconnect();
   window.__e2eObserver = new MutationObserver(records => {
@@ -217,9 +222,22 @@ _ARM_JS = """() => {
   });
   window.__e2eObserver.observe(app, {attributes: true, attributeOldValue: true,
                                      attributeFilter: ['data-test-script-state']});
+  const sel = '[data-testid="stElementContainer"]';
+  if (window.__e2eAdded) window.__e2eAdded.disconnect();
+  window.__e2eAdded = new MutationObserver(records => {
+    if (records.some(r => [...r.addedNodes].some(n => n.nodeType === 1 && (n.matches(sel) || n.querySelector(sel)))))
+      window.__e2eRan = true;
+  });
+  if (main) window.__e2eAdded.observe(main, {childList: true, subtree: true});
 }"""
 
 _RAN_AND_IDLE_JS = "() => window.__e2eRan === true && (" + IDLE_JS + ")()"
+
+# What the page shows when a wait for a run runs out: the run state, whether a run was seen, the
+# stale elements and the address (the failure message says which condition never came true).
+_RUN_STATE_JS = """() => ({
+  state: document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state'),
+  ran: window.__e2eRan, stale: document.querySelectorAll('[data-stale="true"]').length, url: location.href})"""
 
 
 def wait_idle(page, timeout_ms: float = 120_000) -> None:
@@ -232,7 +250,11 @@ def run_and_wait_idle(page, action, timeout_ms: float = 120_000) -> None:
     page.locator('[data-testid="stApp"]').wait_for(state="attached", timeout=timeout_ms)
     page.evaluate(_ARM_JS)
     action()
-    page.wait_for_function(_RAN_AND_IDLE_JS, timeout=timeout_ms)
+    try:
+        page.wait_for_function(_RAN_AND_IDLE_JS, timeout=timeout_ms)
+    except Exception as e:
+        raise TimeoutError(f"no run ended within {timeout_ms / 1000:.0f} s of the action: "
+                             f"{page.evaluate(_RUN_STATE_JS)}") from e
 
 
 # A plotly chart is ready for the pointer when it is drawn (its drag layer exists), visible
