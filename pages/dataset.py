@@ -23,6 +23,7 @@ from dashboard import resources
 from dashboard.headline import headline
 from dashboard.palette import PLOT_CONFIG
 from dashboard.state import get_current, prompt_for_digit
+from dashboard.styles_view import styles_section
 from data import features as F
 from model import paths
 
@@ -146,3 +147,4 @@ def _samples() -> None:
 
 
 _samples()
+styles_section()   # two ways to write a 1 and a 7: dashboard/styles_view.py

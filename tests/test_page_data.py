@@ -218,3 +218,26 @@ def test_balance_facts_name_the_extremes_and_the_largest_share_gap():
     assert (lo, hi) == (5, 1)
     assert gap == pytest.approx(100 * (200 / train.sum() - 0.1))     # the 1s: 17.4 % of train, 10 % of test
     assert balance_facts(train, train)[2] == 0.0
+
+
+REAL_STYLES = paths.MNIST_STYLES      # captured before any test points paths elsewhere
+
+
+def test_writing_styles_section_shows_the_shipped_counts_and_examples(tables):
+    """The flagged-1 and crossed-7 shares of mnist_styles.json, and a strip of examples of each;
+    without the file, one line naming the command that makes it."""
+    at = _run()
+    assert "python -m model.styles --write" in _texts(at) and len(at.get("image")) == 3
+    counts = json.loads(REAL_STYLES.read_text())
+    (tables / REAL_STYLES.name).write_text(REAL_STYLES.read_text())
+    st.cache_data.clear()
+    try:
+        at = _run()
+        assert not at.exception
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["1s with a flag"] == f"{counts['flagged_ones'] / counts['ones']:.1%}"
+        assert metrics["crossed 7s"] == f"{counts['crossed_sevens'] / counts['sevens']:.1%}"
+        assert len(at.get("image")) == 5                  # mean, spread, samples, flagged 1s, crossed 7s
+        assert "Two ways to write a 1 and a 7" in [s.value for s in at.subheader]
+    finally:
+        (tables / REAL_STYLES.name).unlink()
