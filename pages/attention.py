@@ -10,16 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import attention_plots as AP
 from dashboard import cache, resources
-from dashboard.attention_plots import (
-    drop_heatmap,
-    head_name,
-    head_stats_figures,
-    knockout_figure,
-    knockout_verdict,
-    stats_table,
-    test_drop,
-)
 from dashboard.headline import headline, sentence
 from dashboard.map_grid import show_map_grid
 from dashboard.palette import PLOT_CONFIG
@@ -57,7 +49,7 @@ with c1:
 with c2:
     grid_overlay = st.toggle("Draw over the digit", value=True, key="attn_grid_overlay")
 show_map_grid(summary.cls.reshape(L * H, summary.grid, summary.grid),
-              [head_name(l, h) for l in range(L) for h in range(H)], "attn_grid", cols=H,
+              [AP.head_name(l, h) for l in range(L) for h in range(H)], "attn_grid", cols=H,
               background=img if grid_overlay else None, shared=not per_map, colorbar_title="attention",
               hover="attention")
 
@@ -117,10 +109,10 @@ st.caption("Entropy of the class token's attention (0 = it looks at a single tok
            "50) and the share of attention that all tokens pay to the class token (a head that mostly attends to "
            "the class token is often a 'do nothing' head). Brighter = higher.")
 stats = summary.stats
-for col, (key, fig) in zip(st.columns(2), head_stats_figures(stats)):
+for col, (key, fig) in zip(st.columns(2), AP.head_stats_figures(stats)):
     col.plotly_chart(fig, key=key, config=PLOT_CONFIG)
 with st.expander("All statistics as a table"):
-    st.dataframe(stats_table(stats), hide_index=True, key="attn_stats_table")
+    st.dataframe(AP.stats_table(stats), hide_index=True, key="attn_stats_table")
 
 
 # ---- 5. head knockout ----------------------------------------------------------------------
@@ -133,8 +125,8 @@ def knockout_view() -> None:
                "headline confidence above.")
     off = head_ticks(L, H, "attn_ko")
     new = E.knockout_proba(model, img, off)
-    st.plotly_chart(knockout_figure(summary.probs, new, len(off)), key="attn_ko_fig", config=PLOT_CONFIG)
-    kind, verdict = knockout_verdict(pred, summary.probs, new, len(off))
+    st.plotly_chart(AP.knockout_figure(summary.probs, new, len(off)), key="attn_ko_fig", config=PLOT_CONFIG)
+    kind, verdict = AP.knockout_verdict(pred, summary.probs, new, len(off))
     getattr(st, kind)(verdict)
 
 
@@ -144,12 +136,12 @@ st.markdown("**How much does each head matter?**")
 c1, c2 = st.columns(2)
 with c1:
     effects = cache.compute(E.single_head_effects, model, img, pred)
-    st.plotly_chart(drop_heatmap(effects, f"this digit: drop in P({pred}) with one head off", ".1%"),
+    st.plotly_chart(AP.drop_heatmap(effects, f"this digit: drop in P({pred}) with one head off", ".1%"),
                     key="attn_effect_fig", config=PLOT_CONFIG)
     st.caption("Each cell: how much the probability of the predicted digit falls when only that head is off. "
                "Red = the head helps this answer, blue = removing it helps.")
 with c2:
-    panel = test_drop(resources.load_json(paths.HEAD_IMPORTANCE.name), L, H)
+    panel = AP.test_drop(resources.load_json(paths.HEAD_IMPORTANCE.name), L, H)
     if panel is None:
         st.info(f"No test-set head importance table yet: run `{ANALYZE_CMD}`.")
     else:
