@@ -82,7 +82,7 @@ def predict_proba(model: ViT, images: np.ndarray | torch.Tensor, tta: bool = Fal
     return torch.cat(out).numpy().astype(np.float32)
 
 
-TORN_AT = 0.2   # runner-up probability from which the app says the model is torn between two digits
+TORN_AT = 0.25  # runner-up probability from which the app says the model is torn between two digits
 
 
 def torn(probabilities: np.ndarray) -> tuple[int, float] | None:

@@ -27,10 +27,10 @@ import torch
 from model import paths
 from model.explain._registry import Family, Result
 from model.explain.attention import rollout
-from model.inference import as_batch
+from model.inference import as_batch, headline
 from model.vit import ViT, ViTConfig
 
-__all__ = ["TimelineResult", "TimelinePoint", "SnapshotError", "load_snapshots", "run", "FAMILY"]
+__all__ = ["TimelineResult", "TimelinePoint", "SnapshotError", "load_snapshots"]
 
 
 class SnapshotError(ValueError):
@@ -54,6 +54,7 @@ class TimelineResult(Result):
     first_read_epoch: float | None
     sentence: str
     weights_sha256: str
+    prediction: dict                  # the shipped model's calibrated headline (the last point)
 
 
 @lru_cache(maxsize=2)
@@ -118,7 +119,7 @@ def run(model: ViT, image: np.ndarray, snapshots: str | None = None) -> Timeline
         sentence = (f"Your digit was first read as {answer} for good after {pt.step:,} steps (epoch {pt.epoch:.1f}); "
                     f"the model then had {100 * pt.val_accuracy:.1f} % validation accuracy. Before that it read "
                     f"{points[first - 1].predicted}.")
-    return TimelineResult(points, pt.step, pt.epoch, sentence, sha)
+    return TimelineResult(points, pt.step, pt.epoch, sentence, sha, headline(model, image).to_json())
 
 
 FAMILY = Family(
