@@ -131,7 +131,8 @@ def same_work(model, image: np.ndarray, target: int, methods) -> T.TrustReport:
     """Ours, for the same metrics: every method's checks (cascade, sMPRT, eMPRT, random logit,
     max-sensitivity, sparseness; also SSIMs and signed ranks) and the faithfulness correlation of all
     maps in one batch. (The full report adds deletion/insertion curves, which Quantus does not run.)"""
-    res = {m: T.method_trust(model, image, target, m) for m in methods}
+    steps = T.randomised_cascade(model)              # looked up once per digit, as trust_report does
+    res = {m: T.method_trust(model, image, target, m, steps=steps) for m in methods}
     fc = T.faithfulness_correlation(model, image, target, {m: r.map for m, r in res.items()})
     for m, r in res.items():
         r.scores = {"faithfulness_correlation": fc[m]}
