@@ -391,8 +391,10 @@ def _forward(model: ViT, x: torch.Tensor, attn: list | None = None, rand: ViT | 
 
     def two(f, h, slot):
         k = split.get(slot, h.shape[0])
-        parts = [f(model, h[:k])] if k > 0 else []
-        return torch.cat(parts + [f(rand, h[k:])]) if k < h.shape[0] else parts[0]
+        if k >= h.shape[0] or k <= 0:
+            return f(model if k > 0 else rand, h)
+        a, b = h.split([k, h.shape[0] - k])                              # (split: no zero-filled gradients)
+        return torch.cat([f(model, a), f(rand, b)])
 
     h = two(_embed, x, "stem")
     L = len(model.blocks)
@@ -535,6 +537,25 @@ def _occlusion_maps(logits: torch.Tensor, t: torch.Tensor, w: int) -> np.ndarray
     return diff.repeat_interleave(w, 2).repeat_interleave(w, 3).numpy().astype(np.float32)
 
 
+def _occlusion_rows(x: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs Occlusion needs a forward pass for: of :func:`_occluded`'s (R, 1 + k*k) images
+    the digits and the copies that differ from their digit, (M, 1, 28, 28), and ``need`` (R, 1 + k*k)
+    which ones they are. A window that is already black leaves the digit as it is: its logit drop
+    is exactly 0 and takes no forward pass (MNIST's background is black: most windows)."""
+    occ = _occluded(x, w)                                                  # (R, 1 + k*k, 1, 28, 28)
+    need = (occ != x[:, None]).flatten(2).any(2)
+    need[:, 0] = True
+    return occ[need], need
+
+
+def _occlusion_logits(logits: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
+    """(M, C) logits of :func:`_occlusion_rows`' inputs -> (R, 1 + k*k, C), each skipped copy given
+    its digit's logits (a drop of exactly 0)."""
+    full = logits.new_zeros(*need.shape, logits.shape[-1])
+    full[need] = logits
+    return torch.where(need[..., None], full, full[:, :1])
+
+
 def _trunk(model: ViT, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """The token states (B, N, dim) after the embedding (index 0) and after blocks 1..L-1, and the
     class token (B, 1, dim) after block L (all the head reads), by the lean forward pass."""
@@ -552,40 +573,48 @@ def occlusion_cascade(model: ViT, steps, x: np.ndarray, rows0: np.ndarray, t0: l
     cascade (the digit ``x``; the last step also ``rows_last``), reusing forward passes: a step
     that randomises the head and blocks b..L leaves blocks 1..b-1 as trained, so the trained
     model's token states of the occluded digits before block b are reused and only the randomised
-    top is run again (Occlusion is forward-only; every model is in eval mode)."""
-    occ0 = _occluded(torch.cat([_as_input(a) for a in rows0]), w)          # (R0, 1 + k*k, 1, 28, 28)
-    n = occ0.shape[1]
-    uniq = {}
+    top is run again, every such step in one pass (rows join at their block; the cascade must be
+    :func:`stackable`). Occlusion is forward-only; black windows take no pass
+    (:func:`_occlusion_rows`)."""
+    uniq: dict[bytes, int] = {}
     for i, a in enumerate(rows0):
         uniq.setdefault(np.asarray(a, np.float32).tobytes(), i)
     keep = sorted(uniq.values())
+    where = [keep.index(uniq[np.asarray(a, np.float32).tobytes()]) for a in rows0]
+    xi = keep.index(uniq[np.asarray(x, np.float32).tobytes()])                # the digit's rows
+    L, rand = len(model.blocks), steps[-1][1]
     with torch.inference_mode():
-        states, cls = _trunk(model, occ0[keep].reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE))
-        logits = _lin(model.head, _ln(model.ln_f, cls[:, 0])).reshape(len(keep), n, -1)
-        where = [keep.index(uniq[np.asarray(a, np.float32).tobytes()]) for a in rows0]
-        maps0 = _occlusion_maps(logits[where], torch.tensor(t0), w)
-        xi = keep.index(uniq[np.asarray(x, np.float32).tobytes()])            # the digit's block of rows
+        occ, need = _occlusion_rows(torch.cat([_as_input(rows0[i]) for i in keep]), w)
+        states, cls = _trunk(model, occ)
+        full = _occlusion_logits(_lin(model.head, _ln(model.ln_f, cls[:, 0])), need)   # (K, 1 + k*k, C)
+        maps0 = _occlusion_maps(full[where], torch.tensor(t0), w)[:, 0]
+        mine = torch.arange(len(keep)).repeat_interleave(need.sum(1)) == xi   # the digit's occluded copies
+        need_x = need[xi:xi + 1]
+        # every partial step in one pass: step "block b" joins before block b, "head" after block L
+        joins = {int(s.split()[1]) - 1: s for s, _ in steps if s.startswith("block ")}
+        order, h = [], None
+        for i in range(L):
+            if i in joins:
+                order.append(joins[i])
+                h = states[i][mine] if h is None else torch.cat([h, states[i][mine]])
+            if h is not None:
+                h = _block(rand.blocks[i], h, cls_only=i == L - 1)
+        order.append("head")
+        h = cls[mine] if h is None else torch.cat([h, cls[mine]])
+        lg = _lin(rand.head, _ln(rand.ln_f, h[:, 0]))
+        lg = lg.reshape(len(order), -1, lg.shape[-1])                       # (steps, copies, C)
         tt = torch.tensor([target])
-        out = []
-        for step, rmodel in steps:
-            if step == "stem":
-                occ = _occluded(torch.cat([_as_input(a) for a in [x] + list(rows_last)]), w)
-                lg = lean_logits(rmodel, occ.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)).reshape(occ.shape[0], n, -1)
-                out.append(_occlusion_maps(lg, tt.repeat(occ.shape[0]), w)[:, 0])
-                continue
-            if step == "head":
-                lg = _lin(rmodel.head, _ln(rmodel.ln_f, cls.reshape(len(keep), n, -1)[xi]))
-            else:
-                first = int(step.split()[1]) - 1
-                lg = _top(rmodel, states[first].reshape(len(keep), n, *states[first].shape[1:])[xi], first)
-            out.append(_occlusion_maps(lg[None], tt, w)[:, 0])
-    return maps0[:, 0], out
+        partial = {s: _occlusion_maps(_occlusion_logits(lg[j], need_x), tt, w)[0, 0] for j, s in enumerate(order)}
+        occ, need = _occlusion_rows(torch.cat([_as_input(a) for a in [x] + list(rows_last)]), w)
+        last = _occlusion_maps(_occlusion_logits(lean_logits(rand, occ), need), tt.repeat(need.shape[0]), w)[:, 0]
+    return maps0, [last if s == "stem" else partial[s][None] for s, _ in steps]
 
 
 def _maps(logits_for: Callable, owner: tuple, x: torch.Tensor, t: torch.Tensor, method: str, s: dict) -> np.ndarray:
     """The gradient and occlusion maps of :func:`batch_maps` for rows ``x`` (R, 1, 28, 28) and
     targets ``t`` (R,); ``logits_for(p)`` is the logits function of a batch that holds ``p``
-    consecutive points per row (row-major), ``owner`` names the model(s) for the memo."""
+    consecutive points per row (row-major; Occlusion, whose rows vary: ``p`` None), ``owner``
+    names the model(s) for the memo."""
     R = x.shape[0]
     if method in ("saliency", "input_x_gradient"):
         g = _input_grads(logits_for(1), owner, x, t)
@@ -606,9 +635,9 @@ def _maps(logits_for: Callable, owner: tuple, x: torch.Tensor, t: torch.Tensor, 
         g = _grads(logits_for(n), pts.reshape(R * n, 1, IMAGE_SIDE, IMAGE_SIDE), t.repeat_interleave(n))
         out = (g.reshape(R, n, 1, IMAGE_SIDE, IMAGE_SIDE) * noisy).mean(1)
     elif method == "occlusion":
-        occ = _occluded(x, int(s["window"]))                              # (R, 1 + k*k, 1, 28, 28)
+        occ, need = _occlusion_rows(x, int(s["window"]))
         with torch.inference_mode():
-            logits = logits_for(occ.shape[1])(occ.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)).reshape(R, occ.shape[1], -1)
+            logits = _occlusion_logits(logits_for(None)(occ), need)        # (R, 1 + k*k, C)
         out = torch.from_numpy(_occlusion_maps(logits, t, int(s["window"])))
     else:                                                                  # noise_tunnel, gradient bases
         n = int(s["nt_samples"])
@@ -655,6 +684,8 @@ def cascade_maps(model: ViT, steps, rows: list[np.ndarray], targets: list[int], 
     ``rows`` holds ``counts[0]`` rows for the trained model, then ``counts[i + 1]`` for ``steps[i]``,
     all in one forward (and backward) pass by :func:`stacked_logits`. Methods with a batched form
     other than Occlusion (:func:`occlusion_cascade`) only; see also :func:`stackable`."""
+    if method == "occlusion":
+        raise ValueError("Occlusion's cascade is occlusion_cascade's")
     x = torch.cat([_as_input(a) for a in rows])
     t = torch.tensor([int(v) for v in targets], dtype=torch.long)
     owner = (model, steps, *counts)
