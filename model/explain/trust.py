@@ -26,12 +26,19 @@ attribution method of the Attributions page, on one digit.
 * **Verdict** (:func:`rank_methods`, rule :data:`RANK_RULE`): the methods ranked for this digit on
   four kinds of evidence, and one sentence saying which map to read first and how.
 
-Speed (the whole report, 9 methods, < 1 s of CPU on one thread): every map the report needs from
-one model (the digit, the random class, the noisy copies) is computed in one batched call per
-(model, method) by :func:`batch_maps`, which reproduces :func:`model.explain.attribution.explain`
-row by row for the gradient and occlusion methods; each (weights, digit, method) cascade is
-computed once; the noisy copies of sMPRT on the trained model are also max-sensitivity's, so
-their maps are computed once. Fewer samples than Quantus' defaults (stated on the Trust page):
+Speed (the whole report, 9 methods, < 1 s of CPU on one thread; ``benchmarks/trust_vs_quantus.py``
+times the same metrics against Quantus 0.6): every map a method needs, from the trained model and
+from every model of its cascade (the digit, the random class, the noisy copies), comes from one
+batched pass (:func:`cascade_maps`). The cascade's models differ only in which module groups are
+randomised, and every randomised group equals the fully random model's, so
+:func:`stacked_logits` runs each group's trained and random version once, on its rows. The pass
+is lean (:func:`lean_logits`): ViT's arithmetic on detached weights (no weight gradients, the
+shared model untouched), the last block for the class token only (all the logits read).
+Occlusion reuses the trained trunk's forward passes for the partial steps and takes no pass for
+a window that is already black (its drop is exactly 0). Every map equals
+:func:`model.explain.attribution.explain`'s (Captum) row by row up to float rounding (tests).
+The noisy copies of sMPRT on the trained model are also max-sensitivity's, so their maps are
+computed once. Fewer samples than Quantus' defaults (stated on the Trust page):
 sMPRT :data:`SMOOTH_SAMPLES` (Quantus: 50), max-sensitivity over the same noisy copies
 (Quantus: 200 uniform draws), faithfulness correlation's subsets of :data:`FC_SUBSET` pixels;
 the expensive methods run with :data:`TRUST_SETTINGS`.
