@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import ndimage, stats
+from scipy import ndimage, special, stats
 
 from model.explain._common import IMAGE_SIDE, _as_input, _target
 from model.explain._registry import TARGET, Family, Result, jsonable
@@ -274,8 +274,20 @@ def spearman_rows(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> np.nda
     a, b = np.asarray(a, np.float64).reshape(len(a), -1), np.asarray(b, np.float64).reshape(len(b), -1)
     if absolute:
         a, b = np.abs(a), np.abs(b)
-    ra, rb = stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)            # (R, P)
-    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
+    r = _centred_ranks(np.concatenate([a, b]))
+    return _rank_corr(r[:len(a)], r[len(a):])
+
+
+def _centred_ranks(a: np.ndarray) -> np.ndarray:
+    """Average ranks (ties shared, as scipy) of each row of ``a`` (R, ...), minus their mean: (R, P)."""
+    r = stats.rankdata(np.asarray(a, np.float64).reshape(len(a), -1), axis=1)
+    return r - r.mean(1, keepdims=True)
+
+
+def _rank_corr(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    """Pearson correlation of centred ranks, row by row (``ra`` may be one row against many); a
+    constant row gives 0."""
+    ra, rb = np.broadcast_arrays(ra, rb)
     den = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
     num = (ra * rb).sum(1)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
@@ -285,7 +297,7 @@ def discrete_entropy(amap: np.ndarray, bins: int = EMPRT_BINS) -> float:
     """Entropy of the histogram of the map's values in ``bins`` equal bins, as Quantus'
     ``discrete_entropy`` (eMPRT's complexity)."""
     hist, _ = np.histogram(np.asarray(amap, np.float64).ravel(), bins=int(bins))
-    return float(stats.entropy(hist))
+    return float(special.entr(hist / hist.sum()).sum())                 # scipy.stats.entropy's arithmetic
 
 
 def emprt(original: np.ndarray, randomised: np.ndarray, bins: int = EMPRT_BINS) -> float:
@@ -936,18 +948,22 @@ def method_trust(model: ViT, image: np.ndarray, target: int, method: str, seed: 
     rmap = maps0[1] if spec.class_specific else orig
     noisy0 = maps0[-k:]
     cas = np.stack([m[0] for m in cmaps])                                          # (S, 28, 28)
-    rho = spearman_rows(np.broadcast_to(orig, cas.shape), cas)
-    rho_s = spearman_rows(np.broadcast_to(orig, cas.shape), cas, absolute=False)
     S = len(steps)
+    smooth0 = (orig + noisy0.sum(0)) / SMOOTH_SAMPLES
+    smooth1 = (cmaps[-1][0] + cmaps[-1][1:].sum(0)) / SMOOTH_SAMPLES
+    # every Spearman of the method from one ranking: |orig|, |cascade|, orig, cascade, |random map|, |smooth maps|
+    r = _centred_ranks(np.concatenate([np.abs(orig[None]), np.abs(cas), orig[None], cas, np.abs(rmap[None]),
+                                       np.abs(smooth0[None]), np.abs(smooth1[None])]))
+    rho = _rank_corr(r[:1], r[1:S + 1])
+    rho_s = _rank_corr(r[S + 1:S + 2], r[S + 2:2 * S + 2])
     sim = ssim_rows(np.broadcast_to(_unit_abs(orig), cas.shape), _unit_abs_rows(cas))
     sim_s = ssim_rows(np.broadcast_to(_signed_unit(orig), cas.shape), _signed_unit_rows(cas), np.full(S, 2.0))
     cascade = [CascadeStep(step, float(rho[i]), float(sim[i]), cas[i], float(rho_s[i]), float(sim_s[i]))
                for i, (step, _) in enumerate(steps)]
     res = MethodTrust(method, target, s, orig, cascade, random_class=other, random_map=rmap)
-    res.random_logit_spearman = float(spearman_rows(orig[None], rmap[None])[0])
-    res.smooth_map = (orig + noisy0.sum(0)) / SMOOTH_SAMPLES
-    res.smooth_random_map = (cmaps[-1][0] + cmaps[-1][1:].sum(0)) / SMOOTH_SAMPLES
-    res.smprt = float(spearman_rows(res.smooth_map[None], res.smooth_random_map[None])[0])
+    res.random_logit_spearman = float(_rank_corr(r[:1], r[-3:-2])[0])
+    res.smooth_map, res.smooth_random_map = smooth0, smooth1
+    res.smprt = float(_rank_corr(r[-2:-1], r[-1:])[0])
     res.emprt = emprt(orig, cas[-1])
     res.max_sensitivity = max_sensitivity_of(orig, noisy0)
     res.sparseness = sparseness(orig)
