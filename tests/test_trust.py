@@ -243,6 +243,11 @@ def test_entropy_and_emprt_hand_cases():
     uniform = np.arange(784.0)                                  # 784 values in 100 bins: nearly log 100
     assert T.emprt(two, uniform) == pytest.approx((T.discrete_entropy(uniform) - np.log(2)) / np.log(2))
     assert T.discrete_entropy(uniform) == pytest.approx(np.log(100), abs=0.01)
+    from scipy import stats
+
+    for seed in range(3):                                       # scipy.stats.entropy of the histogram
+        a = np.random.default_rng(seed).normal(size=(28, 28)) ** (seed + 1)
+        assert T.discrete_entropy(a) == pytest.approx(float(stats.entropy(np.histogram(a, bins=100)[0])), abs=1e-12)
 
 
 def test_spearman_rows_equals_scipy():
