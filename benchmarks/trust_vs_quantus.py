@@ -6,12 +6,24 @@ For the same MNIST test digits (each explained for its predicted class), the sam
 same settings (:data:`model.explain.trust.TRUST_SETTINGS`) and the same randomised models, both
 compute MPRT (every cascade step), sMPRT, eMPRT, the random-logit test, faithfulness correlation,
 max-sensitivity and sparseness, one thread each, timed in process CPU seconds (the machine is
-shared). Quantus is handed this project's explanation function and cascade (its layer generator is
-replaced by :func:`model.explain.trust.randomised_cascade`, which it then does not have to build),
-and the noise and subsets it draws from ``np.random`` after ``np.random.seed(SEED)``, which ours
-draws from private RandomStates seeded the same way. ``ours_s`` is the whole trust report of those
-methods without the deletion/insertion curves (:func:`same_work`; it still computes SSIMs and
-signed ranks, which Quantus does not).
+shared). The same samples on both sides: sMPRT :data:`~model.explain.trust.SMOOTH_SAMPLES` copies
+per model (the last noise-free), max-sensitivity over ``SMOOTH_SAMPLES - 1`` noisy copies of the
+same noise, faithfulness correlation :data:`~model.explain.trust.FC_RUNS` subsets of
+:data:`~model.explain.trust.FC_SUBSET` pixels, eMPRT :data:`~model.explain.trust.EMPRT_BINS` bins.
+
+* **Quantus** is handed this project's explanation function (:func:`model.explain.explain`, i.e.
+  Captum, one call per input) and cascade (its layer generator is replaced by
+  :func:`model.explain.trust.randomised_cascade`, which it then does not have to build), and the
+  noise and subsets it draws from ``np.random`` after ``np.random.seed(SEED)``. Each metric is one
+  Quantus call, as a user would write it; they recompute some maps another metric already had.
+* **Ours** (:func:`same_work`) draws the same noise and subsets from private RandomStates seeded
+  the same way and computes every distinct map once: per method, the trained model's maps (the
+  digit, the random class, the noisy copies) and every cascade model's (the digit; the fully
+  random one also its noisy copies) in one batched pass over all the models at once, by a lean
+  forward pass that gives Captum's maps up to float rounding (``tests/test_trust.py``);
+  faithfulness correlation's perturbed digits in one batch for every method. It also computes SSIMs
+  and signed ranks, which Quantus does not, and no deletion/insertion curves (the full report's,
+  timed separately as ``report_cpu_s``).
 
 Prints ``{"ours_s", "quantus_s", "ratio" (quantus_s / ours_s), "max_abs_difference" (over every
 value of every metric), "per_metric_max_abs_difference", "report_cpu_s" (the whole trust report,
@@ -131,7 +143,8 @@ def same_work(model, image: np.ndarray, target: int, methods) -> T.TrustReport:
     """Ours, for the same metrics: every method's checks (cascade, sMPRT, eMPRT, random logit,
     max-sensitivity, sparseness; also SSIMs and signed ranks) and the faithfulness correlation of all
     maps in one batch. (The full report adds deletion/insertion curves, which Quantus does not run.)"""
-    res = {m: T.method_trust(model, image, target, m) for m in methods}
+    steps = T.randomised_cascade(model)              # looked up once per digit, as trust_report does
+    res = {m: T.method_trust(model, image, target, m, steps=steps) for m in methods}
     fc = T.faithfulness_correlation(model, image, target, {m: r.map for m, r in res.items()})
     for m, r in res.items():
         r.scores = {"faithfulness_correlation": fc[m]}

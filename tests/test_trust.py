@@ -4,6 +4,7 @@ hand-computed cases, the pass rule and the report's shape."""
 from __future__ import annotations
 
 import copy
+import functools
 
 import numpy as np
 import pytest
@@ -162,6 +163,77 @@ def test_batch_maps_reproduce_explain_row_by_row(small):
         np.testing.assert_allclose(got, ref, atol=1e-5 * max(1.0, float(np.abs(ref).max())), err_msg=method)
 
 
+def test_lean_pass_is_the_model_and_its_input_gradient(small, shipped_vit):
+    """The lean forward (detached weights, last block for the class token only) computes ViT's
+    logits, and its input gradient is autograd's through the module to 1e-6 (relative)."""
+    x = torch.from_numpy(np.stack([make_digit(i) for i in range(4)]))[:, None]
+    t = torch.tensor([1, 4, 7, 1])
+    for model in (small, shipped_vit):
+        assert T.lean_ok(model)
+        with torch.inference_mode():
+            ref, got = model(x), T.lean_logits(model, x)
+        np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-5 * float(ref.abs().max()))
+        g_ref, g = T._grads(model, x, t), T._grads(functools.partial(T.lean_logits, model), x, t)
+        assert float((g - g_ref).abs().max()) <= 1e-6 * float(g_ref.abs().max())
+        assert all(p.grad is None and p.requires_grad for p in model.parameters())   # the model is left alone
+    training = copy.deepcopy(small).train()
+    assert not T.lean_ok(training) and not T.lean_ok(torch.nn.Linear(784, 10))
+    assert torch.equal(T.lean_logits(training, x), training(x))                   # falls back to the module
+
+
+def test_stacked_pass_runs_every_model_of_the_cascade(small):
+    """One batch for the trained model and the whole cascade gives each model's own logits, and a
+    report computed that way equals one computed model by model (a plain tuple is not stackable)."""
+    steps = T.randomised_cascade(small)
+    assert steps.stackable and T.stackable(small, steps)
+    counts = [2, 1, 3, 1, 2]
+    x = torch.rand(sum(counts), 1, 28, 28)
+    models = [small] + [m for _, m in steps]
+    with torch.inference_mode():
+        got = T.stacked_logits(small, steps, counts, x)
+        ref = torch.cat([models[i](r[None]) for i, r in zip(np.repeat(np.arange(len(counts)), counts), x)])
+    np.testing.assert_allclose(got.numpy(), ref.numpy(), atol=1e-5 * float(ref.abs().max()))
+    plain = tuple(steps)
+    assert not T.stackable(small, plain)
+    digit = make_digit(2)
+    for method in ("integrated_gradients", "occlusion", "gradient_rollout", "input_x_gradient"):
+        a = T.method_trust(small, digit, 3, method, steps=steps)
+        b = T.method_trust(small, digit, 3, method, steps=plain)
+        scale = float(np.abs(b.map).max())
+        for ca, cb in zip(a.cascade, b.cascade):
+            np.testing.assert_allclose(ca.map, cb.map, atol=1e-5 * max(scale, float(np.abs(cb.map).max())))
+        np.testing.assert_allclose(a.random_map, b.random_map, atol=1e-5 * scale)
+        np.testing.assert_allclose(a.smooth_random_map, b.smooth_random_map, atol=1e-5 * scale)
+        assert a.max_sensitivity == pytest.approx(b.max_sensitivity, rel=1e-4), method
+
+
+def test_occlusion_takes_no_pass_for_black_windows(small):
+    """A window that is already black leaves the digit unchanged: its drop is exactly 0, and only
+    the other windows go through the model."""
+    x = np.zeros((28, 28), np.float32)
+    x[8:12, 12:20] = 1.0                                       # ink in two 4 x 4 windows
+    s = T.trust_settings("occlusion", small)
+    occ, need = T._occlusion_rows(T._as_input(x), s["window"])
+    assert occ.shape[0] == 3 and int(need.sum()) == 3          # the digit and its two inked windows
+    amap = T.batch_maps(small, x[None], [3], "occlusion", s)[0]
+    assert np.all(amap[x == 0] == 0.0) and np.any(amap[x > 0] != 0.0)
+    ref = E.explain(small, x, 3, "occlusion", **s).map
+    np.testing.assert_allclose(amap, ref, atol=1e-5 * max(1.0, float(np.abs(ref).max())))
+
+
+def test_ssim_rows_equals_ssim_pair_by_pair():
+    rng = np.random.default_rng(4)
+    a, b = rng.random((5, 28, 28)), rng.random((5, 28, 28))
+    b[1] = a[1]
+    a[2], b[2] = 0.5, 0.5                                      # constant and equal: 1
+    a[3], b[3] = 0.0, 0.3                                      # constant and different
+    got = T.ssim_rows(a, b)
+    assert got == pytest.approx([T.ssim(p, q) for p, q in zip(a, b)], abs=1e-12)
+    assert got[1] == pytest.approx(1.0) and got[2] == 1.0
+    assert T.ssim_rows(a, b, np.full(5, 2.0)) == pytest.approx([T.ssim(p, q, data_range=2.0) for p, q in zip(a, b)],
+                                                               abs=1e-12)
+
+
 def test_entropy_and_emprt_hand_cases():
     flat = np.zeros((28, 28))
     assert T.discrete_entropy(flat) == 0.0 and T.emprt(flat, np.arange(784.0)) == 0.0
@@ -171,6 +243,11 @@ def test_entropy_and_emprt_hand_cases():
     uniform = np.arange(784.0)                                  # 784 values in 100 bins: nearly log 100
     assert T.emprt(two, uniform) == pytest.approx((T.discrete_entropy(uniform) - np.log(2)) / np.log(2))
     assert T.discrete_entropy(uniform) == pytest.approx(np.log(100), abs=0.01)
+    from scipy import stats
+
+    for seed in range(3):                                       # scipy.stats.entropy of the histogram
+        a = np.random.default_rng(seed).normal(size=(28, 28)) ** (seed + 1)
+        assert T.discrete_entropy(a) == pytest.approx(float(stats.entropy(np.histogram(a, bins=100)[0])), abs=1e-12)
 
 
 def test_spearman_rows_equals_scipy():

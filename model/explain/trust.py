@@ -26,12 +26,19 @@ attribution method of the Attributions page, on one digit.
 * **Verdict** (:func:`rank_methods`, rule :data:`RANK_RULE`): the methods ranked for this digit on
   four kinds of evidence, and one sentence saying which map to read first and how.
 
-Speed (the whole report, 9 methods, < 1 s of CPU on one thread): every map the report needs from
-one model (the digit, the random class, the noisy copies) is computed in one batched call per
-(model, method) by :func:`batch_maps`, which reproduces :func:`model.explain.attribution.explain`
-row by row for the gradient and occlusion methods; each (weights, digit, method) cascade is
-computed once; the noisy copies of sMPRT on the trained model are also max-sensitivity's, so
-their maps are computed once. Fewer samples than Quantus' defaults (stated on the Trust page):
+Speed (the whole report, 9 methods, < 1 s of CPU on one thread; ``benchmarks/trust_vs_quantus.py``
+times the same metrics against Quantus 0.6): every map a method needs, from the trained model and
+from every model of its cascade (the digit, the random class, the noisy copies), comes from one
+batched pass (:func:`cascade_maps`). The cascade's models differ only in which module groups are
+randomised, and every randomised group equals the fully random model's, so
+:func:`stacked_logits` runs each group's trained and random version once, on its rows. The pass
+is lean (:func:`lean_logits`): ViT's arithmetic on detached weights (no weight gradients, the
+shared model untouched), the last block for the class token only (all the logits read).
+Occlusion reuses the trained trunk's forward passes for the partial steps and takes no pass for
+a window that is already black (its drop is exactly 0). Every map equals
+:func:`model.explain.attribution.explain`'s (Captum) row by row up to float rounding (tests).
+The noisy copies of sMPRT on the trained model are also max-sensitivity's, so their maps are
+computed once. Fewer samples than Quantus' defaults (stated on the Trust page):
 sMPRT :data:`SMOOTH_SAMPLES` (Quantus: 50), max-sensitivity over the same noisy copies
 (Quantus: 200 uniform draws), faithfulness correlation's subsets of :data:`FC_SUBSET` pixels;
 the expensive methods run with :data:`TRUST_SETTINGS`.
@@ -48,15 +55,17 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import math
 import threading
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy import ndimage, stats
+import torch.nn.functional as F
+from scipy import ndimage, special, stats
 
 from model.explain._common import IMAGE_SIDE, _as_input, _target
 from model.explain._registry import TARGET, Family, Result, jsonable
@@ -157,8 +166,15 @@ class _Keyed:
         return isinstance(other, _Keyed) and other.fingerprint == self.fingerprint
 
 
+class Cascade(tuple):
+    """:func:`randomised_cascade`'s tuple of ``(step, model)``; ``stackable``: every step's randomised
+    parameters equal the fully random model's (checked once when built), so :func:`stacked_logits`
+    may run every model of the cascade in one batch."""
+    stackable: bool = False
+
+
 @functools.lru_cache(maxsize=4)
-def _cascade_cached(key: _Keyed, seed: int) -> tuple[tuple[str, ViT], ...]:
+def _cascade_cached(key: _Keyed, seed: int) -> Cascade:
     out = []
     current = copy.deepcopy(key.model)             # a private copy; the shared model is only read
     for step in cascade_steps(key.model):
@@ -170,10 +186,15 @@ def _cascade_cached(key: _Keyed, seed: int) -> tuple[tuple[str, ViT], ...]:
                 p.copy_(mean + (std or 0.02) * torch.randn(p.shape, generator=g, dtype=p.dtype))
         current.eval()
         out.append((step, current))
-    return tuple(out)
+    cascade = Cascade(out)
+    last = dict(current.named_parameters())
+    names = [s for s, _ in out]
+    cascade.stackable = all(torch.equal(p, last[n]) for i, (_, m) in enumerate(out) for s in names[:i + 1]
+                            for n, p in _step_parameters(m, s))
+    return cascade
 
 
-def randomised_cascade(model: ViT, seed: int = SEED) -> tuple[tuple[str, ViT], ...]:
+def randomised_cascade(model: ViT, seed: int = SEED) -> Cascade:
     """``((step, model with this and every earlier step randomised), ...)``, top down; built once
     per process and weights (cached), never touching ``model``. Do not mutate the copies."""
     return _cascade_cached(_Keyed(model, model_fingerprint(model)), int(seed))
@@ -204,22 +225,35 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float | None = None, win_size
     ``skimage.metrics.structural_similarity`` does by default: a uniform ``win_size`` window
     (reflecting borders), sample covariances, the mean over the pixels at least win_size//2
     from the border. ``data_range`` defaults to the range over both arrays (as Quantus' ssim)."""
+    return float(ssim_rows(np.asarray(a)[None], np.asarray(b)[None], None if data_range is None else [data_range],
+                           win_size, k1, k2)[0])
+
+
+def ssim_rows(a: np.ndarray, b: np.ndarray, data_range=None, win_size: int = 7, k1: float = 0.01,
+              k2: float = 0.03) -> np.ndarray:
+    """:func:`ssim` of each pair (a[r], b[r]) of two stacks (R, H, W), all in one filtering pass;
+    ``data_range``: one per pair, or None for each pair's range over both arrays."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    R = a.shape[0]
     if data_range is None:
-        data_range = float(max(a.max(), b.max()) - min(a.min(), b.min()))
-    if data_range == 0:
-        return 1.0 if np.array_equal(a, b) else 0.0
-    f = functools.partial(ndimage.uniform_filter, size=win_size)
-    n = win_size ** a.ndim
+        dr = np.maximum(a.max((1, 2)), b.max((1, 2))) - np.minimum(a.min((1, 2)), b.min((1, 2)))
+    else:
+        dr = np.broadcast_to(np.asarray(data_range, np.float64), (R,))
+    n = win_size ** 2
     cov_norm = n / (n - 1)                                             # sample covariance
-    ux, uy = f(a), f(b)
-    vx = cov_norm * (f(a * a) - ux * ux)
-    vy = cov_norm * (f(b * b) - uy * uy)
-    vxy = cov_norm * (f(a * b) - ux * uy)
-    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
-    s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
+    f = ndimage.uniform_filter(np.concatenate([a, b, a * a, b * b, a * b]), size=win_size, axes=(1, 2))
+    ux, uy, fxx, fyy, fxy = np.split(f, 5)
+    vx = cov_norm * (fxx - ux * ux)
+    vy = cov_norm * (fyy - uy * uy)
+    vxy = cov_norm * (fxy - ux * uy)
+    c1, c2 = ((k1 * dr) ** 2)[:, None, None], ((k2 * dr) ** 2)[:, None, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
     pad = (win_size - 1) // 2
-    return float(s[pad:-pad, pad:-pad].mean())
+    out = s[:, pad:-pad, pad:-pad].mean((1, 2))
+    flat = dr == 0                                                     # constant pair: equal or not
+    out[flat] = [1.0 if np.array_equal(x, y) else 0.0 for x, y in zip(a[flat], b[flat])]
+    return out
 
 
 def _unit_abs(a: np.ndarray) -> np.ndarray:
@@ -240,8 +274,20 @@ def spearman_rows(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> np.nda
     a, b = np.asarray(a, np.float64).reshape(len(a), -1), np.asarray(b, np.float64).reshape(len(b), -1)
     if absolute:
         a, b = np.abs(a), np.abs(b)
-    ra, rb = stats.rankdata(a, axis=1), stats.rankdata(b, axis=1)            # (R, P)
-    ra, rb = ra - ra.mean(1, keepdims=True), rb - rb.mean(1, keepdims=True)
+    r = _centred_ranks(np.concatenate([a, b]))
+    return _rank_corr(r[:len(a)], r[len(a):])
+
+
+def _centred_ranks(a: np.ndarray) -> np.ndarray:
+    """Average ranks (ties shared, as scipy) of each row of ``a`` (R, ...), minus their mean: (R, P)."""
+    r = stats.rankdata(np.asarray(a, np.float64).reshape(len(a), -1), axis=1)
+    return r - r.mean(1, keepdims=True)
+
+
+def _rank_corr(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    """Pearson correlation of centred ranks, row by row (``ra`` may be one row against many); a
+    constant row gives 0."""
+    ra, rb = np.broadcast_arrays(ra, rb)
     den = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
     num = (ra * rb).sum(1)
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
@@ -251,7 +297,7 @@ def discrete_entropy(amap: np.ndarray, bins: int = EMPRT_BINS) -> float:
     """Entropy of the histogram of the map's values in ``bins`` equal bins, as Quantus'
     ``discrete_entropy`` (eMPRT's complexity)."""
     hist, _ = np.histogram(np.asarray(amap, np.float64).ravel(), bins=int(bins))
-    return float(stats.entropy(hist))
+    return float(special.entr(hist / hist.sum()).sum())                 # scipy.stats.entropy's arithmetic
 
 
 def emprt(original: np.ndarray, randomised: np.ndarray, bins: int = EMPRT_BINS) -> float:
@@ -259,6 +305,139 @@ def emprt(original: np.ndarray, randomised: np.ndarray, bins: int = EMPRT_BINS) 
     entropy; a map whose entropy is 0 (constant) gives 0."""
     h0 = discrete_entropy(original, bins)
     return (discrete_entropy(randomised, bins) - h0) / h0 if h0 > 0 else 0.0
+
+
+# ----------------------------------------------------------------------------- a lean forward pass
+# The same arithmetic as ViT.forward, written with torch.nn.functional on detached weights: the
+# gradient flows to the input only (no weight gradients are computed, and the shared model is not
+# touched), and the last block is run for the class token alone, the only token the logits read
+# (its keys and values still come from every token). tests/test_trust.py checks it against
+# ViT.forward and the maps against Captum's.
+
+def _d(p: torch.Tensor | None) -> torch.Tensor | None:
+    return None if p is None else p.detach()
+
+
+def _ln(m: torch.nn.LayerNorm, h: torch.Tensor) -> torch.Tensor:
+    return F.layer_norm(h, m.normalized_shape, _d(m.weight), _d(m.bias), m.eps)
+
+
+def _lin(m: torch.nn.Linear, h: torch.Tensor) -> torch.Tensor:
+    return F.linear(h, _d(m.weight), _d(m.bias))
+
+
+def lean_ok(model: ViT) -> bool:
+    """Whether :func:`lean_logits` reproduces ``model(x)``: eval mode and a stem of known layers."""
+    if not isinstance(model, ViT) or model.training:
+        return False
+    stem = model.patch_embed.proj
+    layers = list(stem) if isinstance(stem, torch.nn.Sequential) else [stem]
+    return all(type(m) in (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.GELU) for m in layers)
+
+
+def _embed(model: ViT, x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 28, 28) in [0, 1] -> tokens (B, N, dim): stem, class token, position embeddings."""
+    from model.vit import MNIST_MEAN, MNIST_STD
+
+    h = (x - MNIST_MEAN) / MNIST_STD
+    stem = model.patch_embed.proj
+    for m in (stem if isinstance(stem, torch.nn.Sequential) else [stem]):
+        if isinstance(m, torch.nn.Conv2d):
+            h = F.conv2d(h, _d(m.weight), _d(m.bias), m.stride, m.padding, m.dilation, m.groups)
+        elif isinstance(m, torch.nn.BatchNorm2d):                  # eval: running statistics
+            h = F.batch_norm(h, m.running_mean, m.running_var, _d(m.weight), _d(m.bias), False, 0.0, m.eps)
+        else:
+            h = F.gelu(h, approximate=m.approximate)
+    h = h.flatten(2).transpose(1, 2)                                       # (B, P, dim)
+    cls = _d(model.cls_token).expand(h.shape[0], -1, -1)
+    return torch.cat([cls, h], 1) + _d(model.pos_embed)                   # (B, N, dim)
+
+
+def _block(b, h: torch.Tensor, cls_only: bool = False, attn: list | None = None) -> torch.Tensor:
+    """One pre-norm block on tokens (B, N, C) -> (B, N, C); ``cls_only``: the class token's
+    output alone, (B, 1, C) (queries from token 0, keys and values from every token); ``attn``:
+    computed explicitly as ViT's ``need_weights`` path does, the pattern (B, H, N, N) appended."""
+    B, N, C = h.shape
+    H = b.attn.heads
+    a = _ln(b.ln1, h)
+    w, bias = _d(b.attn.qkv.weight), _d(b.attn.qkv.bias)
+    if attn is not None:
+        q, k, v = F.linear(a, w, bias).reshape(B, N, 3, H, C // H).permute(2, 0, 3, 1, 4).unbind(0)
+        att = ((q @ k.transpose(-2, -1)) / math.sqrt(C // H)).softmax(dim=-1)   # (B, H, N, N)
+        attn.append(att)
+        y, n = att @ v, N
+    elif cls_only:
+        q = F.linear(a[:, :1], w[:C], None if bias is None else bias[:C])
+        kv = F.linear(a, w[C:], None if bias is None else bias[C:]).reshape(B, N, 2, H, C // H).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q.reshape(B, 1, H, C // H).transpose(1, 2), *kv.unbind(0))
+        h, n = h[:, :1], 1
+    else:
+        qkv = F.linear(a, w, bias).reshape(B, N, 3, H, C // H).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(*qkv.unbind(0))                 # (B, H, N, hd)
+        n = N
+    h = h + _lin(b.attn.proj, y.transpose(1, 2).reshape(B, n, C))
+    return h + _lin(b.mlp.fc2, F.gelu(_lin(b.mlp.fc1, _ln(b.ln2, h))))
+
+
+def _top(model: ViT, h: torch.Tensor, first: int) -> torch.Tensor:
+    """Logits (B, classes) from the tokens (B, N, C) before block ``first`` (0-based; L: the head alone)."""
+    L = len(model.blocks)
+    for i in range(first, L):
+        h = _block(model.blocks[i], h, cls_only=i == L - 1)
+    return _lin(model.head, _ln(model.ln_f, h[:, 0]))
+
+
+def lean_logits(model: ViT, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)`` (B, 1, 28, 28) -> logits (B, classes), by the lean forward pass (falls back to
+    ``model(x)`` where :func:`lean_ok` is false); differentiable with respect to ``x`` only."""
+    return _forward(model, x) if lean_ok(model) else model(x)
+
+
+def stackable(model: ViT, steps) -> bool:
+    """Whether :func:`stacked_logits` can run ``model`` and its cascade ``steps`` in one batch."""
+    return (getattr(steps, "stackable", False) and [s for s, _ in steps] == list(cascade_steps(model))
+            and lean_ok(model) and lean_ok(steps[-1][1]))
+
+
+def _forward(model: ViT, x: torch.Tensor, attn: list | None = None, rand: ViT | None = None,
+             split: dict[str, int] | None = None) -> torch.Tensor:
+    """The lean pass (B, 1, 28, 28) -> logits (B, classes). ``split`` maps a module group (a
+    cascade step's name) to how many leading rows use ``model``'s version; the other rows use
+    ``rand``'s (every group not named: all rows use ``model``'s). ``attn``: a list that receives,
+    per block, the list of its patterns (one per row group, rows in order); every block then runs
+    on every token."""
+    split = split or {}
+
+    def two(f, h, slot):
+        k = split.get(slot, h.shape[0])
+        if k >= h.shape[0] or k <= 0:
+            return f(model if k > 0 else rand, h)
+        a, b = h.split([k, h.shape[0] - k])                              # (split: no zero-filled gradients)
+        return torch.cat([f(model, a), f(rand, b)])
+
+    h = two(_embed, x, "stem")
+    L = len(model.blocks)
+    for i in range(L):
+        layer: list | None = None if attn is None else []
+        h = two(lambda m, t, i=i, layer=layer: _block(m.blocks[i], t, i == L - 1 and layer is None, layer), h,
+                f"block {i + 1}")
+        if attn is not None:
+            attn.append(layer)
+    return two(lambda m, t: _lin(m.head, _ln(m.ln_f, t[:, 0])), h, "head")
+
+
+def stacked_logits(model: ViT, steps, counts: Iterable[int], x: torch.Tensor,
+                   attn: list | None = None) -> torch.Tensor:
+    """Logits of the trained model and every model of a :func:`randomised_cascade` in one batch:
+    ``x`` (B, 1, 28, 28) holds the trained model's rows first (``counts[0]`` of them), then
+    ``counts[i + 1]`` rows for ``steps[i]``. Randomisation is cumulative and top down, and every
+    step's randomised modules equal the fully random model's (checked when the cascade is built),
+    so each module is either the trained one or the random one, the rows that use the random
+    one are a suffix of the batch, and every module runs once or twice instead of once per model.
+    ``attn``: as :func:`_forward`'s."""
+    cum = np.cumsum([0, *counts])
+    split = {name: int(cum[i + 1]) for i, (name, _) in enumerate(steps)}   # rows before use it trained
+    return _forward(model, x, attn, steps[-1][1], split)
 
 
 # ----------------------------------------------------------------------------- batched maps
@@ -270,31 +449,33 @@ def _captum_ig_alphas(steps: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(sizes(steps), np.float32), np.asarray(alphas(steps), np.float32)
 
 
-def _grads(model: ViT, pts: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """d logit[target_r] / d x_r for every row r of (B, 1, 28, 28), one forward/backward pass."""
+def _grads(logits: Callable, pts: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """d logit[target_r] / d x_r for every row r of (B, 1, 28, 28), one forward/backward pass;
+    ``logits`` maps the rows to (B, classes)."""
     x = pts.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        out = model(x).gather(1, targets.view(-1, 1)).sum()
+        out = logits(x).gather(1, targets.view(-1, 1)).sum()
         (g,) = torch.autograd.grad(out, x)
     return g
 
 
 _MEMO_LOCK = threading.Lock()
-_INPUT_GRADS: list[tuple] = []      # [(model, input bytes, targets, gradients)], the last 8 calls
+_INPUT_GRADS: list[tuple] = []      # [(owner, input bytes, targets, gradients)], the last 8 calls
 
 
-def _input_grads(model: ViT, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """:func:`_grads` of the rows themselves, remembered for the last few (model, rows, targets):
-    Saliency and Input x Gradient of the same digits share one backward pass."""
+def _input_grads(logits: Callable, owner: tuple, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """:func:`_grads` of the rows themselves, remembered for the last few (owner = the model(s),
+    rows, targets): Saliency and Input x Gradient of the same digits share one backward pass."""
     key = (x.numpy().tobytes(), tuple(t.tolist()))
     with _MEMO_LOCK:
-        for m, xb, tb, g in _INPUT_GRADS:
-            if m is model and (xb, tb) == key:
+        for o, xb, tb, g in _INPUT_GRADS:
+            if len(o) == len(owner) and all(a is b or (type(a) is int and a == b) for a, b in zip(o, owner)) \
+                    and (xb, tb) == key:
                 return g
-    g = _grads(model, x, t)
+    g = _grads(logits, x, t)
     with _MEMO_LOCK:
-        _INPUT_GRADS.append((model, *key, g))
-        del _INPUT_GRADS[:-8]                              # one per model of a cascade, and one
+        _INPUT_GRADS.append((owner, *key, g))
+        del _INPUT_GRADS[:-8]
     return g
 
 
@@ -311,32 +492,47 @@ def _fast(method: str, s: dict) -> bool:
     return method in ("attention_rollout", "cls_attention", "gradient_rollout")
 
 
-def _attention_maps(model: ViT, x: torch.Tensor, t: torch.Tensor, method: str, s: dict) -> np.ndarray:
+def _attention_maps(forward: Callable, x: torch.Tensor, t: torch.Tensor, method: str, s: dict) -> np.ndarray:
     """The attention-based maps of every row from one batched forward (gradient-weighted rollout:
-    one forward and backward), with the formulas of :mod:`model.explain.attention`."""
+    one forward and backward), with the formulas of :mod:`model.explain.attention`. ``forward(x,
+    attn)`` returns the logits and appends, per block, the list of its patterns (row groups)."""
     from model.explain._common import upsample_patches
     from model.explain.attention import query_attention, rollout
 
+    parts: list[list[torch.Tensor]] = []
     if method == "gradient_rollout":
         with torch.enable_grad():
-            feats, attns = model.forward_features(x.clone(), need_weights=True)   # L x (R, H, N, N)
-            grads = torch.autograd.grad(model.head(feats).gather(1, t.view(-1, 1)).sum(), attns)
-        N = attns[0].shape[-1]
+            logits = forward(x.detach().clone().requires_grad_(True), parts)   # weights are detached
+            flat = [a for layer in parts for a in layer]
+            grads = iter(torch.autograd.grad(logits.gather(1, t.view(-1, 1)).sum(), flat))
+        N = flat[0].shape[-1]
         g = int(round(np.sqrt(N - 1)))
-        out = []
-        for r in range(x.shape[0]):
-            R = torch.eye(N, dtype=torch.float64)
-            for a, ga in zip(attns, grads):
-                R = R + (ga[r] * a[r].detach()).clamp(min=0).mean(0).double() @ R
-            out.append(upsample_patches(R[0, 1:].reshape(g, g).numpy().astype(np.float32)))
-        return np.stack(out)
+        R = torch.eye(N, dtype=torch.float64).expand(x.shape[0], N, N)
+        for layer in parts:                                               # Chefer et al., 2021, Eq. 5-6
+            a = torch.cat([p.detach() for p in layer])
+            ga = torch.cat([next(grads) for _ in layer])
+            R = R + (ga * a).clamp(min=0).mean(1).double() @ R             # (R, N, N)
+        return upsample_patches(R[:, 0, 1:].reshape(-1, g, g).numpy().astype(np.float32))
     with torch.inference_mode():
-        attn = model(x, return_attn=True)[1].numpy().astype(np.float32)             # (R, L, H, N, N)
+        forward(x, parts)
+        attn = torch.stack([torch.cat(layer) for layer in parts], 1).numpy().astype(np.float32)   # (R, L, H, N, N)
     if method == "attention_rollout":
         return np.stack([upsample_patches(rollout(a, float(s["discard_ratio"]), s["head_fusion"])) for a in attn])
     li = attn.shape[1] - 1 if s["layer"] == "last" else int(s["layer"])
     maps = [query_attention(a, li, 0) for a in attn]                                # R x (H, g, g)
     return np.stack([upsample_patches(m.mean(0) if s["head"] == "mean" else m[int(s["head"])]) for m in maps])
+
+
+def _model_attention(model: ViT) -> Callable:
+    """``forward(x, attn)`` of :func:`_attention_maps` for one model: the lean pass where it
+    applies, else ViT's own ``forward_features(need_weights=True)``."""
+    def forward(x: torch.Tensor, attn: list) -> torch.Tensor:
+        if lean_ok(model):
+            return _forward(model, x, attn)
+        feats, attns = model.forward_features(x.clone(), need_weights=True)
+        attn.extend([a] for a in attns)
+        return model.head(feats)
+    return forward
 
 
 def _occluded(x: torch.Tensor, w: int) -> torch.Tensor:
@@ -360,24 +556,34 @@ def _occlusion_maps(logits: torch.Tensor, t: torch.Tensor, w: int) -> np.ndarray
     return diff.repeat_interleave(w, 2).repeat_interleave(w, 3).numpy().astype(np.float32)
 
 
-def _block_states(model: ViT, x: torch.Tensor) -> list[torch.Tensor]:
-    """The token states (B, N, dim) after the embedding (index 0) and after each block (1..L)."""
-    from model.vit import MNIST_MEAN, MNIST_STD
+def _occlusion_rows(x: torch.Tensor, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs Occlusion needs a forward pass for: of :func:`_occluded`'s (R, 1 + k*k) images
+    the digits and the copies that differ from their digit, (M, 1, 28, 28), and ``need`` (R, 1 + k*k)
+    which ones they are. A window that is already black leaves the digit as it is: its logit drop
+    is exactly 0 and takes no forward pass (MNIST's background is black: most windows)."""
+    occ = _occluded(x, w)                                                  # (R, 1 + k*k, 1, 28, 28)
+    need = (occ != x[:, None]).flatten(2).any(2)
+    need[:, 0] = True
+    return occ[need], need
 
-    h = model.patch_embed((x - MNIST_MEAN) / MNIST_STD)
-    h = torch.cat([model.cls_token.expand(h.shape[0], -1, -1), h], 1) + model.pos_embed
+
+def _occlusion_logits(logits: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
+    """(M, C) logits of :func:`_occlusion_rows`' inputs -> (R, 1 + k*k, C), each skipped copy given
+    its digit's logits (a drop of exactly 0)."""
+    full = logits.new_zeros(*need.shape, logits.shape[-1])
+    full[need] = logits
+    return torch.where(need[..., None], full, full[:, :1])
+
+
+def _trunk(model: ViT, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The token states (B, N, dim) after the embedding (index 0) and after blocks 1..L-1, and the
+    class token (B, 1, dim) after block L (all the head reads), by the lean forward pass."""
+    h = _embed(model, x)
     out = [h]
-    for block in model.blocks:
-        h = block(h)[0]
+    for block in model.blocks[:-1]:
+        h = _block(block, h)
         out.append(h)
-    return out
-
-
-def _from_block(model: ViT, h: torch.Tensor, first: int) -> torch.Tensor:
-    """Logits from the token state before block ``first`` (0-based; L = only the head)."""
-    for block in model.blocks[first:]:
-        h = block(h)[0]
-    return model.head(model.ln_f(h[:, 0]))
+    return out, _block(model.blocks[-1], h, cls_only=True)
 
 
 def occlusion_cascade(model: ViT, steps, x: np.ndarray, rows0: np.ndarray, t0: list[int], rows_last: np.ndarray,
@@ -386,59 +592,58 @@ def occlusion_cascade(model: ViT, steps, x: np.ndarray, rows0: np.ndarray, t0: l
     cascade (the digit ``x``; the last step also ``rows_last``), reusing forward passes: a step
     that randomises the head and blocks b..L leaves blocks 1..b-1 as trained, so the trained
     model's token states of the occluded digits before block b are reused and only the randomised
-    top is run again (Occlusion is forward-only; every model is in eval mode)."""
-    occ0 = _occluded(torch.cat([_as_input(a) for a in rows0]), w)          # (R0, 1 + k*k, 1, 28, 28)
-    n = occ0.shape[1]
-    L = len(model.blocks)
-    uniq = {}
+    top is run again, every such step in one pass (rows join at their block; the cascade must be
+    :func:`stackable`). Occlusion is forward-only; black windows take no pass
+    (:func:`_occlusion_rows`)."""
+    uniq: dict[bytes, int] = {}
     for i, a in enumerate(rows0):
         uniq.setdefault(np.asarray(a, np.float32).tobytes(), i)
     keep = sorted(uniq.values())
+    where = [keep.index(uniq[np.asarray(a, np.float32).tobytes()]) for a in rows0]
+    xi = keep.index(uniq[np.asarray(x, np.float32).tobytes()])                # the digit's rows
+    L, rand = len(model.blocks), steps[-1][1]
     with torch.inference_mode():
-        states = _block_states(model, occ0[keep].reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE))
-        logits = model.head(model.ln_f(states[-1][:, 0])).reshape(len(keep), n, -1)
-        where = [keep.index(uniq[np.asarray(a, np.float32).tobytes()]) for a in rows0]
-        maps0 = _occlusion_maps(logits[where], torch.tensor(t0), w)
-        xi = keep.index(uniq[np.asarray(x, np.float32).tobytes()])            # the digit's block of rows
+        occ, need = _occlusion_rows(torch.cat([_as_input(rows0[i]) for i in keep]), w)
+        states, cls = _trunk(model, occ)
+        full = _occlusion_logits(_lin(model.head, _ln(model.ln_f, cls[:, 0])), need)   # (K, 1 + k*k, C)
+        maps0 = _occlusion_maps(full[where], torch.tensor(t0), w)[:, 0]
+        mine = torch.arange(len(keep)).repeat_interleave(need.sum(1)) == xi   # the digit's occluded copies
+        need_x = need[xi:xi + 1]
+        # every partial step in one pass: step "block b" joins before block b, "head" after block L
+        joins = {int(s.split()[1]) - 1: s for s, _ in steps if s.startswith("block ")}
+        order, h = [], None
+        for i in range(L):
+            if i in joins:
+                order.append(joins[i])
+                h = states[i][mine] if h is None else torch.cat([h, states[i][mine]])
+            if h is not None:
+                h = _block(rand.blocks[i], h, cls_only=i == L - 1)
+        order.append("head")
+        h = cls[mine] if h is None else torch.cat([h, cls[mine]])
+        lg = _lin(rand.head, _ln(rand.ln_f, h[:, 0]))
+        lg = lg.reshape(len(order), -1, lg.shape[-1])                       # (steps, copies, C)
         tt = torch.tensor([target])
-        out = []
-        for step, rmodel in steps:
-            if step == "stem":
-                occ = _occluded(torch.cat([_as_input(a) for a in [x] + list(rows_last)]), w)
-                lg = rmodel(occ.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)).reshape(occ.shape[0], n, -1)
-                out.append(_occlusion_maps(lg, tt.repeat(occ.shape[0]), w)[:, 0])
-                continue
-            first = L if step == "head" else int(step.split()[1]) - 1
-            h = states[first].reshape(len(keep), n, *states[first].shape[1:])[xi]
-            out.append(_occlusion_maps(_from_block(rmodel, h, first)[None], tt, w)[:, 0])
-    return maps0[:, 0], out
+        partial = {s: _occlusion_maps(_occlusion_logits(lg[j], need_x), tt, w)[0, 0] for j, s in enumerate(order)}
+        occ, need = _occlusion_rows(torch.cat([_as_input(a) for a in [x] + list(rows_last)]), w)
+        last = _occlusion_maps(_occlusion_logits(lean_logits(rand, occ), need), tt.repeat(need.shape[0]), w)[:, 0]
+    return maps0, [last if s == "stem" else partial[s][None] for s, _ in steps]
 
 
-def batch_maps(model: ViT, xs: np.ndarray, targets: Iterable[int], method: str, settings: dict) -> np.ndarray:
-    """The map of ``method`` (with the full ``settings`` of :func:`method_settings`) for every row:
-    ``xs`` (R, 28, 28), ``targets`` (R,) -> (R, 28, 28) float32, each row what
-    :func:`model.explain.attribution.explain` returns for it (same formulas and seeded draws, up to
-    float rounding), but one batched pass for all rows. Methods or settings without a batched form
-    fall back to one ``explain`` per row."""
-    xs = np.asarray(xs, np.float32)
-    tg = [int(t) for t in targets]
-    s = settings
-    if not _fast(method, s):
-        return np.stack([explain(model, x, t, method, **s).map for x, t in zip(xs, tg)])
-    x = torch.cat([_as_input(a) for a in xs])                              # (R, 1, 28, 28), clamped
+def _maps(logits_for: Callable, owner: tuple, x: torch.Tensor, t: torch.Tensor, method: str, s: dict) -> np.ndarray:
+    """The gradient and occlusion maps of :func:`batch_maps` for rows ``x`` (R, 1, 28, 28) and
+    targets ``t`` (R,); ``logits_for(p)`` is the logits function of a batch that holds ``p``
+    consecutive points per row (row-major; Occlusion, whose rows vary: ``p`` None), ``owner``
+    names the model(s) for the memo."""
     R = x.shape[0]
-    t = torch.tensor(tg, dtype=torch.long)                                 # (R,)
-    if method in ("attention_rollout", "cls_attention", "gradient_rollout"):
-        return _attention_maps(model, x, t, method, s).astype(np.float32)
     if method in ("saliency", "input_x_gradient"):
-        g = _input_grads(model, x, t)
+        g = _input_grads(logits_for(1), owner, x, t)
         out = (g.abs() if s.get("absolute", True) else g) if method == "saliency" else g * x
     elif method == "integrated_gradients":
         n = int(s["steps"])
         sizes, alphas = map(torch.from_numpy, _captum_ig_alphas(n))
-        pts = (alphas.view(n, 1, 1, 1, 1) * x[None]).reshape(n * R, 1, IMAGE_SIDE, IMAGE_SIDE)   # black base
-        g = _grads(model, pts, t.repeat(n)).reshape(n, R, 1, IMAGE_SIDE, IMAGE_SIDE)
-        out = (g * sizes.view(n, 1, 1, 1, 1)).sum(0) * x
+        pts = (alphas.view(1, n, 1, 1, 1) * x[:, None]).reshape(R * n, 1, IMAGE_SIDE, IMAGE_SIDE)   # black base
+        g = _grads(logits_for(n), pts, t.repeat_interleave(n)).reshape(R, n, 1, IMAGE_SIDE, IMAGE_SIDE)
+        out = (g * sizes.view(1, n, 1, 1, 1)).sum(1) * x
     elif method == "gradient_shap":
         n = int(s["n_samples"])
         gen = torch.Generator().manual_seed(int(s["seed"]))
@@ -446,18 +651,18 @@ def batch_maps(model: ViT, xs: np.ndarray, targets: Iterable[int], method: str, 
         alpha = torch.rand(n, generator=gen)
         noisy = x[:, None] + float(s["stdevs"]) * eps[None]                 # (R, n, 1, 28, 28)
         pts = alpha.view(1, n, 1, 1, 1) * noisy                            # black base: base + a (noisy - base)
-        g = _grads(model, pts.reshape(R * n, 1, IMAGE_SIDE, IMAGE_SIDE), t.repeat_interleave(n))
+        g = _grads(logits_for(n), pts.reshape(R * n, 1, IMAGE_SIDE, IMAGE_SIDE), t.repeat_interleave(n))
         out = (g.reshape(R, n, 1, IMAGE_SIDE, IMAGE_SIDE) * noisy).mean(1)
     elif method == "occlusion":
-        occ = _occluded(x, int(s["window"]))                              # (R, 1 + k*k, 1, 28, 28)
+        occ, need = _occlusion_rows(x, int(s["window"]))
         with torch.inference_mode():
-            logits = model(occ.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)).reshape(R, occ.shape[1], -1)
+            logits = _occlusion_logits(logits_for(None)(occ), need)        # (R, 1 + k*k, C)
         out = torch.from_numpy(_occlusion_maps(logits, t, int(s["window"])))
     else:                                                                  # noise_tunnel, gradient bases
         n = int(s["nt_samples"])
         gen = torch.Generator().manual_seed(int(s["seed"]))
         noisy = x[:, None] + float(s["stdevs"]) * torch.randn((n, 1, IMAGE_SIDE, IMAGE_SIDE), generator=gen)[None]
-        g = _grads(model, noisy.reshape(R * n, 1, IMAGE_SIDE, IMAGE_SIDE), t.repeat_interleave(n))
+        g = _grads(logits_for(n), noisy.reshape(R * n, 1, IMAGE_SIDE, IMAGE_SIDE), t.repeat_interleave(n))
         g = g.reshape(R, n, 1, IMAGE_SIDE, IMAGE_SIDE)
         if s["base"] == "saliency":
             maps = g.abs() if s.get("absolute", True) else g
@@ -470,6 +675,47 @@ def batch_maps(model: ViT, xs: np.ndarray, targets: Iterable[int], method: str, 
         else:
             out = maps.var(1, unbiased=False)
     return out.detach().reshape(R, IMAGE_SIDE, IMAGE_SIDE).numpy().astype(np.float32)
+
+
+_ATTENTION = ("attention_rollout", "cls_attention", "gradient_rollout")
+
+
+def batch_maps(model: ViT, xs: np.ndarray, targets: Iterable[int], method: str, settings: dict) -> np.ndarray:
+    """The map of ``method`` (with the full ``settings`` of :func:`method_settings`) for every row:
+    ``xs`` (R, 28, 28), ``targets`` (R,) -> (R, 28, 28) float32, each row what
+    :func:`model.explain.attribution.explain` returns for it (same formulas and seeded draws, up to
+    float rounding), but one batched pass for all rows, by :func:`lean_logits`. Methods or
+    settings without a batched form fall back to one ``explain`` per row."""
+    xs = np.asarray(xs, np.float32)
+    tg = [int(t) for t in targets]
+    if not _fast(method, settings):
+        return np.stack([explain(model, x, t, method, **settings).map for x, t in zip(xs, tg)])
+    x = torch.cat([_as_input(a) for a in xs])                              # (R, 1, 28, 28), clamped
+    t = torch.tensor(tg, dtype=torch.long)                                 # (R,)
+    if method in _ATTENTION:
+        return _attention_maps(_model_attention(model), x, t, method, settings).astype(np.float32)
+    return _maps(lambda p: functools.partial(lean_logits, model), (model,), x, t, method, settings)
+
+
+def cascade_maps(model: ViT, steps, rows: list[np.ndarray], targets: list[int], counts: list[int], method: str,
+                 settings: dict) -> np.ndarray:
+    """:func:`batch_maps` of the trained model and of every model of the cascade ``steps`` at once:
+    ``rows`` holds ``counts[0]`` rows for the trained model, then ``counts[i + 1]`` for ``steps[i]``,
+    all in one forward (and backward) pass by :func:`stacked_logits`. Methods with a batched form
+    other than Occlusion (:func:`occlusion_cascade`) only; see also :func:`stackable`."""
+    if method == "occlusion":
+        raise ValueError("Occlusion's cascade is occlusion_cascade's")
+    x = torch.cat([_as_input(a) for a in rows])
+    t = torch.tensor([int(v) for v in targets], dtype=torch.long)
+    owner = (model, steps, *counts)
+    if method in _ATTENTION:
+        forward = functools.partial(stacked_logits, model, steps, counts)
+        return _attention_maps(forward, x, t, method, settings).astype(np.float32)
+
+    def logits_for(p: int) -> Callable:
+        return functools.partial(stacked_logits, model, steps, [c * p for c in counts])
+
+    return _maps(logits_for, owner, x, t, method, settings)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -502,7 +748,8 @@ def faithfulness_correlation(model: ViT, image: np.ndarray, target: int, maps: d
     np.put_along_axis(keep, subsets, 0.0, axis=1)
     xs = x.reshape(1, n) * torch.from_numpy(keep)                        # (R, 784), black = 0
     with torch.inference_mode():
-        logits = model(torch.cat([x, xs.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)]))[:, target].double().numpy()
+        logits = lean_logits(model, torch.cat([x, xs.reshape(-1, 1, IMAGE_SIDE, IMAGE_SIDE)]))[:, target]
+        logits = logits.double().numpy()
     deltas = logits[0] - logits[1:]                                      # (R,)
     out = {}
     for name, amap in maps.items():
@@ -650,6 +897,20 @@ def _signed_unit(a: np.ndarray) -> np.ndarray:
     return a / m if m > 0 else a
 
 
+def _unit_abs_rows(a: np.ndarray) -> np.ndarray:
+    """:func:`_unit_abs` of each row of a stack (R, H, W)."""
+    a = np.abs(np.asarray(a, np.float64))
+    m = a.max((1, 2), keepdims=True)
+    return a / np.where(m > 0, m, 1.0)
+
+
+def _signed_unit_rows(a: np.ndarray) -> np.ndarray:
+    """:func:`_signed_unit` of each row of a stack (R, H, W)."""
+    a = np.asarray(a, np.float64)
+    m = np.abs(a).max((1, 2), keepdims=True)
+    return a / np.where(m > 0, m, 1.0)
+
+
 def method_trust(model: ViT, image: np.ndarray, target: int, method: str, seed: int = SEED,
                  steps: tuple | None = None) -> MethodTrust:
     """The per-method part of the report: original map, cascade (|map| and signed), sMPRT, eMPRT,
@@ -668,8 +929,15 @@ def method_trust(model: ViT, image: np.ndarray, target: int, method: str, seed: 
     rows0 = [x] + ([x] if spec.class_specific else []) + list(n0)
     t_rows0 = [target] + ([other] if spec.class_specific else []) + [target] * k
     steps = steps if steps is not None else randomised_cascade(model, seed)
-    if method == "occlusion" and _fast(method, s) and steps[-1][0] == "stem":
+    lean = _fast(method, s) and stackable(model, steps)
+    if method == "occlusion" and lean:
         maps0, cmaps = occlusion_cascade(model, steps, x, np.stack(rows0), t_rows0, n1, target, int(s["window"]))
+    elif lean:
+        counts = [len(rows0)] + [1] * (len(steps) - 1) + [1 + k]
+        rows = rows0 + [x] * len(steps) + list(n1)
+        allm = cascade_maps(model, steps, rows, t_rows0 + [target] * (len(steps) + k), counts, method, s)
+        ends = np.cumsum(counts)
+        maps0, cmaps = allm[:ends[0]], [allm[a:b] for a, b in zip(ends[:-1], ends[1:])]
     else:
         maps0 = batch_maps(model, np.stack(rows0), t_rows0, method, s)
         cmaps = []
@@ -680,22 +948,28 @@ def method_trust(model: ViT, image: np.ndarray, target: int, method: str, seed: 
     rmap = maps0[1] if spec.class_specific else orig
     noisy0 = maps0[-k:]
     cas = np.stack([m[0] for m in cmaps])                                          # (S, 28, 28)
-    rho = spearman_rows(np.broadcast_to(orig, cas.shape), cas)
-    rho_s = spearman_rows(np.broadcast_to(orig, cas.shape), cas, absolute=False)
-    cascade = [CascadeStep(step, float(rho[i]), ssim(_unit_abs(orig), _unit_abs(cas[i])), cas[i],
-                           float(rho_s[i]), ssim(_signed_unit(orig), _signed_unit(cas[i]), data_range=2.0))
+    S = len(steps)
+    smooth0 = (orig + noisy0.sum(0)) / SMOOTH_SAMPLES
+    smooth1 = (cmaps[-1][0] + cmaps[-1][1:].sum(0)) / SMOOTH_SAMPLES
+    # every Spearman of the method from one ranking: |orig|, |cascade|, orig, cascade, |random map|, |smooth maps|
+    r = _centred_ranks(np.concatenate([np.abs(orig[None]), np.abs(cas), orig[None], cas, np.abs(rmap[None]),
+                                       np.abs(smooth0[None]), np.abs(smooth1[None])]))
+    rho = _rank_corr(r[:1], r[1:S + 1])
+    rho_s = _rank_corr(r[S + 1:S + 2], r[S + 2:2 * S + 2])
+    sim = ssim_rows(np.broadcast_to(_unit_abs(orig), cas.shape), _unit_abs_rows(cas))
+    sim_s = ssim_rows(np.broadcast_to(_signed_unit(orig), cas.shape), _signed_unit_rows(cas), np.full(S, 2.0))
+    cascade = [CascadeStep(step, float(rho[i]), float(sim[i]), cas[i], float(rho_s[i]), float(sim_s[i]))
                for i, (step, _) in enumerate(steps)]
     res = MethodTrust(method, target, s, orig, cascade, random_class=other, random_map=rmap)
-    res.random_logit_spearman = float(spearman_rows(orig[None], rmap[None])[0])
-    res.smooth_map = (orig + noisy0.sum(0)) / SMOOTH_SAMPLES
-    res.smooth_random_map = (cmaps[-1][0] + cmaps[-1][1:].sum(0)) / SMOOTH_SAMPLES
-    res.smprt = float(spearman_rows(res.smooth_map[None], res.smooth_random_map[None])[0])
+    res.random_logit_spearman = float(_rank_corr(r[:1], r[-3:-2])[0])
+    res.smooth_map, res.smooth_random_map = smooth0, smooth1
+    res.smprt = float(_rank_corr(r[-2:-1], r[-1:])[0])
     res.emprt = emprt(orig, cas[-1])
     res.max_sensitivity = max_sensitivity_of(orig, noisy0)
     res.sparseness = sparseness(orig)
     if method == "integrated_gradients" and s["baseline"] == "black":
         with torch.inference_mode():
-            f = model(torch.cat([_as_input(x), torch.zeros(1, 1, IMAGE_SIDE, IMAGE_SIDE)]))[:, target]
+            f = lean_logits(model, torch.cat([_as_input(x), torch.zeros(1, 1, IMAGE_SIDE, IMAGE_SIDE)]))[:, target]
         res.completeness = abs(float(orig.astype(np.float64).sum()) - float(f[0] - f[1]))
     elif method == "integrated_gradients":
         res.completeness = abs(explain(model, x, target, method, **s).convergence_delta)
