@@ -319,12 +319,31 @@ def training(rec: dict) -> str:
     return table(["shipped training run", ""], rows)
 
 
+def trust_summary(rec: dict) -> str:
+    """The Trust page's test-set summary (``python -m model.analyze --trust``): per method, the share of
+    digits each sanity check passes and the medians behind them, and how often the verdict ranks it first."""
+    top = rec["steps"][1]            # the step after the head: head and top block randomised
+    rows = []
+    for m in rec["methods"].values():
+        rows.append([m["label"], pct(m["pass_rate"], 1), pct(m.get("signed_pass_rate"), 1),
+                     f"{m['median_spearman'][top]:.2f} / {m['median_spearman_signed'][top]:.2f}",
+                     f"{m['median_smprt']:.2f} ({pct(m['smprt_pass_rate'], 0)})",
+                     f"{m['median_emprt']:.2f} ({pct(m['emprt_pass_rate'], 0)})",
+                     f"{m['median_random_logit_spearman']:.2f}", pct(m["best_rate"], 1)])
+    best = rec["methods"].get(rec.get("most_often_best"), {}).get("label", rec.get("most_often_best"))
+    return (table(["method", "MPRT passes, \\|map\\|", "MPRT passes, signed",
+                   f"median ρ after {top}, \\|map\\| / signed", "sMPRT median (passes)", "eMPRT median (passes)",
+                   "median random-logit ρ", "ranked first"], rows)
+            + f"\n\n{rec['n_images']} test digits; ranked first most often: **{best}**.")
+
+
 ARTIFACT_TABLES = {"evaluation": ("evaluation.json", "python -m model.evaluate --write"),
-                   "training": ("vit_metrics.json", "python -m model.train")}
+                   "training": ("vit_metrics.json", "python -m model.train"),
+                   "trust_summary": ("trust_summary.json", "python -m model.analyze --trust")}
 
 
 TABLES = {
-    "evaluation": evaluation, "training": training,
+    "evaluation": evaluation, "training": training, "trust_summary": trust_summary,
     "latency": latency, "app_startup": app_startup, "pages": pages,
     "capacity.server": capacity_server, "capacity.pages": capacity_pages, "capacity.replicas": capacity_replicas,
     "classroom": classroom, "forest_memory": forest_memory, "footprint": footprint,
