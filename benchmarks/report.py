@@ -297,6 +297,9 @@ def evaluation(rec: dict) -> str:
     table_ = table(["model", "test accuracy", "parameters / size", "ms per image, 1 thread (batched / single)"], rows)
     cal = (f"Temperature {v['temperature']:.3f}; expected calibration error (15 bins) on the test set "
            f"{pct(v['ece_uncalibrated'])} before and {pct(v['ece'])} after temperature scaling.")
+    if v.get("preprocessed_accuracy") is not None:
+        cal += (f" The test images passed through the app's preprocessing again, as if each were drawn: "
+                f"{pct(v['preprocessed_accuracy'])}, {v.get('preprocessed_rejected', 0)} refused.")
     return table_ + "\n\n" + cal
 
 
@@ -319,6 +322,27 @@ def training(rec: dict) -> str:
     return table(["shipped training run", ""], rows)
 
 
+def experiments(rec: dict) -> str:
+    """The runs on the validation split (experiments.jsonl lines that record one), oldest first."""
+    rows, notes = [], []
+    for r in rec["runs"]:
+        if not r.get("val_size"):
+            continue
+        if r.get("note"):
+            notes.append(r["note"])
+        levers = [f"{r['epochs']} epochs", f"elastic {r.get('elastic') or 0:g}"]
+        levers += [f"styles {r['styles']:g}"] if r.get("styles") else []
+        levers += [f"low-res {r['lowres']:g}"] if r.get("lowres") else []
+        levers += ["convnet teacher"] if r.get("teacher") else []
+        levers += [f"weight average {r['ema']:g}"] if r.get("ema") else []
+        raw = r.get("final_val_accuracy_raw")
+        acc = pct(r["final_val_accuracy"]) + (f" (raw weights {pct(raw)})" if raw is not None else "")
+        acc += f" [{len(notes)}]" if r.get("note") else ""
+        rows.append([", ".join(levers), acc, f"{r['train_seconds'] / 60:.1f}", r.get("device", "")])
+    text = table(["run (55,000 training images, seed 0)", "validation accuracy", "minutes", "device"], rows)
+    return text + "".join(f"\n\n[{i}] {n}" for i, n in enumerate(notes, 1))
+
+
 def trust_summary(rec: dict) -> str:
     """The Trust page's test-set summary (``python -m model.analyze --trust``): per method, the share of
     digits each sanity check passes and the medians behind them, and how often the verdict ranks it first."""
@@ -339,11 +363,13 @@ def trust_summary(rec: dict) -> str:
 
 ARTIFACT_TABLES = {"evaluation": ("evaluation.json", "python -m model.evaluate --write"),
                    "training": ("vit_metrics.json", "python -m model.train"),
-                   "trust_summary": ("trust_summary.json", "python -m model.analyze --trust")}
+                   "trust_summary": ("trust_summary.json", "python -m model.analyze --trust"),
+                   "experiments": ("experiments.jsonl", "python -m model.train (one line per run)")}
 
 
 TABLES = {
     "evaluation": evaluation, "training": training, "trust_summary": trust_summary,
+    "experiments": experiments,
     "latency": latency, "app_startup": app_startup, "pages": pages,
     "capacity.server": capacity_server, "capacity.pages": capacity_pages, "capacity.replicas": capacity_replicas,
     "classroom": classroom, "forest_memory": forest_memory, "footprint": footprint,
@@ -375,11 +401,14 @@ def artifact(name: str, results: Path) -> str:
     """A table read from model/artifacts (written by the training and evaluation commands themselves)."""
     file, cmd = ARTIFACT_TABLES[name]
     path = results.parent.parent / "model" / "artifacts" / file
-    rec = json.loads(path.read_text())
+    if path.suffix == ".jsonl":
+        rec = {"runs": [json.loads(line) for line in path.read_text().splitlines() if line.strip()]}
+    else:
+        rec = json.loads(path.read_text())
     teacher = path.parent / "teacher_metrics.json"
     if teacher.is_file():
         rec["teacher" if name == "evaluation" else "teacher_run"] = json.loads(teacher.read_text())
-    when = rec.get("generated") or rec.get("finished", "")
+    when = rec.get("generated") or rec.get("finished") or (rec.get("runs") or [{}])[-1].get("finished", "")
     return (TABLES[name](rec) + f"\n\n<sub>Measured by `{cmd}` ({when}); table written by "
             f"`python benchmarks/report.py` from `model/artifacts/{file}`.</sub>\n")
 
