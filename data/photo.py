@@ -49,6 +49,11 @@ LINE_SPAN = 0.45         # a straight piece longer than this share of the pictur
 SPECK_SHARE = 0.02       # components smaller than this share of the largest are specks
 EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
+FRAME_SPAN = 0.7         # a side of a printed box runs along this share of the chosen mark's box (or more)
+FRAME_TILT = 10.0        # ... leaning at most this many degrees from horizontal or vertical
+FRAME_NEAR = 0.2         # ... and lies within this share of the mark's box from its edge
+FRAME_THICK = 0.06       # ... and is at most this share of the mark's box thick
+FRAME_COVER = 0.9        # ... and has ink along this share of the mark's box (or more)
 
 
 @dataclass
@@ -180,6 +185,74 @@ def _remove_lines(mask: np.ndarray, cv2, pen_test: bool = False) -> tuple[np.nda
     return out, removed
 
 
+def _frame_lines(mask: np.ndarray, cv2) -> np.ndarray | None:
+    """The pixels of a printed box (a form's field) round the ink of ``mask``, a binary mask
+    cropped to the chosen mark, or None when there is no box. A box side is a straight line
+    (probabilistic Hough transform, Matas et al., 2000) along one edge of the mark's box,
+    nearly horizontal or vertical and running along most of it; three or four such sides make
+    a box (a digit has at most two: a 7's bar and a 1's stem, or a 4's). Pen strokes that
+    cross a side are bridged across it again, as for ruled lines."""
+    h, w = mask.shape
+    short = min(h, w)
+    if short < 24:
+        return None
+    segs = cv2.HoughLinesP(np.ascontiguousarray(mask), 1, np.pi / 180, threshold=int(0.4 * short), minLineLength=FRAME_SPAN * short,
+                           maxLineGap=max(2, short // 40))
+    if segs is None:
+        return None
+    segs = segs.reshape(-1, 4)
+    x1, y1, x2, y2 = (segs[:, i].astype(np.float64) for i in range(4))
+    dx, dy = np.abs(x2 - x1), np.abs(y2 - y1)
+    lean = np.tan(np.radians(FRAME_TILT))
+    horizontal = (dy <= lean * dx) & (dx >= FRAME_SPAN * w)
+    vertical = (dx <= lean * dy) & (dy >= FRAME_SPAN * h)
+    ym, xm = (y1 + y2) / 2, (x1 + x2) / 2
+    sides = {"top": horizontal & (ym <= FRAME_NEAR * h), "bottom": horizontal & (ym >= (1 - FRAME_NEAR) * h),
+             "left": vertical & (xm <= FRAME_NEAR * w), "right": vertical & (xm >= (1 - FRAME_NEAR) * w)}
+    if sum(bool(v.any()) for v in sides.values()) < 3:
+        return None
+    lines = np.zeros_like(mask)
+    bridged = np.zeros_like(mask)
+    for name, pick in sides.items():
+        if not pick.any():
+            continue
+        across_rows = name in ("top", "bottom")          # a horizontal side: its thickness is counted in columns
+        # the side's centre line, fitted to its segments' ends and drawn across the whole mark
+        # (to the corners, which the segments may not reach)
+        # (the outermost segment and those beside it: a digit's bar near the side is not part of it)
+        edge = {"top": ym, "bottom": h - ym, "left": xm, "right": w - xm}[name]
+        pick = pick & (edge <= edge[pick].min() + max(2.0, 0.03 * short))
+        ends = np.concatenate([segs[pick, :2], segs[pick, 2:]]).astype(np.float64)
+        along, off = (ends[:, 0], ends[:, 1]) if across_rows else (ends[:, 1], ends[:, 0])
+        slope, icpt = np.polyfit(along, off, 1) if np.ptp(along) > 0 else (0.0, float(off.mean()))
+        far = (w if across_rows else h) - 1
+        a, b = (0, icpt), (far, slope * far + icpt)
+        centre = np.zeros_like(mask)
+        cv2.line(centre, *((round(v[0]), round(v[1])) if across_rows else (round(v[1]), round(v[0])) for v in (a, b)),
+                 1, 1)
+        # the side's half thickness: the distance from the centre line at which the ink across it
+        # stops growing, in the median over its length (robust to where the digit touches it)
+        dist = cv2.distanceTransform(1 - centre, cv2.DIST_L2, 3)
+        axis = 0 if across_rows else 1
+        half, had, cap = 1, 0.0, max(6, int(FRAME_THICK * short))
+        for r in range(1, cap + 2):
+            now = float(np.median((mask & (dist <= r)).sum(axis=axis)))
+            if r > 1 and now < had + 0.5:
+                break
+            half, had = r, now
+        side_px = (mask & (dist <= half + 1)).astype(np.uint8)
+        # a printed line is thin and runs the whole way; a fat round stroke (a 0 filling a tight
+        # scan) holds long straight chords too, but is thicker and curves away near the corners
+        if half > cap or side_px.any(axis=axis).mean() < FRAME_COVER:
+            return None
+        thick = 2 * half + 1
+        rest = mask & ~side_px
+        close = np.ones((2 * thick + 3, 1) if across_rows else (1, 2 * thick + 3), np.uint8)
+        bridged |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, close) & side_px
+        lines |= side_px
+    return lines & ~bridged
+
+
 def _group_marks(stats: np.ndarray, ids: list[int], stroke: float) -> list[list[int]]:
     """Union components whose boxes are close (within 1.5 pen widths plus 8 % of the larger
     box's side), or stacked (overlapping in x by half the narrower one and a small vertical
@@ -208,6 +281,87 @@ def _group_marks(stats: np.ndarray, ids: list[int], stroke: float) -> list[list[
     for i in ids:
         groups.setdefault(find(i), []).append(i)
     return list(groups.values())
+
+
+def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[int, int, int, int], int] | None:
+    """Step 5: components (specks, the paper's edge and the table dropped), grouped into marks;
+    returns the largest plausible mark's mask, its box (x0, y0, x1, y1) and how many plausible
+    marks there were, or None when nothing is left. ``photo``: the input is photo-sized."""
+    H, W = mask.shape
+    side = max(H, W)
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return None
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
+    border = {i for i in ids if _border_span(stats[i], (H, W)) > 0}
+    inner = [i for i in ids if i not in border]
+    sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
+    if sizable or photo:
+        # a photo (600 px or more), or something sizable written on the paper: what lies along
+        # the border (the paper's edge, the table, a shadow's rim) is dropped when it runs along a
+        # long stretch of the border, is a thin rim, or is far larger than what is on the paper.
+        # (A small tight scan with nothing inside keeps its border marks: there the digit is one.)
+        big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
+        ids = [i for i in ids if i not in border or not (
+            _border_span(stats[i], (H, W)) >= 0.5 or _along_border(stats[i], (H, W))
+            or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
+            or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3])]     # a thin rim round a corner
+    if not ids:
+        return None
+    lut = np.zeros(n, bool)
+    lut[ids] = True
+    kept = lut[lab]
+    p = np.pad(kept, 1)
+    stroke = 2.0 * kept.sum() / max(int((p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()), 1)
+    groups = _group_marks(stats, ids, stroke)
+
+    def box(g):
+        x0 = min(stats[i, 0] for i in g)
+        y0 = min(stats[i, 1] for i in g)
+        x1 = max(stats[i, 0] + stats[i, 2] for i in g)
+        y1 = max(stats[i, 1] + stats[i, 3] for i in g)
+        return x0, y0, x1, y1
+
+    def ink_area(g):
+        return sum(int(stats[i, cv2.CC_STAT_AREA]) for i in g)
+
+    # plausible marks: tall enough next to the tallest, and with real ink next to the largest
+    boxes = [box(g) for g in groups]
+    tallest = max(max(b[3] - b[1], b[2] - b[0]) for b in boxes)
+    most = max(ink_area(g) for g in groups)
+    plausible = [g for g, b in zip(groups, boxes)
+                 if max(b[3] - b[1], b[2] - b[0]) >= 0.3 * tallest and ink_area(g) >= 0.1 * most]
+    chosen = max(plausible, key=ink_area)
+    lut = np.zeros(n, np.uint8)
+    lut[chosen] = 1
+    return lut[lab], box(chosen), len(plausible)
+
+
+def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
+    """The mask with a printed box round the chosen mark removed and only what was inside it
+    kept (see :func:`_frame_lines`); unchanged when there is no box."""
+    found = _choose_mark(mask, photo, cv2)
+    if found is None:
+        return mask
+    chosen, (x0, y0, x1, y1), _ = found
+    frame = _frame_lines(chosen[y0:y1, x0:x1], cv2)
+    if frame is None:
+        return mask
+    inside = np.zeros_like(mask)
+    inside[y0:y1, x0:x1] = mask[y0:y1, x0:x1] & ~frame
+    # crumbs of the box's ragged edge (small pieces next to where it was) go with it
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(inside, connectivity=8)
+    if n > 2:
+        near = np.zeros_like(mask)
+        near[y0:y1, x0:x1] = cv2.dilate(frame, np.ones((5, 5), np.uint8))
+        touching = np.zeros(n, bool)
+        touching[lab[near > 0]] = True
+        crumbs = touching & (stats[:, cv2.CC_STAT_AREA] < 0.05 * stats[1:, cv2.CC_STAT_AREA].max())
+        crumbs[0] = False
+        inside[crumbs[lab]] = 0
+    steps["printed box removed"] = inside.astype(np.float32)
+    return inside
 
 
 def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
@@ -288,7 +442,13 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     mask = has_strong[lab_weak].astype(np.uint8) if not photo_sized else strong
     steps["thresholded (local)"] = mask.astype(np.float32)
 
-    # 4. ruled and squared paper lines
+    # 4. a printed box round the digit (a form's field) and ruled or squared paper lines. In a
+    # scan the box goes first (the ruled-line rules, made for lines across the page, could take
+    # part of it and leave too few sides to see a box); in a photo, after the paper's lines
+    boxed = False
+    if not photo_sized:
+        mask = _without_box(mask, False, cv2, steps)
+        boxed = "printed box removed" in steps
     if side >= 512:       # lines are found at half size (4x cheaper), then removed at full size
         half = cv2.resize(mask, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
         _, lines_half = _remove_lines((half > 0).astype(np.uint8), cv2)
@@ -300,60 +460,21 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
             horiz = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
             vert = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
             mask = rest | ((horiz | vert) & lines)        # strokes that crossed a line, bridged again
-    else:
+    elif not boxed:       # (inside a form's box no ruling crosses the page)
         mask, lines = _remove_lines(mask, cv2, pen_test=not photo_sized)
+    else:
+        lines = np.zeros_like(mask)
     if lines.any():
         steps["paper lines removed"] = mask.astype(np.float32)
 
+    if photo_sized:
+        mask = _without_box(mask, True, cv2, steps)
+
     # 5. marks
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
+    found = _choose_mark(mask, scale * side >= 600, cv2)
+    if found is None:
         return PhotoResult(None, None, 0, steps, side)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
-    border = {i for i in ids if _border_span(stats[i], (H, W)) > 0}
-    inner = [i for i in ids if i not in border]
-    sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
-    if sizable or scale * side >= 600:
-        # a photo (600 px or more), or something sizable written on the paper: what lies along
-        # the border (the paper's edge, the table, a shadow's rim) is dropped when it runs along a
-        # long stretch of the border, is a thin rim, or is far larger than what is on the paper.
-        # (A small tight scan with nothing inside keeps its border marks: there the digit is one.)
-        big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
-        ids = [i for i in ids if i not in border or not (
-            _border_span(stats[i], (H, W)) >= 0.5 or _along_border(stats[i], (H, W))
-            or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
-            or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3])]     # a thin rim round a corner
-    if not ids:
-        return PhotoResult(None, None, 0, steps, side)
-    lut = np.zeros(n, bool)
-    lut[ids] = True
-    kept = lut[lab]
-    p = np.pad(kept, 1)
-    stroke = 2.0 * kept.sum() / max(int((p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()), 1)
-    groups = _group_marks(stats, ids, stroke)
-
-    def box(g):
-        x0 = min(stats[i, 0] for i in g)
-        y0 = min(stats[i, 1] for i in g)
-        x1 = max(stats[i, 0] + stats[i, 2] for i in g)
-        y1 = max(stats[i, 1] + stats[i, 3] for i in g)
-        return x0, y0, x1, y1
-
-    def ink_area(g):
-        return sum(int(stats[i, cv2.CC_STAT_AREA]) for i in g)
-
-    # plausible marks: tall enough next to the tallest, and with real ink next to the largest
-    boxes = [box(g) for g in groups]
-    tallest = max(max(b[3] - b[1], b[2] - b[0]) for b in boxes)
-    most = max(ink_area(g) for g in groups)
-    plausible = [g for g, b in zip(groups, boxes)
-                 if max(b[3] - b[1], b[2] - b[0]) >= 0.3 * tallest and ink_area(g) >= 0.1 * most]
-    chosen = max(plausible, key=ink_area)
-    x0, y0, x1, y1 = box(chosen)
-    lut = np.zeros(n, np.uint8)
-    lut[chosen] = 1
-    chosen_mask = lut[lab]
+    chosen_mask, (x0, y0, x1, y1), marks = found
     # the grey ink of the chosen mark: its contrast, stretched to full ink, with a soft edge
     near = cv2.dilate(chosen_mask, np.ones((3, 3), np.uint8)).astype(bool)
     peak = float(np.percentile(contrast[chosen_mask.astype(bool)], 90))
@@ -363,4 +484,4 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     crop = ink[cy0:cy1, cx0:cx1]
     steps["chosen mark"] = crop
     in_box = tuple(int(round(v * scale)) for v in (x0, y0, x1, y1))
-    return PhotoResult(crop, in_box, len(plausible), steps, side)
+    return PhotoResult(crop, in_box, marks, steps, side)

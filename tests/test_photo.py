@@ -222,3 +222,34 @@ def test_scan_lines_thinner_than_the_pen_are_removed_but_a_sevens_bar_stays():
     grid = np.zeros((200, 200), np.uint8)
     grid[::50, :] = grid[:, ::50] = 1                               # a blank squared page
     assert _remove_lines(grid, cv2, pen_test=True)[1].sum() > 0.8 * grid.sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_printed_box_of_a_form_is_removed_before_the_digit_is_read(seed, mnist, shipped_vit):
+    """A 300-dpi form scan: the digit in a printed box it may touch, slightly rotated. The box
+    (four long straight sides) is removed, so the read mark is the digit alone, well inside
+    the box, and it is read like the original (the box used to survive and make many digits 8s)."""
+    images, _ = mnist
+    rng = np.random.default_rng(seed)
+    for i in (0, 1, 2, 3, 4, 8):             # a 7, 2, 1, 0, 4 and 5
+        img = synthetic.boxed_scan(images[i], rng)
+        result = preprocess(img)
+        assert result.ok, (i, result.message)
+        assert "printed box removed" in result.steps, i
+        x0, y0, x1, y1 = result.box
+        assert x0 > 0 and y0 > 0 and x1 < img.width and y1 < img.height
+        assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[i] / 255.0), (seed, i)
+
+
+def test_an_empty_printed_box_is_blank_and_a_tight_zero_is_no_box(mnist):
+    """A form's box with nothing written in it is blank paper; a fat 0 filling a tight scan has
+    long straight chords on every side but is a digit, not a box."""
+    images, _ = mnist
+    faint = np.zeros((28, 28), np.uint8)
+    faint[14, 14] = 31                       # just above the generator's ink cut, below the pen's: no ink
+    empty = synthetic.boxed_scan(faint, np.random.default_rng(0))
+    result = preprocess(empty)
+    assert not result.ok and ("blank" in result.message.lower() or "dot" in result.message.lower())
+    for low in (12, 16):
+        zero = preprocess(synthetic.tight_scan(images[10], np.random.default_rng(low), low=low, side=256))
+        assert zero.ok and "printed box removed" not in zero.steps
