@@ -196,8 +196,8 @@ def _frame_lines(mask: np.ndarray, cv2) -> np.ndarray | None:
     short = min(h, w)
     if short < 24:
         return None
-    segs = cv2.HoughLinesP(np.ascontiguousarray(mask), 1, np.pi / 180, threshold=int(0.4 * short), minLineLength=FRAME_SPAN * short,
-                           maxLineGap=max(2, short // 40))
+    segs = cv2.HoughLinesP(np.ascontiguousarray(mask), 1, np.pi / 180, threshold=int(0.4 * short),
+                           minLineLength=FRAME_SPAN * short, maxLineGap=max(2, short // 40))
     if segs is None:
         return None
     segs = segs.reshape(-1, 4)
