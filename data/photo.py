@@ -364,6 +364,61 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
     return inside
 
 
+def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise: float, photo_sized: bool,
+                          scale: float, cv2, steps: dict) -> tuple[tuple | None, float]:
+    """Steps 3-5 for one estimate of the ink's own ``level``: the local threshold, a printed box
+    and paper lines removed, the marks. Returns :func:`_choose_mark`'s answer (None: nothing
+    found) and the threshold."""
+    H, W = contrast.shape
+    side = max(H, W)
+    for stale in ("paper lines removed", "printed box removed"):       # from an earlier try
+        steps.pop(stale, None)
+    if level < max(MIN_CONTRAST, p15 + 2 * NOISE_SIGMAS * noise):
+        return None, 0.0
+    t = max(p15 + NOISE_SIGMAS * noise, INK_SHARE * level, 0.5 * MIN_CONTRAST)
+    strong = cv2.morphologyEx((contrast > t).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    # hysteresis (as in Canny's edge detector): fainter pixels, still clear of the noise, are ink
+    # where they join strong ink, so a blurred or pencil stroke is not broken into dashes
+    weak = (contrast > max(p15 + NOISE_SIGMAS * noise, HYSTERESIS * t)).astype(np.uint8) | strong
+    n_weak, lab_weak = cv2.connectedComponents(weak, connectivity=8)
+    has_strong = np.zeros(n_weak, bool)
+    has_strong[lab_weak[strong > 0]] = True
+    has_strong[0] = False
+    mask = has_strong[lab_weak].astype(np.uint8) if not photo_sized else strong
+    steps["thresholded (local)"] = mask.astype(np.float32)
+
+    # 4. a printed box round the digit (a form's field) and ruled or squared paper lines. In a
+    # scan the box goes first (the ruled-line rules, made for lines across the page, could take
+    # part of it and leave too few sides to see a box); in a photo, after the paper's lines
+    boxed = False
+    if not photo_sized:
+        mask = _without_box(mask, False, cv2, steps)
+        boxed = "printed box removed" in steps
+    if side >= 512:       # lines are found at half size (4x cheaper), then removed at full size
+        half = cv2.resize(mask, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+        _, lines_half = _remove_lines((half > 0).astype(np.uint8), cv2)
+        band = cv2.dilate(cv2.resize(lines_half, (W, H), interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
+        lines = mask & band
+        if lines.any():
+            rest = mask & ~band
+            k = _odd(side / 60)
+            horiz = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
+            vert = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
+            mask = rest | ((horiz | vert) & lines)        # strokes that crossed a line, bridged again
+    elif not boxed:       # (inside a form's box no ruling crosses the page)
+        mask, lines = _remove_lines(mask, cv2, pen_test=not photo_sized)
+    else:
+        lines = np.zeros_like(mask)
+    if lines.any():
+        steps["paper lines removed"] = mask.astype(np.float32)
+
+    if photo_sized:
+        mask = _without_box(mask, True, cv2, steps)
+
+    # 5. marks
+    return _choose_mark(mask, scale * side >= 600, cv2), t
+
+
 def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     """Illumination, local threshold, lines, marks: see the module's docstring. ``gray`` is
     float32 (H, W) in [0, 1], dark ink on light paper; ``scale_to_input`` converts its pixels
@@ -428,50 +483,22 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     # ... and never below the pixel noise itself (residual from a 3x3 median, robust MAD)
     resid = (gray - cv2.medianBlur(gray, 3))[::2, ::2]
     noise = max(noise, 1.4826 * float(np.median(np.abs(resid))) / max(float(np.median(paper)), 1e-3))
-    if level < max(MIN_CONTRAST, p15 + 2 * NOISE_SIGMAS * noise):
-        return PhotoResult(None, None, 0, steps, side)
-    t = max(p15 + NOISE_SIGMAS * noise, INK_SHARE * level, 0.5 * MIN_CONTRAST)
-    strong = cv2.morphologyEx((contrast > t).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    # hysteresis (as in Canny's edge detector): fainter pixels, still clear of the noise, are ink
-    # where they join strong ink, so a blurred or pencil stroke is not broken into dashes
-    weak = (contrast > max(p15 + NOISE_SIGMAS * noise, HYSTERESIS * t)).astype(np.uint8) | strong
-    n_weak, lab_weak = cv2.connectedComponents(weak, connectivity=8)
-    has_strong = np.zeros(n_weak, bool)
-    has_strong[lab_weak[strong > 0]] = True
-    has_strong[0] = False
-    mask = has_strong[lab_weak].astype(np.uint8) if not photo_sized else strong
-    steps["thresholded (local)"] = mask.astype(np.float32)
-
-    # 4. a printed box round the digit (a form's field) and ruled or squared paper lines. In a
-    # scan the box goes first (the ruled-line rules, made for lines across the page, could take
-    # part of it and leave too few sides to see a box); in a photo, after the paper's lines
-    boxed = False
-    if not photo_sized:
-        mask = _without_box(mask, False, cv2, steps)
-        boxed = "printed box removed" in steps
-    if side >= 512:       # lines are found at half size (4x cheaper), then removed at full size
-        half = cv2.resize(mask, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
-        _, lines_half = _remove_lines((half > 0).astype(np.uint8), cv2)
-        band = cv2.dilate(cv2.resize(lines_half, (W, H), interpolation=cv2.INTER_NEAREST), np.ones((3, 3), np.uint8))
-        lines = mask & band
-        if lines.any():
-            rest = mask & ~band
-            k = _odd(side / 60)
-            horiz = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, k)))
-            vert = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, 1)))
-            mask = rest | ((horiz | vert) & lines)        # strokes that crossed a line, bridged again
-    elif not boxed:       # (inside a form's box no ruling crosses the page)
-        mask, lines = _remove_lines(mask, cv2, pen_test=not photo_sized)
-    else:
-        lines = np.zeros_like(mask)
-    if lines.any():
-        steps["paper lines removed"] = mask.astype(np.float32)
-
+    levels = [level]
     if photo_sized:
-        mask = _without_box(mask, True, cv2, steps)
-
-    # 5. marks
-    found = _choose_mark(mask, scale * side >= 600, cv2)
+        # when nothing is found, once more with the ink's own level measured on the paper only: in
+        # a photo the table, the paper's rim or a dark corner (the most contrasted regions touching
+        # the picture's border, dropped in step 5 anyway) can set the bar too high for a pencil.
+        # (Only then: a lower bar also takes in faint rulings, which the first try keeps out.)
+        rough = (sample > 0.5 * level).astype(np.uint8)
+        _, lab_rough = cv2.connectedComponents(rough, connectivity=8)
+        rims = np.unique(np.concatenate([lab_rough[0], lab_rough[-1], lab_rough[:, 0], lab_rough[:, -1]]))
+        on_paper = sample[~np.isin(lab_rough, rims[rims > 0])]
+        if on_paper.size > 0.5 * sample.size:
+            levels.append(float(np.percentile(on_paper, 99.5)))
+    for level in levels:
+        found, t = _threshold_and_choose(contrast, level, p15, noise, photo_sized, scale, cv2, steps)
+        if found is not None:
+            break
     if found is None:
         return PhotoResult(None, None, 0, steps, side)
     chosen_mask, (x0, y0, x1, y1), marks = found
