@@ -49,6 +49,7 @@ LINE_SPAN = 0.45         # a straight piece longer than this share of the pictur
 SPECK_SHARE = 0.02       # components smaller than this share of the largest are specks
 EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
+PORE = 0.1               # holes in the chosen mark smaller than this times the pen width squared are filled
 FRAME_SPAN = 0.7         # a side of a printed box runs along this share of the chosen mark's box (or more)
 FRAME_TILT = 10.0        # ... leaning at most this many degrees from horizontal or vertical
 FRAME_NEAR = 0.2         # ... and lies within this share of the mark's box from its edge
@@ -502,10 +503,20 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     if found is None:
         return PhotoResult(None, None, 0, steps, side)
     chosen_mask, (x0, y0, x1, y1), marks = found
+    # pores: holes in the ink far smaller than the pen is wide (sensor noise and JPEG inside a
+    # fat stroke, where the paper estimate is least sure) are ink, not loops; left open, a dozen
+    # of them read as a scribble. A digit's loops are at least about a pen width across.
+    from skimage.morphology import remove_small_holes
+
+    mark = chosen_mask.astype(bool)
+    filled = remove_small_holes(mark, max_size=int(PORE * _stroke(chosen_mask) ** 2))
+    pores = filled & ~mark
+    chosen_mask = filled.astype(np.uint8)
     # the grey ink of the chosen mark: its contrast, stretched to full ink, with a soft edge
     near = cv2.dilate(chosen_mask, np.ones((3, 3), np.uint8)).astype(bool)
     peak = float(np.percentile(contrast[chosen_mask.astype(bool)], 90))
     ink = np.where(near, np.clip((contrast - 0.5 * t) / max(peak - 0.5 * t, 1e-3), 0.0, 1.0), 0.0).astype(np.float32)
+    ink[pores] = np.maximum(ink[pores], 1.0)
     pad = max(1, int(0.05 * max(x1 - x0, y1 - y0)))
     cy0, cy1, cx0, cx1 = max(0, y0 - pad), min(H, y1 + pad), max(0, x0 - pad), min(W, x1 + pad)
     crop = ink[cy0:cy1, cx0:cx1]
