@@ -365,8 +365,8 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
     return inside
 
 
-def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise: float, photo_sized: bool,
-                          scale: float, cv2, steps: dict) -> tuple[tuple | None, float]:
+def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise: float, pixel_noise: float,
+                          photo_sized: bool, scale: float, cv2, steps: dict) -> tuple[tuple | None, float]:
     """Steps 3-5 for one estimate of the ink's own ``level``: the local threshold, a printed box
     and paper lines removed, the marks. Returns :func:`_choose_mark`'s answer (None: nothing
     found) and the threshold."""
@@ -374,7 +374,10 @@ def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise:
     side = max(H, W)
     for stale in ("paper lines removed", "printed box removed"):       # from an earlier try
         steps.pop(stale, None)
-    if level < max(MIN_CONTRAST, p15 + 2 * NOISE_SIGMAS * noise):
+    # blank: the ink stands no clearer of the paper than its noise. In a scan whose digit fills
+    # the frame the lower 15 % of pixels hold blurred ink edges too, and their spread is no noise:
+    # there the pixel noise decides (the threshold below still keeps clear of that spread)
+    if level < max(MIN_CONTRAST, p15 + 2 * NOISE_SIGMAS * (noise if photo_sized else pixel_noise)):
         return None, 0.0
     t = max(p15 + NOISE_SIGMAS * noise, INK_SHARE * level, 0.5 * MIN_CONTRAST)
     strong = cv2.morphologyEx((contrast > t).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
@@ -483,7 +486,8 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     noise = (p15 - p2) / 1.02
     # ... and never below the pixel noise itself (residual from a 3x3 median, robust MAD)
     resid = (gray - cv2.medianBlur(gray, 3))[::2, ::2]
-    noise = max(noise, 1.4826 * float(np.median(np.abs(resid))) / max(float(np.median(paper)), 1e-3))
+    pixel_noise = 1.4826 * float(np.median(np.abs(resid))) / max(float(np.median(paper)), 1e-3)
+    noise = max(noise, pixel_noise)
     levels = [level]
     if photo_sized:
         # when nothing is found, once more with the ink's own level measured on the paper only: in
@@ -497,7 +501,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
         if on_paper.size > 0.5 * sample.size:
             levels.append(float(np.percentile(on_paper, 99.5)))
     for level in levels:
-        found, t = _threshold_and_choose(contrast, level, p15, noise, photo_sized, scale, cv2, steps)
+        found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, scale, cv2, steps)
         if found is not None:
             break
     if found is None:
