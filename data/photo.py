@@ -49,6 +49,7 @@ LINE_SPAN = 0.45         # a straight piece longer than this share of the pictur
 SPECK_SHARE = 0.02       # components smaller than this share of the largest are specks
 EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
+BORDER_NEAR = 0.03       # in a photo, marks this close to the border (share of the long side) lie on it
 PORE = 0.1               # holes in the chosen mark smaller than this times the pen width squared are filled
 FRAME_SPAN = 0.7         # a side of a printed box runs along this share of the chosen mark's box (or more)
 FRAME_TILT = 10.0        # ... leaning at most this many degrees from horizontal or vertical
@@ -99,24 +100,27 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
     return bool(mode_share < 0.5)
 
 
-def _border_span(stats_row, shape) -> float:
-    """Largest share of one picture side that a component's box runs along while touching it."""
+def _border_span(stats_row, shape, margin: int = 0) -> float:
+    """Largest share of one picture side that a component's box runs along while touching it
+    (coming within ``margin`` px of it)."""
     x, y, w, h = stats_row[:4]
     H, W = shape
     spans = []
-    if y == 0 or y + h == H:
+    if y <= margin or y + h >= H - margin:
         spans.append(w / W)
-    if x == 0 or x + w == W:
+    if x <= margin or x + w >= W - margin:
         spans.append(h / H)
     return max(spans) if spans else 0.0
 
 
-def _along_border(stats_row, shape) -> bool:
-    """Whether a component lies *along* a border it touches (three times longer than deep):
-    the rim of the paper or a strip of table, not a stroke that runs into the border."""
+def _along_border(stats_row, shape, margin: int = 0) -> bool:
+    """Whether a component lies *along* a border it touches or comes within ``margin`` px of
+    (three times longer than deep): the rim of the paper or a strip of table, not a stroke
+    that runs into the border."""
     x, y, w, h = stats_row[:4]
     H, W = shape
-    return bool(((y == 0 or y + h == H) and w >= 3 * h) or ((x == 0 or x + w == W) and h >= 3 * w))
+    return bool(((y <= margin or y + h >= H - margin) and w >= 3 * h)
+                or ((x <= margin or x + w >= W - margin) and h >= 3 * w))
 
 
 def _stroke(mask: np.ndarray) -> float:
@@ -295,7 +299,10 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
         return None
     areas = stats[1:, cv2.CC_STAT_AREA]
     ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
-    border = {i for i in ids if _border_span(stats[i], (H, W)) > 0}
+    # in a photo, what comes within 3 % of the border counts as on it: under perspective a strip
+    # of table can stop a few pixels short of the picture's edge
+    margin = int(BORDER_NEAR * side) if photo else 0
+    border = {i for i in ids if _border_span(stats[i], (H, W), margin) > 0}
     inner = [i for i in ids if i not in border]
     sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
     if sizable or photo:
@@ -305,7 +312,7 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
         # (A small tight scan with nothing inside keeps its border marks: there the digit is one.)
         big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
         ids = [i for i in ids if i not in border or not (
-            _border_span(stats[i], (H, W)) >= 0.5 or _along_border(stats[i], (H, W))
+            _border_span(stats[i], (H, W), margin) >= 0.5 or _along_border(stats[i], (H, W), margin)
             or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
             or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3])]     # a thin rim round a corner
     if not ids:
