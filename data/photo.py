@@ -123,6 +123,14 @@ def _along_border(stats_row, shape, margin: int = 0) -> bool:
                 or ((x <= margin or x + w >= W - margin) and h >= 3 * w))
 
 
+def _across(stats_row, shape) -> bool:
+    """Whether a component runs from one border of the picture to the opposite one: in a photo
+    a strip of table or the paper's rim, never a digit."""
+    x, y, w, h = stats_row[:4]
+    H, W = shape
+    return bool((y == 0 and y + h == H) or (x == 0 and x + w == W))
+
+
 def _stroke(mask: np.ndarray) -> float:
     """Mean stroke width of a binary mask: 2 * area / perimeter (see data.preprocess.stroke_width)."""
     p = np.pad(mask.astype(bool), 1)
@@ -314,7 +322,8 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
         ids = [i for i in ids if i not in border or not (
             _border_span(stats[i], (H, W), margin) >= 0.5 or _along_border(stats[i], (H, W), margin)
             or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
-            or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3])]     # a thin rim round a corner
+            or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3]      # a thin rim round a corner
+            or (photo and _across(stats[i], (H, W))))]
     if not ids:
         return None
     lut = np.zeros(n, bool)

@@ -278,3 +278,16 @@ def test_tight_low_res_scan_of_a_one_is_not_called_blank(digit, mnist, shipped_v
         result = preprocess(synthetic.tight_scan(images[digit], np.random.default_rng(seed), low=10, side=140))
         assert result.ok, (seed, result.message)
         assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[digit] / 255.0), seed
+
+
+def test_strip_of_table_across_the_photo_is_not_read_as_a_one(mnist, shipped_vit):
+    """Under strong perspective the table beside the paper's edge can run from the top of the
+    photo to the bottom without touching the side; it is the table, not a 1, and the digit on
+    the paper is read."""
+    images, _ = mnist
+    o = replace(BASE, edge=True, warp=0.1, digit_frac=0.3, pen="black")
+    result = preprocess(synthetic.photo(images[3], np.random.default_rng(3), o))
+    assert result.ok and result.note is None
+    x0, y0, x1, y1 = result.box
+    assert y1 - y0 < 0.5 * o.size[1] and x1 < 0.7 * o.size[0], result.box
+    assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[3] / 255.0)
