@@ -93,11 +93,26 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
     b = max(1, min(sample.shape) // 20)
     border = np.concatenate([sample[:b].ravel(), sample[-b:].ravel(), sample[:, :b].ravel(), sample[:, -b:].ravel()])
     lo, mid, hi = (float(v) for v in np.percentile(sample, [2, 50, 98]))
-    if mid < 0.2 or mid < lo + 0.3 * (hi - lo) or float(np.median(border)) < 0.15:
+    if mid < 0.2 or float(np.median(border)) < 0.15:
+        return False                     # a dark picture, or a dark frame round it (a canvas)
+    if mid < lo + 0.3 * (hi - lo) and not _marks_are_dark(sample):
         return False                     # not mostly light: not paper (a canvas, a dark picture)
     q = np.round(sample * 255).astype(np.int32).ravel()
     mode_share = np.bincount(q, minlength=256).max() / q.size
     return bool(mode_share < 0.5)
+
+
+def _marks_are_dark(sample: np.ndarray) -> bool:
+    """Whether the picture's marks are darker than what surrounds them (dark ink on paper, even
+    where a deep shadow darkens most of the page), rather than lighter (a light drawing on a
+    dark ground): its strongest departures from a wide median (the local background) are
+    darker ones."""
+    import cv2
+
+    u8 = np.clip(np.round(sample * 255), 0, 255).astype(np.uint8)
+    local = cv2.medianBlur(u8, _odd(max(sample.shape) / 8)).astype(np.float32)
+    diff = u8.astype(np.float32) - local
+    return bool(-float(np.percentile(diff, 0.5)) > 2 * float(np.percentile(diff, 99.5)))
 
 
 def _border_span(stats_row, shape, margin: int = 0) -> float:

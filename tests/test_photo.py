@@ -291,3 +291,15 @@ def test_strip_of_table_across_the_photo_is_not_read_as_a_one(mnist, shipped_vit
     x0, y0, x1, y1 = result.box
     assert y1 - y0 < 0.5 * o.size[1] and x1 < 0.7 * o.size[0], result.box
     assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[3] / 255.0)
+
+
+@pytest.mark.parametrize("seed", [2, 4, 6])
+def test_photo_mostly_in_deep_shadow_is_still_paper(seed, mnist, shipped_vit):
+    """A deep shadow over most of the page makes the picture's median dark; its marks are still
+    darker than what surrounds them, so it is paper (the photo steps), not a drawing whose
+    shadow would be taken for ink."""
+    images, _ = mnist
+    o = replace(BASE, shadow=0.6, light=0.7, pen="black", digit_frac=0.3)
+    result = preprocess(synthetic.photo(images[1], np.random.default_rng(seed), o))
+    assert result.ok and result.photo, result.message
+    assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[1] / 255.0)
