@@ -20,16 +20,22 @@ is "ink". The classic document-image recipe undoes it, step by step (OpenCV, hea
    level, so a faint pencil and a black marker are both kept. This is a local (adaptive)
    threshold in the background-subtraction form (Sauvola & Pietikainen, 2000, threshold
    relative to local statistics). Fainter pixels joined to such ink are kept too (hysteresis),
-   so blurred, low-resolution or pencil strokes stay whole.
+   so blurred, low-resolution or pencil strokes stay whole. When a photo yields nothing, the
+   ink's level is measured again without the most contrasted regions touching the border
+   (a table next to a faint pencil), and the threshold tried once more.
 4. **Lines**: ruled and squared paper lines are long, thin and nearly straight. A
    morphological opening with long horizontal (then vertical) line kernels keeps only them;
    pieces that span a large part of the picture are removed, and pen strokes that crossed a
-   line are bridged again across it.
+   line are bridged again across it. A **printed box** round the digit (a form's field) is
+   found as three or four thin straight sides of the chosen mark (probabilistic Hough
+   transform) and removed, and the digit is chosen again inside it.
 5. **Marks**: connected components (8-connected). Specks are dropped, as are the paper's edge
-   and the table (large or long regions along the picture's border) when something else is
-   on the paper. Pieces of one digit (a 5's bar, a 4 written in two strokes) are merged when
-   close together; separate digits are not. The largest plausible mark is read, and the
-   others are counted so the page can say "found 3 marks, read the largest".
+   and the table (large or long regions along the picture's border, within 3 % of it, or
+   running from one border to the other) when something else is on the paper. Pieces of
+   one digit (a 5's bar, a 4 written in two strokes) are merged when close together;
+   separate digits are not. The largest plausible mark is read, and the others are counted
+   so the page can say "found 3 marks, read the largest". Pores (holes far smaller than
+   the pen is wide: noise inside a fat stroke) are filled.
 
 The result is a grey ink image (bright ink on black, like MNIST) cropped around the chosen
 mark, which :func:`data.preprocess.preprocess` then normalises like any drawing.
