@@ -547,11 +547,13 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
     # pores: holes in the ink far smaller than the pen is wide (sensor noise and JPEG inside a
     # fat stroke, where the paper estimate is least sure) are ink, not loops; left open, a dozen
     # of them read as a scribble. A digit's loops are at least about a pen width across.
-    from skimage.morphology import remove_small_holes
-
+    # (background components, 4-connected, as scikit-image's remove_small_holes finds them)
     mark = chosen_mask.astype(bool)
-    filled = remove_small_holes(mark, max_size=int(PORE * _stroke(chosen_mask) ** 2))
-    pores = filled & ~mark
+    _, hole_lab, hole_stats, _ = cv2.connectedComponentsWithStats(1 - chosen_mask, connectivity=4)
+    small = hole_stats[:, cv2.CC_STAT_AREA] <= int(PORE * _stroke(chosen_mask) ** 2)
+    small[0] = False
+    pores = small[hole_lab]
+    filled = mark | pores
     chosen_mask = filled.astype(np.uint8)
     # the grey ink of the chosen mark: its contrast, stretched to full ink, with a soft edge
     near = cv2.dilate(chosen_mask, np.ones((3, 3), np.uint8)).astype(bool)
