@@ -144,8 +144,12 @@ def to_ink(gray: np.ndarray) -> np.ndarray:
         # the digit runs along the frame (a tight scan): the border is half ink, so the
         # picture's majority, which is the background, decides
         bg = float(np.median(gray))
-    ink = gray if bg < 0.5 else 1.0 - gray
-    bg_level = bg if bg < 0.5 else 1.0 - bg
+    # polarity: the ink is what differs most from the background. (Black or white backgrounds
+    # decide as before; on mid-grey paper, e.g. a scan at 0.49 with ink at 0.2, "darker than
+    # 0.5" would have taken the paper for a dark background and the ink for nothing.)
+    dark_background = bg < 0.5 if abs(bg - 0.5) > 0.1 or hi - lo <= 0.1 else hi - bg > bg - lo
+    ink = gray if dark_background else 1.0 - gray
+    bg_level = bg if dark_background else 1.0 - bg
     ink = ink - bg_level
     if ink.size > 2000:
         # the 99.9th percentile ignores hot pixels in photos, but a small digit on a large

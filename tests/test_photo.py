@@ -222,3 +222,84 @@ def test_scan_lines_thinner_than_the_pen_are_removed_but_a_sevens_bar_stays():
     grid = np.zeros((200, 200), np.uint8)
     grid[::50, :] = grid[:, ::50] = 1                               # a blank squared page
     assert _remove_lines(grid, cv2, pen_test=True)[1].sum() > 0.8 * grid.sum()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_printed_box_of_a_form_is_removed_before_the_digit_is_read(seed, mnist, shipped_vit):
+    """A 300-dpi form scan: the digit in a printed box it may touch, slightly rotated. The box
+    (four long straight sides) is removed, so the read mark is the digit alone, well inside
+    the box, and it is read like the original (the box used to survive and make many digits 8s)."""
+    images, _ = mnist
+    rng = np.random.default_rng(seed)
+    for i in (0, 1, 2, 3, 4, 8):             # a 7, 2, 1, 0, 4 and 5
+        img = synthetic.boxed_scan(images[i], rng)
+        result = preprocess(img)
+        assert result.ok, (i, result.message)
+        assert "printed box removed" in result.steps, i
+        x0, y0, x1, y1 = result.box
+        assert x0 > 0 and y0 > 0 and x1 < img.width and y1 < img.height
+        assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[i] / 255.0), (seed, i)
+
+
+def test_an_empty_printed_box_is_blank_and_a_tight_zero_is_no_box(mnist):
+    """A form's box with nothing written in it is blank paper; a fat 0 filling a tight scan has
+    long straight chords on every side but is a digit, not a box."""
+    images, _ = mnist
+    faint = np.zeros((28, 28), np.uint8)
+    faint[14, 14] = 31                       # just above the generator's ink cut, below the pen's: no ink
+    empty = synthetic.boxed_scan(faint, np.random.default_rng(0))
+    result = preprocess(empty)
+    assert not result.ok and ("blank" in result.message.lower() or "dot" in result.message.lower())
+    for low in (12, 16):
+        zero = preprocess(synthetic.tight_scan(images[10], np.random.default_rng(low), low=low, side=256))
+        assert zero.ok and "printed box removed" not in zero.steps
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_faint_pencil_beside_the_table_is_read_not_called_blank(seed, mnist, shipped_vit):
+    """A grey pencil on grey paper, photographed with the table showing: the table is far more
+    contrasted than the pencil and used to set the ink's level, so the pencil fell under the
+    threshold and the page was called blank. The level is measured again on the paper itself."""
+    images, _ = mnist
+    o = replace(BASE, pen="pencil", pen_px=0, edge=True, digit_frac=0.3, light=0.5, paper=(215, 210, 200), jpeg=50)
+    for i in DIGITS:
+        result = preprocess(synthetic.photo(images[i], np.random.default_rng(seed), o))
+        assert result.ok, (seed, i, result.message)
+        assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[i] / 255.0), (seed, i)
+
+
+@pytest.mark.parametrize("digit", [37, 74, 154, 168])      # 1s, and a 1's tight scan is mostly ink edges
+def test_tight_low_res_scan_of_a_one_is_not_called_blank(digit, mnist, shipped_vit):
+    """A 1 scanned at 10 px and enlarged: the blurred ink edges fill the paper's lower
+    percentiles, whose spread used to count as noise and call the page blank; the pixel noise
+    decides whether anything was written."""
+    images, _ = mnist
+    for seed in range(3):
+        result = preprocess(synthetic.tight_scan(images[digit], np.random.default_rng(seed), low=10, side=140))
+        assert result.ok, (seed, result.message)
+        assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[digit] / 255.0), seed
+
+
+def test_strip_of_table_across_the_photo_is_not_read_as_a_one(mnist, shipped_vit):
+    """Under strong perspective the table beside the paper's edge can run from the top of the
+    photo to the bottom without touching the side; it is the table, not a 1, and the digit on
+    the paper is read."""
+    images, _ = mnist
+    o = replace(BASE, edge=True, warp=0.1, digit_frac=0.3, pen="black")
+    result = preprocess(synthetic.photo(images[3], np.random.default_rng(3), o))
+    assert result.ok and result.note is None
+    x0, y0, x1, y1 = result.box
+    assert y1 - y0 < 0.5 * o.size[1] and x1 < 0.7 * o.size[0], result.box
+    assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[3] / 255.0)
+
+
+@pytest.mark.parametrize("seed", [2, 4, 6])
+def test_photo_mostly_in_deep_shadow_is_still_paper(seed, mnist, shipped_vit):
+    """A deep shadow over most of the page makes the picture's median dark; its marks are still
+    darker than what surrounds them, so it is paper (the photo steps), not a drawing whose
+    shadow would be taken for ink."""
+    images, _ = mnist
+    o = replace(BASE, shadow=0.6, light=0.7, pen="black", digit_frac=0.3)
+    result = preprocess(synthetic.photo(images[1], np.random.default_rng(seed), o))
+    assert result.ok and result.photo, result.message
+    assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[1] / 255.0)

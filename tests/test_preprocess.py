@@ -343,3 +343,23 @@ def test_shipped_model_reads_fat_marker_digits(shipped_vit):
     acc = float((pred == labels[idx]).mean())
     wrong = [(int(i), int(p)) for i, p, t in zip(idx, pred, labels[idx]) if p != t]
     assert acc >= 0.92, f"fat-marker accuracy {acc:.1%}; wrong: {wrong}"
+
+
+@pytest.mark.parametrize("paper", [0.45, 0.49, 0.55])
+def test_dark_ink_on_mid_grey_paper_is_not_taken_for_the_background(paper, shipped_vit):
+    """A tiny scan (the digit 12 px tall) on mid-grey paper with darker ink: "background darker
+    than 0.5" used to take grey paper at 0.49 for a dark background and the ink for nothing
+    ("the canvas is blank"). The ink is what differs most from the background."""
+    from model.inference import predict_proba
+
+    images, _ = load_mnist("test")
+    for i in (2, 5):                                       # a 1 and a 1: narrow, so the ink reaches the border
+        a = images[i]
+        ys, xs = np.nonzero(a > 30)
+        crop = Image.fromarray(a[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+        s = 12 / crop.height
+        small = np.asarray(crop.resize((max(1, round(crop.width * s)), 12), Image.Resampling.BOX), np.float32) / 255
+        scan = Image.fromarray(((paper + (0.2 - paper) * small) * 255).round().astype(np.uint8))
+        result = preprocess(scan)
+        assert result.ok, (paper, i, result.message)
+        assert predict_proba(shipped_vit, result.image).argmax() == predict_proba(shipped_vit, a / 255.0).argmax()
