@@ -309,7 +309,11 @@ def run(strokes: int = 20, sessions: int = 4, gc: bool = False) -> dict:
                 if ok:
                     out["users_per_core"] = round(STROKE_PERIOD_MS / statistics.median(ok), 1)
 
-                # the first session: a drawn 7 current, then every page of the menu once
+                # the first session: a drawn 7 current (on a cleared canvas: the last multi-stroke
+                # digit is still on it), then every page of the menu once
+                reset_canvas(page)
+                prediction_metric(page).wait_for(state="detached", timeout=20_000)
+                page.wait_for_function(_IDLE_JS, timeout=20_000)
                 stroke(page, ONE_STROKE["7"])
                 page.wait_for_function(_PREDICTION_JS, arg="7", polling=50, timeout=30_000)
                 titles = [t for t in nav_pages(page) if t != "Draw"]

@@ -17,7 +17,7 @@ to another; nothing about who asked is stored. The model itself is passed unhash
 another session receives.
 
 Two tiers bound memory: ``SMALL`` results (a 28x28 map, a few probabilities) and ``LARGE`` ones
-(an attention tensor, trust reports, patching sweeps, reports), each with ``max_entries`` and a
+(an attention tensor, counterfactuals, neighbours, patching sweeps), each with ``max_entries`` and a
 ``ttl``. Adding an explanation family needs no code here: its page calls ``compute``.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ import streamlit as st
 
 SIDE = 28                    # MNIST images are 28x28
 SMALL_ENTRIES = 512          # maps and probabilities: ~3 KB each -> under 2 MB
-LARGE_ENTRIES = 64           # attention (4, 4, 50, 50) float32 = 160 KB, trust/patching/report -> about 10-20 MB
+LARGE_ENTRIES = 64           # attention (4, 4, 50, 50) float32 = 160 KB, inside, counterfactual, patching sweeps
 TTL_S = 3600                 # an entry nobody asked for in an hour is dropped
 
 

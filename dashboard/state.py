@@ -2,33 +2,70 @@
 session has its own, and set by the Draw page (drawing or upload) or by picking a test image."""
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from dashboard.cache import image_bytes
 
 KEY = "current_digit"
 
 
-@dataclass(frozen=True)
+def _image_file(raw: np.ndarray) -> bytes:
+    """An (H, W) or (H, W, 3|4) uint8 picture as PNG bytes (lossless; fast level: a drawing is a few kB)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(raw)).save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+@dataclass(frozen=True, init=False)
 class CurrentDigit:
+    """The digit every page explains. The original drawing or upload (``raw``) is kept as an image file
+    (PNG bytes, a few kB for a drawing) and decoded when a page asks for it: a session holds it for as
+    long as the digit is current, and as pixels a 280x280 RGBA canvas is 313,600 bytes (benchmarks/capacity.py,
+    ``rss_mb_per_session``)."""
+
     image: np.ndarray            # (28, 28) float32 in [0, 1], what the model sees
     source: str                  # "drawing", "upload" or "test image #1234"
     label: int | None = None     # true label when known (a test image)
-    raw: np.ndarray | None = None  # the original drawing/upload before preprocessing, if any
+    raw_file: bytes | None = None  # the original drawing/upload before preprocessing, as PNG bytes, if any
     test_index: int | None = None
     steps: dict | None = None    # preprocessing's intermediate images, when it ran on the full input
+    raw_side: int | None = None  # ``raw`` is shrunk to at most this many px a side (a high-DPI canvas's export)
+
+    def __init__(self, image: np.ndarray, source: str, label: int | None = None,
+                 raw: np.ndarray | bytes | None = None, test_index: int | None = None,
+                 steps: dict | None = None, raw_side: int | None = None):
+        """``raw``: the original as uint8 pixels, or as the bytes of an image file (the canvas's own PNG)."""
+        raw_file = raw if raw is None or isinstance(raw, bytes) else _image_file(raw)
+        for name, value in (("image", image), ("source", source), ("label", label), ("raw_file", raw_file),
+                            ("test_index", test_index), ("steps", steps), ("raw_side", raw_side)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def raw(self) -> np.ndarray | None:
+        """The original drawing or upload as uint8 pixels (decoded from :attr:`raw_file`), or None."""
+        if self.raw_file is None:
+            return None
+        pixels = np.asarray(Image.open(io.BytesIO(self.raw_file)))
+        if self.raw_side is not None:
+            from dashboard.drawing import canvas_pixels
+
+            pixels = canvas_pixels(pixels, self.raw_side)
+        return pixels
 
     @classmethod
     def make(cls, image: np.ndarray, source: str, label: int | None = None,
-             raw: np.ndarray | None = None, test_index: int | None = None, steps: dict | None = None) -> CurrentDigit:
+             raw: np.ndarray | bytes | None = None, test_index: int | None = None, steps: dict | None = None,
+             raw_side: int | None = None) -> CurrentDigit:
         """A digit with its own read-only float32 (28, 28) copy of ``image``."""
         img = np.asarray(image, dtype=np.float32).reshape(28, 28).copy()
         img.setflags(write=False)
-        return cls(img, source, label, raw, test_index, steps)
+        return cls(img, source, label, raw, test_index, steps, raw_side)
 
     @classmethod
     def from_test_image(cls, images: np.ndarray, labels: np.ndarray, index: int) -> CurrentDigit:
@@ -37,9 +74,9 @@ class CurrentDigit:
                         test_index=int(index))
 
 
-def set_current(image: np.ndarray, source: str, label: int | None = None,
-                raw: np.ndarray | None = None, test_index: int | None = None, steps: dict | None = None) -> None:
-    st.session_state[KEY] = CurrentDigit.make(image, source, label, raw, test_index, steps)
+def set_current(image: np.ndarray, source: str, label: int | None = None, raw: np.ndarray | bytes | None = None,
+                test_index: int | None = None, steps: dict | None = None, raw_side: int | None = None) -> None:
+    st.session_state[KEY] = CurrentDigit.make(image, source, label, raw, test_index, steps, raw_side)
 
 
 def get_current() -> CurrentDigit | None:

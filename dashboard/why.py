@@ -5,6 +5,8 @@ keyed by the weights' SHA-256, the image bytes and the options); figures are pla
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -51,21 +53,26 @@ def replay(model, strokes_json: str):
     return _replay(cache.model_key(model), strokes_json)
 
 
-def _report(model, image: np.ndarray, source: str, target: int | None, k: int) -> str:
-    from model.report import build_report
-
+def report_maker(model, image: np.ndarray, source: str, target: int | None, k: int) -> Callable[[], str]:
+    """The downloadable HTML report (:func:`model.report.build_report`) of the digit, as a function that
+    writes it: ``st.download_button`` calls it only when the button is pressed (in another thread, so it
+    calls no Streamlit command). The counterfactual and the neighbours come from the cache now, as the
+    page shows them; the report's own attributions and trust verdict (about a second of CPU) are paid
+    for by whoever downloads, not by every view of the page."""
     cf = counterfactual(model, image, target) if target is not None else None
     nb, nb_images = None, None
     if resources.load_neighbour_index() is not None:
         nb = neighbours(model, image, k)
-        nb_images = resources.load_train_images()[0][nb.indices]
-    return build_report(model, image, source=source, weights_sha256=model.weights_sha256, counterfactual=cf,
-                        neighbours=nb, neighbour_images=nb_images)
+        nb_images = np.array(resources.load_train_images()[0][nb.indices])    # (k, 28, 28) uint8, a copy
+    image = np.array(image, dtype=np.float32)
 
+    def write() -> str:
+        from model.report import build_report
 
-def report_html(model, image: np.ndarray, source: str, target: int | None, k: int) -> str:
-    """The downloadable HTML report (:func:`model.report.build_report`) of the digit."""
-    return cache.compute(_report, model, image, source, target, int(k), large=True)
+        return build_report(model, image, source=source, weights_sha256=model.weights_sha256, counterfactual=cf,
+                            neighbours=nb, neighbour_images=nb_images)
+
+    return write
 
 
 def delta_figure(delta: np.ndarray, height: int = 220, title: str | None = None) -> go.Figure:

@@ -114,6 +114,9 @@ _NODE_FIELDS = ("left_child", "right_child", "feature", "threshold", "impurity",
                 "n_node_samples", "weighted_n_node_samples", "missing_go_to_left")
 
 
+_COMPACT_FIELDS = ("left_child", "right_child", "feature", "threshold")   # what CompactForest reads per node
+
+
 def _node_dtype() -> np.dtype:
     """The structured dtype sklearn's ``Tree`` uses for its nodes (taken from sklearn itself)."""
     from sklearn.tree._tree import Tree
@@ -151,7 +154,7 @@ def _check_trees(z: dict[str, np.ndarray], n_features: int) -> None:
     offsets, n = z["offsets"], len(z["left_child"])
     if offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 1):
         raise ForestFileError("tree offsets are inconsistent")
-    if (any(len(z[f]) != n for f in _NODE_FIELDS) or z["values"].shape[0] != n
+    if (any(len(z[f]) != n for f in _NODE_FIELDS if f in z) or z["values"].shape[0] != n
             or len(z["max_depth"]) != len(offsets) - 1):
         raise ForestFileError("node arrays have different lengths")
     tree = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
@@ -166,18 +169,21 @@ def _check_trees(z: dict[str, np.ndarray], n_features: int) -> None:
         raise ForestFileError("tree structure is corrupt (child or feature index out of range)")
 
 
-def _read_forest(path: Path | str) -> dict[str, np.ndarray]:
-    """The checked arrays of a forest file written by :func:`save_forest` (``allow_pickle=False``)."""
+def _read_forest(path: Path | str, node_fields: tuple[str, ...] = _NODE_FIELDS) -> dict[str, np.ndarray]:
+    """The checked arrays of a forest file written by :func:`save_forest` (``allow_pickle=False``).
+    Every field must be in the file, but of the per-node fields only ``node_fields`` are read
+    (each is a compressed array of a million nodes: decompressing costs CPU)."""
     path = Path(path)
     if not path.is_file():
         raise ForestFileError(f"forest file missing: {path} (run python -m model.forest)")
+    needed = {"format", "params", "classes", "n_features", "offsets", "max_depth", "values", *_NODE_FIELDS}
     try:
         with np.load(path, allow_pickle=False) as npz:
-            z = {k: npz[k] for k in npz.files}
+            names = set(npz.files)
+            z = {k: npz[k] for k in npz.files if k not in _NODE_FIELDS or k in node_fields}
     except Exception as exc:  # not a zip, pickled objects, truncated...
         raise ForestFileError(f"{path} is not a readable forest file ({type(exc).__name__})") from None
-    needed = {"format", "params", "classes", "n_features", "offsets", "max_depth", "values", *_NODE_FIELDS}
-    missing = sorted(needed - set(z))
+    missing = sorted(needed - names)
     if missing or str(z["format"]) != FORMAT:
         raise ForestFileError(f"{path} is not a {FORMAT} file" + (f" (missing {missing})" if missing else ""))
     classes, n_features = z["classes"], int(z["n_features"])
@@ -246,23 +252,29 @@ class CompactForest:
     def __init__(self, z: dict[str, np.ndarray]):
         offsets = z["offsets"]
         n_trees = len(offsets) - 1
-        left, right = z["left_child"], z["right_child"]
-        leaf = left == -1                                                       # (nodes,)
-        base = np.repeat(offsets[:-1], np.diff(offsets))                        # tree start of each node
-        leaf_rows = np.cumsum(leaf) - 1                                         # row in leaf_values
+        leaf = z["left_child"] == -1                                             # (nodes,)
+        base = np.repeat(offsets[:-1].astype(np.int32), np.diff(offsets))       # tree start of each node
         # inner node: children as global node indices; leaf: left = -1, right = its leaf_values row
-        self.left = np.where(leaf, -1, left + base).astype(np.int32)           # (nodes,)
-        self.right = np.where(leaf, leaf_rows, right + base).astype(np.int32)  # (nodes,)
-        self.feature = np.where(leaf, 0, z["feature"]).astype(np.int16)         # (nodes,)
-        t = z["threshold"].astype(np.float64)
+        self.left = z["left_child"].astype(np.int32)                            # (nodes,)
+        self.left += base
+        self.left[leaf] = -1
+        self.right = z["right_child"].astype(np.int32)                          # (nodes,)
+        self.right += base
+        self.right[leaf] = np.arange(int(leaf.sum()), dtype=np.int32)           # row in leaf_values
+        self.feature = z["feature"].astype(np.int16)                            # (nodes,)
+        self.feature[leaf] = 0
+        t = z["threshold"]                                                      # float64, as sklearn's
         t32 = t.astype(np.float32)
-        t32 = np.where(t32.astype(np.float64) > t, np.nextafter(t32, np.float32(-np.inf)), t32)
-        self.threshold = np.where(leaf, 0, t32).astype(np.float32)              # (nodes,)
-        self.leaf_values = np.ascontiguousarray(z["values"][leaf], dtype=np.float32)   # (leaves, 10)
+        above = t32.astype(np.float64) > t
+        t32[above] = np.nextafter(t32[above], np.float32(-np.inf))
+        t32[leaf] = 0
+        self.threshold = t32                                                    # (nodes,) float32
+        self.leaf_values = np.ascontiguousarray(z["values"].take(np.flatnonzero(leaf), axis=0),
+                                                dtype=np.float32)              # (leaves, 10)
         self.roots = offsets[:-1].astype(np.int32)                              # (trees,)
         self.max_depth = int(z["max_depth"].max())
         self.n_estimators = n_trees
-        self.node_count = int(len(left))
+        self.node_count = int(len(self.left))
         self.classes_ = np.asarray(z["classes"]).copy()
         self.n_features_in_ = int(z["n_features"])
         for a in (self.left, self.right, self.feature, self.threshold, self.leaf_values, self.roots):
@@ -298,10 +310,10 @@ class CompactForest:
 def load_compact_forest(path: Path | str = paths.FOREST) -> CompactForest:
     """A forest file as a :class:`CompactForest`, after the same checks as :func:`load_forest`.
 
-    Reading the file briefly holds about 100 MB of full-size arrays; once they are freed, glibc
+    Reading the file briefly holds the full-size arrays it needs; once they are freed, glibc
     keeps much of that in its heap unless asked to give it back, so it is asked (malloc_trim):
     the server then holds the compact arrays only (``benchmarks/forest_memory.py``)."""
-    forest = CompactForest(_read_forest(path))
+    forest = CompactForest(_read_forest(path, _COMPACT_FIELDS))
     return_free_memory()
     return forest
 

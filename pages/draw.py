@@ -126,7 +126,8 @@ def _handle_drawing(canvas, rgba: np.ndarray, live: bool, submit: bool, tta: boo
     if not digit.ok:
         st.warning(digit.message)
         return
-    set_current(digit.image, "drawing", raw=rgba)
+    # the canvas's own PNG (a few kB) stands for ``rgba``: decoded and shrunk again only where a page shows it
+    set_current(digit.image, "drawing", raw=canvas.image_bytes, raw_side=CANVAS_SIDE)
     set_strokes(stroke_objects(canvas.json_data))      # the Why page replays them
     st.query_params.pop(DIGIT_PARAM, None)             # a shared link's digit is no longer the one shown
     show_prediction(MODEL, digit.image, tta, log)

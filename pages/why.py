@@ -120,13 +120,11 @@ def replay_section() -> None:
 def keep_and_share_section() -> None:
     st.subheader("Keep and share")
     target = st.session_state.get("why_cf_target")
-    with st.spinner("Writing the report..."):
-        report = W.report_html(model, image, cur.source, target, K)
-    st.download_button("Download the report (HTML)", report, file_name=f"digit-{pred}-report.html",
-                       mime="text/html", key="why_report",
+    st.download_button("Download the report (HTML)", W.report_maker(model, image, cur.source, target, K),
+                       file_name=f"digit-{pred}-report.html", mime="text/html", key="why_report",
                        help="One self-contained file: input, prediction, attention, attributions, counterfactual, "
                             "neighbours and the model version.")
-    st.caption(f"{len(report.encode()) / 1024:.0f} kB, opens offline in any browser.")
+    st.caption("Written when you press the button: a single file that opens offline in any browser.")
     if cur.test_index is not None:
         link = f"?image={cur.test_index}"
     else:

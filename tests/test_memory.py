@@ -16,3 +16,38 @@ def test_limit_heap_growth_accepted_by_glibc():
     assert a.sum() == 10**6
     del a
     return_free_memory()
+
+
+def _drawing(side: int) -> np.ndarray:
+    """A white 7 on a transparent black (side, side) RGBA canvas, as the Draw page's canvas exports it."""
+    raw = np.zeros((side, side, 4), np.uint8)
+    s = side / 280
+    raw[int(50 * s):int(70 * s), int(60 * s):int(220 * s)] = 255
+    for y in range(int(70 * s), int(240 * s)):
+        x = int((220 - (y / s - 70) * 0.55) * s)
+        raw[y, x - int(10 * s):x + int(10 * s)] = 255
+    return raw
+
+
+def test_a_session_keeps_its_drawing_as_a_small_file_and_gets_the_same_pixels_back():
+    """The current digit holds its original as PNG bytes (what a session keeps), not as 313,600 bytes
+    of pixels; ``raw`` gives back exactly those pixels, and the canvas's own PNG of a high-DPI export
+    exactly what the Draw page reads from it (dashboard.drawing.canvas_pixels)."""
+    import io
+    import pickle
+
+    from PIL import Image
+
+    from dashboard.drawing import canvas_pixels
+    from dashboard.state import CurrentDigit
+
+    raw = _drawing(280)
+    cur = CurrentDigit.make(np.zeros((28, 28)), "drawing", raw=raw)
+    assert np.array_equal(cur.raw, raw) and cur.raw.dtype == np.uint8
+    assert len(pickle.dumps(cur)) < raw.nbytes / 10
+    big = _drawing(560)                                      # a 2x screen exports 560 px
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, format="PNG")
+    from_canvas = CurrentDigit.make(np.zeros((28, 28)), "drawing", raw=buf.getvalue(), raw_side=280)
+    assert np.array_equal(from_canvas.raw, canvas_pixels(big, 280)) and from_canvas.raw.shape == (280, 280, 4)
+    assert CurrentDigit.make(np.zeros((28, 28)), "test image #0").raw is None

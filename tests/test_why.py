@@ -235,6 +235,27 @@ def test_report_is_self_contained_and_small(shipped_vit, test_images):
     assert "<script" not in html and "http://" not in html and "https://" not in html
 
 
+@needs_index
+def test_the_report_is_written_when_downloaded_not_on_every_view(monkeypatch, shipped_vit, test_images):
+    """A view of the Why page does not write the report (its attributions and trust verdict cost about
+    a second of CPU); the download button's writer does, with the page's counterfactual and neighbours."""
+    import model.report as R
+    from dashboard import why as W
+
+    calls, real = [], R.build_report
+    monkeypatch.setattr(R, "build_report", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = AppTest.from_file(WHY, default_timeout=TIMEOUT)
+    at.session_state[KEY] = CurrentDigit.from_test_image(*load_mnist("test"), 7)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert calls == []
+    images, _ = test_images
+    write = W.report_maker(shipped_vit, images[7], "test image #7", 3, 5)
+    assert calls == []
+    html = write()
+    assert calls == [1] and "Make it a 3" in html and html.count("<figcaption>train #") == 5
+
+
 # ---- command lines ------------------------------------------------------------------------
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
