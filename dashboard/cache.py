@@ -118,3 +118,23 @@ def faithfulness(model, image: np.ndarray, target: int, runs: tuple, unit: str, 
     """Deletion and insertion curves (:func:`model.explain.faithfulness`, Petsiuk et al., 2018) of the
     maps of ``runs`` ((method, sorted settings), ...), each map itself from the cache."""
     return compute(_faithfulness, model, image, int(target), runs, unit, int(steps), baseline)
+
+
+def method_trust(model, image: np.ndarray, target: int, method: str):
+    """One attribution method's sanity checks for this digit and class
+    (:func:`model.explain.trust.method_trust`): shared by the Trust page and the Attributions page's badges."""
+    from model.explain import trust as T
+
+    return compute(T.method_trust, model, image, int(target), method, large=True)
+
+
+def _trust_report(model, image: np.ndarray, target: int, methods: tuple):
+    from model.explain import trust as T
+
+    out = {m: method_trust(model, image, target, m) for m in methods}
+    return T.finish_report(model, image, target, {m: T.MethodTrust(**vars(r)) for m, r in out.items()})
+
+
+def trust_report(model, image: np.ndarray, target: int, methods: tuple):
+    """The Trust page's whole report (:func:`model.explain.trust.finish_report`) from the cached methods."""
+    return compute(_trust_report, model, image, int(target), tuple(methods), large=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from dashboard import cache
 from dashboard.nav import page_link
 from model.explain import METHODS
 from model.explain import trust as T
@@ -15,19 +16,13 @@ TEST_NAMES = {"mprt": "MPRT |map|", "mprt_signed": "MPRT signed", "smprt": "sMPR
               "random_logit": "random logit"}
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def _badge(_model, weights_sha256: str, image_bytes: bytes, method: str, target: int) -> dict:
-    img = np.frombuffer(image_bytes, dtype=np.float32).reshape(28, 28)
-    r = T.method_trust(_model, img, int(target), method)
+def trust_badge(model, image: np.ndarray, method: str, target: int) -> dict:
+    """The badge of ``method`` for this digit and class: which tests it passes, its verdict (from the
+    checks the Trust page shares, :func:`dashboard.cache.method_trust`)."""
+    r = cache.method_trust(model, image, target, method)
     tests = r.tests()
     return {"method": method, "tests": tests, "passed": int(sum(tests.values())), "of": len(tests),
             "verdict": T.verdict(r), "how": T.how_to_read(r)}
-
-
-def trust_badge(model, image: np.ndarray, method: str, target: int) -> dict:
-    """The badge of ``method`` for this digit and class: which tests it passes, its verdict."""
-    key = getattr(model, "weights_sha256", "") or T.model_fingerprint(model)
-    return _badge(model, key, np.ascontiguousarray(image, dtype=np.float32).tobytes(), method, int(target))
 
 
 def badge_markdown(b: dict) -> str:

@@ -4,11 +4,11 @@
 ``dashboard.trust_plots``. Render only."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
-from dashboard import resources
+from dashboard import cache, resources
 from dashboard import trust_plots as P
+from dashboard.headline import headline, sentence
 from dashboard.state import require_current
 from model import explain as E
 from model.explain import trust as T
@@ -25,28 +25,16 @@ st.caption("The Attributions page shows what each method says. This page checks,
 cur = require_current("trust_use_test")
 model = resources.load_vit()
 img = cur.image
-img_bytes = np.ascontiguousarray(img, dtype=np.float32).tobytes()
-WEIGHTS = getattr(model, "weights_sha256", "") or T.model_fingerprint(model)
 
 
-def _image(image_bytes: bytes) -> np.ndarray:
-    return np.frombuffer(image_bytes, dtype=np.float32).reshape(28, 28)
+def _method(target: int, method: str) -> T.MethodTrust:
+    """One method's checks for this digit and class: the cache the Attributions page's badges share."""
+    return cache.method_trust(model, img, target, method)
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def _method(_model, weights: str, image_bytes: bytes, target: int, method: str) -> T.MethodTrust:
-    return T.method_trust(_model, _image(image_bytes), target, method)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _report(_model, weights: str, image_bytes: bytes, target: int, methods: tuple) -> T.TrustReport:
-    out = {m: _method(_model, weights, image_bytes, target, m) for m in methods}
-    return T.finish_report(_model, _image(image_bytes), target, {m: T.MethodTrust(**vars(r)) for m, r in out.items()})
-
-
-probs = E.predict(model, img)
-pred = int(probs.argmax())
-st.caption(f"Current digit: {cur.source}. The transformer says **{pred}** ({probs[pred]:.1%}).")
+head = headline(model, img)
+pred = head.digit
+st.caption(sentence(cur.source, head, cur.label))
 c1, c2 = st.columns([1, 3])
 with c1:
     target = st.selectbox("Explain the class", list(range(10)), index=pred, key="trust_target",
@@ -60,9 +48,9 @@ if not methods:
 
 progress = st.progress(0.0, text="Randomising the model and recomputing every map...")
 for i, m in enumerate(methods):
-    _method(model, WEIGHTS, img_bytes, target, m)
+    _method(target, m)
     progress.progress((i + 1) / len(methods), text=f"{E.METHODS[m].label} checked")
-rep = _report(model, WEIGHTS, img_bytes, target, tuple(methods))
+rep = cache.trust_report(model, img, target, tuple(methods))
 progress.empty()
 
 # ---- 1. verdict --------------------------------------------------------------------------------------

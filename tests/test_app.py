@@ -29,7 +29,7 @@ APP = str(ROOT / "dashboard" / "app.py")
 DRAW = str(ROOT / "pages" / "draw.py")
 TIMEOUT = 180
 
-HEADLINE_PAGES = ["draw", "attention", "attributions", "why", "baseline"]   # pages this branch renders
+HEADLINE_PAGES = ["draw", "attention", "attributions", "trust", "why", "baseline"]   # pages this branch renders
 NEEDS_NO_DIGIT = {"draw", "walkthrough", "baseline", "misclassified", "data", "model"}
 needs_weights = pytest.mark.skipif(not paths.VIT_WEIGHTS.is_file(), reason="ViT weights not trained yet")
 
