@@ -1,4 +1,4 @@
-"""Both writing styles of 1 and 7, drawn on the canvas: ``python benchmarks/drawn_styles.py [--n 100] [--json]``.
+"""Both writing styles of 1 and 7, drawn on the canvas: ``python benchmarks/drawn_styles.py [--n 100] [--save]``.
 
 Synthetic canvas drawings (:mod:`data.drawn`: plain and flagged 1s, with and without a foot;
 plain and crossed 7s) go through exactly what a drawing goes through in the app (rasterise the
@@ -16,6 +16,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _results import add_save_option  # noqa: E402
+from _results import save as save_result  # noqa: E402
 
 
 def measure(model, n: int = 100, seed: int = 0) -> dict:
@@ -52,9 +56,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--weights", default=str(paths.VIT_WEIGHTS))
     p.add_argument("--json", action="store_true")
+    add_save_option(p)
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     res = measure(load_vit(a.weights), a.n, a.seed)
+    save_result(a, "drawn_styles", res, argv)
     if a.json:
         print(json.dumps(res))
         return

@@ -265,6 +265,14 @@ def robustness(rec: dict) -> str:
     return table(["condition", "digits", "accuracy", "refused as \"no digit\"", "misread (true->read, first 8)"], rows)
 
 
+def drawn_styles(rec: dict) -> str:
+    r = rec["result"]
+    rows = [[style, v["n"], pct(v["accuracy"], 1), v["refused"],
+             "n/a" if v["median_p_true"] is None else f"{v['median_p_true']:.3f}"] for style, v in r["styles"].items()]
+    rows.append(["all", r["n"], pct(r["accuracy"], 1), sum(v["refused"] for v in r["styles"].values()), ""])
+    return table(["style drawn on the canvas", "drawings", "read right", "refused", "median P(right digit)"], rows)
+
+
 def counterfactual(rec: dict) -> str:
     r = rec["result"]
     found = round(r["found_rate"] * r["pairs"])
@@ -374,7 +382,7 @@ TABLES = {
     "capacity.server": capacity_server, "capacity.pages": capacity_pages, "capacity.replicas": capacity_replicas,
     "classroom": classroom, "forest_memory": forest_memory, "footprint": footprint,
     "predict_files": predict_files, "phone_layout": phone_layout, "robustness": robustness,
-    "counterfactual": counterfactual,
+    "counterfactual": counterfactual, "drawn_styles": drawn_styles,
 }
 
 
