@@ -400,8 +400,8 @@ def table(res: dict) -> str:
               f"{res.get('session_state_mb_per_session')} MB per session, st.cache_data {res.get('cache_data_mb')} MB",
               f"start: launch to /_stcore/health {res['start_s']} s"]
     for name, r in res.get("replicas", {}).items():
-        lines.append(f"  {name} of {r['learners']:,}: {r['replicas']} replica(s) of one core, {r['learners_per_replica']} "  # noqa: E501
-                     f"learners and about {r['rss_mb_per_replica']} MB each (at {REPLICA_LOAD:.0%} load)")
+        lines.append(f"  {name} of {r['learners']:,}: {r['replicas']} replica(s) of one core, "
+                     f"{r['learners_per_replica']} learners and about {r['rss_mb_per_replica']} MB each (at {REPLICA_LOAD:.0%} load)")
     return "\n".join(lines)
 
 

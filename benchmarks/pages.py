@@ -6,10 +6,11 @@ Model (so the Model page also runs the preprocessing steps) and ``?image=0`` for
 One warm-up run fills the caches a server fills on its first request (models, tables,
 thumbnails); then the median of ``--runs`` reruns is reported, with the cold first run. The goal
 is under 2 s per page on this 2-core CPU (under 1 s for the Data page, ``GOALS_S``). AppTest
-adds its own overhead (building and parsing the element tree), so these figures are an upper bound on the server's script time.
+adds its own overhead (building and parsing the element tree), so these figures are an upper bound on
+the server's script time.
 
     python benchmarks/pages.py [--runs 5] [--json] [--artifacts DIR] [--pages dataset.py ...]
-"""  # noqa: E501
+"""
 from __future__ import annotations
 
 import argparse

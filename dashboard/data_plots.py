@@ -83,7 +83,8 @@ def histogram_figure(edges: np.ndarray, counts: np.ndarray, xtitle: str, log: bo
         xaxis["dtick"] = 1
     return go.Figure(dict(data=[bar], layout=dict(
         height=height, margin=dict(l=10, r=10, t=24, b=10), bargap=0.05, shapes=shapes, annotations=notes,
-        xaxis=xaxis, yaxis=dict(title=dict(text="digits (log)" if log else "digits"), type="log" if log else "linear"))))  # noqa: E501
+        xaxis=xaxis, yaxis=dict(title=dict(text="digits (log)" if log else "digits"),
+                                type="log" if log else "linear"))))
 
 
 def mosaic(images: np.ndarray, cols: int, scale: int = 2, gap: int = 2, normalise: bool = False) -> np.ndarray:

@@ -109,7 +109,8 @@ def box_on_thumbnail(thumb: np.ndarray, box: tuple[int, int, int, int], input_si
     img = Image.fromarray(np.ascontiguousarray(thumb[..., :3]))
     s = img.width / max(1, input_size[0])
     x0, y0, x1, y1 = (v * s for v in box)
-    ImageDraw.Draw(img).rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), outline=(230, 30, 30), width=max(2, img.width // 90))  # noqa: E501
+    ImageDraw.Draw(img).rectangle((x0 - 2, y0 - 2, x1 + 2, y1 + 2), outline=(230, 30, 30),
+                                  width=max(2, img.width // 90))
     return np.asarray(img)
 
 
