@@ -401,7 +401,8 @@ def table(res: dict) -> str:
               f"start: launch to /_stcore/health {res['start_s']} s"]
     for name, r in res.get("replicas", {}).items():
         lines.append(f"  {name} of {r['learners']:,}: {r['replicas']} replica(s) of one core, "
-                     f"{r['learners_per_replica']} learners and about {r['rss_mb_per_replica']} MB each (at {REPLICA_LOAD:.0%} load)")
+                     f"{r['learners_per_replica']} learners and about {r['rss_mb_per_replica']} MB each "
+                     f"(at {REPLICA_LOAD:.0%} load)")
     return "\n".join(lines)
 
 
