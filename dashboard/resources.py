@@ -38,11 +38,31 @@ def _unreadable(name: str, exc: Exception) -> str:
     return f"`{name}` is unreadable ({type(exc).__name__}: {first}); this part of the page is skipped."
 
 
+# Imported once per process by the explanation pages; captum.attr alone is ~0.3 s of CPU (it
+# imports matplotlib for plotting helpers this app never calls). Prefetched in the background
+# when the model first loads (a learner is still drawing), not on a learner's first page view.
+PREFETCH = ("captum.attr",)
+
+
+def _prefetch() -> None:
+    import importlib
+
+    for name in PREFETCH:
+        try:
+            importlib.import_module(name)
+        except Exception:   # a failed prefetch only means the page imports it itself
+            pass
+
+
 @st.cache_resource(show_spinner="Loading the transformer...")
 def _load_vit():
+    import threading
+
     from model.vit import load_vit as _load
 
-    return _load(paths.VIT_WEIGHTS)
+    model = _load(paths.VIT_WEIGHTS)
+    threading.Thread(target=_prefetch, name="prefetch-imports", daemon=True).start()
+    return model
 
 
 def vit_or_none(show: bool = True):

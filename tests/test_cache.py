@@ -120,3 +120,21 @@ def test_a_second_image_is_keyed_by_its_bytes_and_arrives_as_an_array(vit, test_
     assert len(CALLS) == 2 and d2 != d1
     assert d1 == pytest.approx(float((x0 - x1).sum()), rel=1e-5)
     assert cache.compute(_difference, vit, x0, x1, scale=2.0) == pytest.approx(2 * d1) and len(CALLS) == 3
+
+
+def test_loading_the_model_prefetches_the_explanation_imports_in_the_background():
+    """A fresh process: loading the shared ViT starts a thread that imports captum.attr, so a
+    learner's first Attributions view does not pay for it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, threading\n"
+            "from dashboard import resources\n"
+            "assert 'captum.attr' not in sys.modules\n"
+            "resources._load_vit()\n"
+            "[t.join() for t in threading.enumerate() if t.name == 'prefetch-imports']\n"
+            "assert all(n in sys.modules for n in resources.PREFETCH), resources.PREFETCH\n")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
