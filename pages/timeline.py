@@ -46,7 +46,7 @@ with left:
     st.plotly_chart(probability_chart(probs, title=title), key="timeline_probs")
     st.caption(f"At this point the model got {p['val_accuracy']:.2%} of the 5,000 held-out validation digits right.")
 with right:
-    st.plotly_chart(map_figure(np.array(p["rollout"]), "where the class token looks (rollout)",
+    st.plotly_chart(map_figure(np.array(p["rollout"]), "attention rollout",
                                background=np.asarray(cur.image), height=260), key="timeline_rollout")
 st.caption("How to read this: the bars are the probabilities this snapshot gives your digit (divided by the "
            "shipped model's fitted temperature, as on every page; Guo et al., 2017). The map is the class "
