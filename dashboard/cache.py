@@ -128,13 +128,27 @@ def method_trust(model, image: np.ndarray, target: int, method: str):
     return compute(T.method_trust, model, image, int(target), method, large=True)
 
 
-def _trust_report(model, image: np.ndarray, target: int, methods: tuple):
+def _trust_finish(model, image: np.ndarray, target: int, methods: tuple) -> dict:
+    """What :func:`model.explain.trust.finish_report` adds to the cached methods (scores, seconds,
+    ranking, verdict): kept apart so the cache does not hold a second copy of every method's maps."""
     from model.explain import trust as T
 
-    out = {m: method_trust(model, image, target, m) for m in methods}
-    return T.finish_report(model, image, target, {m: T.MethodTrust(**vars(r)) for m, r in out.items()})
+    out = {m: T.MethodTrust(**vars(method_trust(model, image, target, m))) for m in methods}
+    rep = T.finish_report(model, image, target, out)
+    return {"scores": {m: r.scores for m, r in rep.methods.items()},
+            "seconds": {m: r.seconds for m, r in rep.methods.items()},
+            "total": rep.seconds, "ranking": rep.ranking, "verdict": rep.verdict}
 
 
 def trust_report(model, image: np.ndarray, target: int, methods: tuple):
-    """The Trust page's whole report (:func:`model.explain.trust.finish_report`) from the cached methods."""
-    return compute(_trust_report, model, image, int(target), tuple(methods), large=True)
+    """The Trust page's whole report (:func:`model.explain.trust.finish_report`), assembled from the
+    cached methods and the cached scores and ranking."""
+    from model.explain import trust as T
+
+    done = compute(_trust_finish, model, image, int(target), tuple(methods), large=True)
+    out = {}
+    for m in methods:
+        r = T.MethodTrust(**vars(method_trust(model, image, target, m)))
+        r.scores, r.seconds = done["scores"][m], done["seconds"][m]
+        out[m] = r
+    return T.TrustReport(int(target), out, done["total"], done["ranking"], done["verdict"])

@@ -2,13 +2,12 @@
 architecture in words, the architecture and parameter tables of the loaded model, the training curves and facts from
 ``vit_metrics.json``, the experiments table from ``experiments.jsonl``, the label-smoothing note,
 and a drawing's preprocessing steps (shared with the Data page). Pure functions of the model and
-the stored artifacts, except :func:`preprocess_steps` (a bounded per-drawing cache)."""
+the stored artifacts, and :func:`preprocess_steps` of a drawing (recomputed: a few ms)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import streamlit as st
 
 TRAIN_CMD = "python -m model.train"
 
@@ -118,10 +117,10 @@ def smoothing_note(smoothing: float | None) -> str:
             "nine digits share the rest about equally. Read the probabilities as a ranking, not as calibrated odds.")
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def preprocess_steps(raw: np.ndarray) -> dict[str, np.ndarray]:
-    """Every intermediate image of :func:`data.preprocess.preprocess` on a drawing (any size, so not
-    through :mod:`dashboard.cache`, whose keys are 28x28 images), once per drawing."""
+    """Every intermediate image of :func:`data.preprocess.preprocess` on a drawing. Not cached: it
+    takes a few ms (``preprocess_ms`` in benchmarks/latency.py) while its canvas-sized steps are
+    over half a MB per drawing, which a cache would hold for every learner's digit."""
     from data.preprocess import preprocess
 
     return preprocess(raw).steps
