@@ -311,9 +311,26 @@ def evaluation(rec: dict) -> str:
     return table_ + "\n\n" + cal
 
 
+def reproduce(command: str) -> str:
+    """The recorded training command without where it wrote and how it printed (``--out DIR``,
+    ``--experiments-log FILE``, ``--no-progress``): what a newcomer types for the same weights."""
+    import shlex
+
+    words, out, skip = shlex.split(command), [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif w in ("--out", "--experiments-log"):
+            skip = True
+        elif w != "--no-progress":
+            out.append(w)
+    return shlex.join(out)
+
+
 def training(rec: dict) -> str:
     """What the shipped run took, where, and what it reached on validation (vit_metrics.json)."""
     rows = [["command", f"`{rec['command']}`"],
+            ["to reproduce it (writes to model/artifacts/)", f"`{reproduce(rec['command'])}`"],
             ["device", f"{rec['device']} ({rec.get('cpu_threads', '?')} thread(s), {rec.get('machine', '')}, "
                        f"torch {rec.get('torch', '')})"],
             ["time", f"{rec['train_seconds'] / 60:.1f} min for {rec['epochs']} epochs"],

@@ -57,7 +57,8 @@ def step_grid(steps: dict, per_row: int = 3) -> None:
 def experiments_table(runs: list[dict]) -> None:
     """One row per logged training run."""
     st.dataframe(M.experiments_table(runs), hide_index=True, key="card_experiments", column_config={
-        "validation accuracy": PERCENT, "test accuracy (older runs)": PERCENT, "params": LOCALIZED,
+        "validation accuracy": PERCENT, "validation accuracy (raw weights)": PERCENT,
+        "test accuracy (older runs)": PERCENT, "params": LOCALIZED,
         "minutes": st.column_config.NumberColumn(format="%.1f")})
 
 

@@ -100,10 +100,14 @@ def experiments_table(runs: list[dict]) -> pd.DataFrame:
             "augmentation": str(aug) if isinstance(aug, (dict, list)) else aug,
             "label smoothing": run.get("label_smoothing"), "lr": run.get("lr"), "batch": run.get("batch_size"),
             "seed": run.get("seed"), "params": run.get("params"), "epochs": run.get("epochs"),
-            "train images": run.get("train_size"), "validation accuracy": run.get("final_val_accuracy"),
+            "train images": run.get("train_size"), "elastic": run.get("elastic"), "styles": run.get("styles"),
+            "low-res": run.get("lowres"), "teacher": "convnet" if run.get("teacher") else None,
+            "weight average": run.get("ema") or None,
+            "validation accuracy": run.get("final_val_accuracy"),
+            "validation accuracy (raw weights)": run.get("final_val_accuracy_raw"),
             "test accuracy (older runs)": run.get("final_test_accuracy"),
             "minutes": secs / 60 if isinstance(secs, (int, float)) else None,
-            "device": run.get("device"), "command": run.get("command")})
+            "device": run.get("device"), "command": run.get("command"), "note": run.get("note")})
     return pd.DataFrame(rows).dropna(axis=1, how="all")
 
 

@@ -79,3 +79,20 @@ def test_architecture_text_reads_the_models_own_config():
     text = architecture_text(ViTConfig(patch_size=7, dim=48, depth=3, heads=6))
     assert "4x4 = 16 patches of 7x7 pixels" in text and "vector of 48 numbers" in text
     assert "sees 17 tokens" in text and "each of 3 blocks" in text and "6 attention heads" in text
+
+
+def test_experiments_table_shows_each_runs_levers_and_notes():
+    """The Model page's experiments table names the levers of the distilled run (styles, low-res,
+    teacher, averaging), the raw weights' validation accuracy beside the averaged one, and a run's note."""
+    from dashboard import model_plots as M
+
+    runs = [{"name": "old", "epochs": 15, "final_val_accuracy": 0.99},
+            {"name": "ema", "epochs": 40, "styles": 0.4, "lowres": 0.15, "teacher": "t.safetensors", "ema": 0.999,
+             "final_val_accuracy": 0.95, "final_val_accuracy_raw": 0.9954, "note": "averaging bug"},
+            {"name": "raw", "epochs": 40, "styles": 0.4, "lowres": 0.15, "teacher": "t.safetensors", "ema": 0.0,
+             "final_val_accuracy": 0.9954}]
+    df = M.experiments_table(runs).set_index("name")
+    assert df.loc["ema", "validation accuracy (raw weights)"] == 0.9954 and df.loc["ema", "note"] == "averaging bug"
+    assert df.loc["raw", "teacher"] == "convnet" and df["teacher"].isna()["old"]
+    assert df.loc["ema", "weight average"] == 0.999 and df["weight average"].isna()["raw"]   # 0 = off: blank
+    assert df.loc["raw", "styles"] == 0.4 and df.loc["raw", "low-res"] == 0.15

@@ -177,3 +177,5 @@ def test_model_tables_come_from_the_artifacts():
     assert f"{100 * ev['random_forest']['accuracy']:.2f} %" in text
     meta = json.loads((ROOT / "model" / "artifacts" / "vit_metrics.json").read_text())
     assert f"`{meta['command']}`" in report.render("training", _results.RESULTS)
+    assert report.reproduce("python -m model.train --threads 1 --out /x/y --no-progress --experiments-log e.jsonl "
+                            "--epochs 4") == "python -m model.train --threads 1 --epochs 4"
