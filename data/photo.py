@@ -317,6 +317,12 @@ def _group_marks(stats: np.ndarray, ids: list[int], stroke: float) -> list[list[
     return list(groups.values())
 
 
+def _group_box(stats: np.ndarray, group: list[int]) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) around a group of components of a ``stats`` table (x, y, w, h, ...)."""
+    return (min(stats[i, 0] for i in group), min(stats[i, 1] for i in group),
+            max(stats[i, 0] + stats[i, 2] for i in group), max(stats[i, 1] + stats[i, 3] for i in group))
+
+
 def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[int, int, int, int], int] | None:
     """Step 5: components (specks, the paper's edge and the table dropped), grouped into marks;
     returns the largest plausible mark's mask, its box (x0, y0, x1, y1) and how many plausible
@@ -354,18 +360,11 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
     stroke = 2.0 * kept.sum() / max(int((p[1:, :] != p[:-1, :]).sum() + (p[:, 1:] != p[:, :-1]).sum()), 1)
     groups = _group_marks(stats, ids, stroke)
 
-    def box(g):
-        x0 = min(stats[i, 0] for i in g)
-        y0 = min(stats[i, 1] for i in g)
-        x1 = max(stats[i, 0] + stats[i, 2] for i in g)
-        y1 = max(stats[i, 1] + stats[i, 3] for i in g)
-        return x0, y0, x1, y1
-
     def ink_area(g):
         return sum(int(stats[i, cv2.CC_STAT_AREA]) for i in g)
 
     # plausible marks: tall enough next to the tallest, and with real ink next to the largest
-    boxes = [box(g) for g in groups]
+    boxes = [_group_box(stats, g) for g in groups]
     tallest = max(max(b[3] - b[1], b[2] - b[0]) for b in boxes)
     most = max(ink_area(g) for g in groups)
     plausible = [g for g, b in zip(groups, boxes)
@@ -373,7 +372,7 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
     chosen = max(plausible, key=ink_area)
     lut = np.zeros(n, np.uint8)
     lut[chosen] = 1
-    return lut[lab], box(chosen), len(plausible)
+    return lut[lab], _group_box(stats, chosen), len(plausible)
 
 
 def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:

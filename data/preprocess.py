@@ -270,7 +270,7 @@ def _ink_mask_marks(ink: np.ndarray) -> tuple[np.ndarray, int, tuple[int, int, i
     other marks erased, the number of plausible marks and the kept mark's box (x0, y0, x1, y1)."""
     from scipy import ndimage
 
-    from data.photo import SPECK_SHARE, _group_marks
+    from data.photo import SPECK_SHARE, _group_box, _group_marks
 
     mask = ink > INK_THRESHOLD
     labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
@@ -285,15 +285,8 @@ def _ink_mask_marks(ink: np.ndarray) -> tuple[np.ndarray, int, tuple[int, int, i
     if len(groups) <= 1:
         return ink, 1, None
 
-    def extent(g):
-        x0 = min(stats[i, 0] for i in g)
-        y0 = min(stats[i, 1] for i in g)
-        x1 = max(stats[i, 0] + stats[i, 2] for i in g)
-        y1 = max(stats[i, 1] + stats[i, 3] for i in g)
-        return x0, y0, x1, y1
-
     def size(g):
-        x0, y0, x1, y1 = extent(g)
+        x0, y0, x1, y1 = _group_box(stats, g)
         return max(x1 - x0, y1 - y0)
 
     tallest, most = max(size(g) for g in groups), max(sum(areas[i] for i in g) for g in groups)
@@ -301,7 +294,7 @@ def _ink_mask_marks(ink: np.ndarray) -> tuple[np.ndarray, int, tuple[int, int, i
     if len(plausible) <= 1:
         return ink, 1, None
     chosen = max(plausible, key=lambda g: (size(g), sum(areas[i] for i in g)))
-    x0, y0, x1, y1 = extent(chosen)
+    x0, y0, x1, y1 = _group_box(stats, chosen)
     keep = np.isin(labels, chosen)
     # grey anti-aliased edges just outside the thresholded mark stay with it
     from scipy.ndimage import binary_dilation
