@@ -27,7 +27,7 @@ import torch
 from model import paths
 from model.explain._registry import Family, Result
 from model.explain.attention import rollout
-from model.inference import as_batch, headline
+from model.inference import Headline, as_batch
 from model.vit import ViT, ViTConfig
 
 __all__ = ["TimelineResult", "TimelinePoint", "SnapshotError", "load_snapshots"]
@@ -119,7 +119,9 @@ def run(model: ViT, image: np.ndarray, snapshots: str | None = None) -> Timeline
         sentence = (f"Your digit was first read as {answer} for good after {pt.step:,} steps (epoch {pt.epoch:.1f}); "
                     f"the model then had {100 * pt.val_accuracy:.1f} % validation accuracy. Before that it read "
                     f"{points[first - 1].predicted}.")
-    return TimelineResult(points, pt.step, pt.epoch, sentence, sha, headline(model, image).to_json())
+    last = np.float32(points[-1].probabilities)   # the shipped model's reading: the headline, not recomputed
+    shipped = Headline(answer, float(last[answer]), last, t).to_json()
+    return TimelineResult(points, pt.step, pt.epoch, sentence, sha, shipped)
 
 
 FAMILY = Family(
