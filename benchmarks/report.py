@@ -291,7 +291,7 @@ def counterfactual(rec: dict) -> str:
 def evaluation(rec: dict) -> str:
     """The test-set table of docs/model.md, from ``python -m model.evaluate --write``'s evaluation.json."""
     v, f = rec["vit"], rec["random_forest"]
-    teacher = rec.get("teacher")
+    teacher = rec.get("teacher_metrics")
     rows = [["ViT", pct(v["accuracy"]), f"{v['params']:,} parameters, {v['size_bytes'] / 1e6:.2f} MB",
              f"{num(v['ms_per_image_batched'], '', 2)} / {num(v['ms_single_image'], '', 2)}"],
             ["ViT + TTA (7 views: ±1 px shifts, ±8° rotations)", pct(v["tta_accuracy"]), "same",
@@ -339,7 +339,7 @@ def training(rec: dict) -> str:
             ["distilled from", f"convnet teacher ({pct(rec['teacher_val_accuracy'])} validation)"
              if rec.get("teacher") else "no teacher"],
             ["temperature (fitted on validation)", f"{rec['temperature']:.3f}"]]
-    t = rec.get("teacher_run")
+    t = rec.get("teacher_metrics")
     if rec.get("teacher") and t:
         rows.append(["the teacher's own run (made once, before)",
                      f"`{t['command']}`: {t['train_seconds'] / 60:.1f} min for {t['epochs']} epochs, "
@@ -432,7 +432,7 @@ def artifact(name: str, results: Path) -> str:
         rec = json.loads(path.read_text())
     teacher = path.parent / "teacher_metrics.json"
     if teacher.is_file():
-        rec["teacher" if name == "evaluation" else "teacher_run"] = json.loads(teacher.read_text())
+        rec["teacher_metrics"] = json.loads(teacher.read_text())   # (vit_metrics' own "teacher" is the file name)
     when = rec.get("generated") or rec.get("finished") or (rec.get("runs") or [{}])[-1].get("finished", "")
     return (TABLES[name](rec) + f"\n\n<sub>Measured by `{cmd}` ({when}); table written by "
             f"`python benchmarks/report.py` from `model/artifacts/{file}`.</sub>\n")
