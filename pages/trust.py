@@ -27,11 +27,6 @@ model = resources.load_vit()
 img = cur.image
 
 
-def _method(target: int, method: str) -> T.MethodTrust:
-    """One method's checks for this digit and class: the cache the Attributions page's badges share."""
-    return cache.method_trust(model, img, target, method)
-
-
 head = headline(model, img)
 pred = head.digit
 st.caption(sentence(cur.source, head, cur.label))
@@ -48,7 +43,7 @@ if not methods:
 
 progress = st.progress(0.0, text="Randomising the model and recomputing every map...")
 for i, m in enumerate(methods):
-    _method(target, m)
+    cache.method_trust(model, img, target, m)     # shared with the Attributions page's badges
     progress.progress((i + 1) / len(methods), text=f"{E.METHODS[m].label} checked")
 rep = cache.trust_report(model, img, target, tuple(methods))
 progress.empty()
