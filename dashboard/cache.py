@@ -133,7 +133,7 @@ def _trust_finish(model, image: np.ndarray, target: int, methods: tuple) -> dict
     ranking, verdict): kept apart so the cache does not hold a second copy of every method's maps."""
     from model.explain import trust as T
 
-    out = {m: T.MethodTrust(**vars(method_trust(model, image, target, m))) for m in methods}
+    out = {m: method_trust(model, image, target, m) for m in methods}   # each call returns its own copy
     rep = T.finish_report(model, image, target, out)
     return {"scores": {m: r.scores for m, r in rep.methods.items()},
             "seconds": {m: r.seconds for m, r in rep.methods.items()},
@@ -148,7 +148,7 @@ def trust_report(model, image: np.ndarray, target: int, methods: tuple):
     done = compute(_trust_finish, model, image, int(target), tuple(methods), large=True)
     out = {}
     for m in methods:
-        r = T.MethodTrust(**vars(method_trust(model, image, target, m)))
+        r = method_trust(model, image, target, m)          # a copy (st.cache_data), free to complete
         r.scores, r.seconds = done["scores"][m], done["seconds"][m]
         out[m] = r
     return T.TrustReport(int(target), out, done["total"], done["ranking"], done["verdict"])
