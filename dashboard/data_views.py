@@ -21,7 +21,7 @@ def features_before_after(cur: CurrentDigit) -> tuple[dict[str, float], dict[str
     """The current digit's features, those of the drawing before preprocessing (None for an MNIST
     image, which has no 'before') and the names of the preprocessing steps that ran."""
     mine = D.digit_features(cur.image)
-    if cur.raw is None:
+    if cur.raw_file is None:
         return mine, None, []
     steps = preprocess_steps(cur.raw)
     img = F.before_image(steps)

@@ -53,7 +53,7 @@ def preprocessing() -> None:
     if cur is None:
         prompt_for_digit("card_use_test", "No digit yet: draw one to see each preprocessing step applied to it.")
         return
-    if cur.raw is None:
+    if cur.raw_file is None:
         st.info(f"The current digit ({cur.source}) came from MNIST already normalised: it was size-normalised to "
                 "20x20 and centred by mass in 28x28 when the dataset was made, so it needs no preprocessing. "
                 "Draw or upload a digit to see each step.")
