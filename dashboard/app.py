@@ -44,7 +44,10 @@ if after is not None:
 # sweeps) and free them again, but glibc keeps freed memory in its heap: hand it back so that a
 # server's memory follows its sessions, not its busiest moment (model/memory.py). The Draw page
 # is left out: its strokes are frequent and allocate little.
-if page.url_path not in ("", "draw"):
-    from model.memory import return_free_memory
+# A page's functions (fragments, callbacks) keep its module's globals alive in a reference cycle:
+# collect it at the end of every full run (a stroke is a fragment run and skips this; model/memory.py).
+from model.memory import collect_cycles, return_free_memory  # noqa: E402
 
+collect_cycles(page.url_path)
+if page.url_path not in ("", "draw"):
     return_free_memory()

@@ -14,7 +14,6 @@ the tables, histograms and mosaics are drawn by :mod:`dashboard.data_views`.
 """
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from dashboard import data_plots as D
@@ -39,8 +38,8 @@ if not tables:
     st.warning(f"No data tables yet: run `{F.WRITE_CMD}`.")
     st.stop()
 
-feats = tables["features"].astype(np.float32)             # (N, F)
-labels = tables["labels"].astype(np.int64)               # (N,)
+feats = resources.npz_array(paths.DATA_TABLES.name, "features", "float32")     # (N, F), shared
+labels = resources.npz_array(paths.DATA_TABLES.name, "labels", "int64")        # (N,), shared
 names = [str(n) for n in tables["feature_names"]]
 
 # ---- the current digit -------------------------------------------------------------------

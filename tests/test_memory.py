@@ -51,3 +51,36 @@ def test_a_session_keeps_its_drawing_as_a_small_file_and_gets_the_same_pixels_ba
     from_canvas = CurrentDigit.make(np.zeros((28, 28)), "drawing", raw=buf.getvalue(), raw_side=280)
     assert np.array_equal(from_canvas.raw, canvas_pixels(big, 280)) and from_canvas.raw.shape == (280, 280, 4)
     assert CurrentDigit.make(np.zeros((28, 28)), "test image #0").raw is None
+
+
+def test_collect_cycles_frees_what_a_page_keeps_in_its_globals_and_freezes_once_per_page():
+    """A page runs in a fresh module whose functions refer back to its globals: dropped by the app, that
+    module is a reference cycle that only the cyclic collector frees. collect_cycles frees it (with the
+    automatic collector off, so that it is not what did it) and freezes the survivors once per key."""
+    import gc
+    import types
+    import weakref
+
+    from model import memory
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        page = types.ModuleType("__main__")
+        exec("import numpy as np\ntable = np.ones(10**5)\ndef on_click():\n    return table.sum()\n", page.__dict__)
+        table = weakref.ref(page.__dict__["table"])
+        del page
+        assert table() is not None                      # kept alive by the cycle, not by us
+        memory.collect_cycles("test page")
+        assert table() is None
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        junk = [[i] for i in range(1000)]               # new objects: a second call must not freeze them
+        memory.collect_cycles("test page")
+        assert gc.get_freeze_count() == frozen
+        del junk
+    finally:
+        memory._FROZEN.discard("test page")
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
