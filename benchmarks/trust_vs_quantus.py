@@ -25,6 +25,9 @@ same noise, faithfulness correlation :data:`~model.explain.trust.FC_RUNS` subset
   and signed ranks, which Quantus does not, and no deletion/insertion curves (the full report's,
   timed separately as ``report_cpu_s``).
 
+Both sides are warmed up first, untimed (ours: one trust report; Quantus: one method's metrics on
+the first digit, which imports it and builds what its first call builds).
+
 Prints ``{"ours_s", "quantus_s", "ratio" (quantus_s / ours_s), "max_abs_difference" (over every
 value of every metric), "per_metric_max_abs_difference", "report_cpu_s" (the whole trust report,
 deletion/insertion included, per digit: issue 22's < 1 s of CPU on one thread), ...}``.
@@ -172,6 +175,7 @@ def run(n_digits: int = 3, methods=DEFAULT_METHODS) -> dict:
     c = time.process_time()
     reports = [same_work(model, d, t, methods) for d, t in zip(digits, targets)]
     ours_s = time.process_time() - c
+    quantus_scores(model, digits[0], targets[0], methods[0], reports[0].methods[methods[0]].smooth_map)  # warm-up
     c = time.process_time()
     theirs = [{m: quantus_scores(model, d, t, m, rep.methods[m].smooth_map) for m in methods}
               for d, t, rep in zip(digits, targets, reports)]
