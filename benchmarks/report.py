@@ -313,17 +313,20 @@ def evaluation(rec: dict) -> str:
 
 def reproduce(command: str) -> str:
     """The recorded training command without where it wrote and how it printed (``--out DIR``,
-    ``--experiments-log FILE``, ``--no-progress``): what a newcomer types for the same weights."""
+    ``--experiments-log FILE``, ``--no-progress``) and without ``--teacher DIR/teacher.safetensors``
+    (that file ships as the default teacher): what a newcomer types for the same weights."""
     import shlex
 
-    words, out, skip = shlex.split(command), [], False
-    for w in words:
-        if skip:
-            skip = False
-        elif w in ("--out", "--experiments-log"):
-            skip = True
+    words, out, i = shlex.split(command), [], 0
+    while i < len(words):
+        w = words[i]
+        if w in ("--out", "--experiments-log"):
+            i += 1
+        elif w == "--teacher" and i + 1 < len(words) and Path(words[i + 1]).name == "teacher.safetensors":
+            i += 1          # the run's teacher ships as model/artifacts/teacher.safetensors, the default
         elif w != "--no-progress":
             out.append(w)
+        i += 1
     return shlex.join(out)
 
 
@@ -342,7 +345,7 @@ def training(rec: dict) -> str:
     t = rec.get("teacher_metrics")
     if rec.get("teacher") and t:
         rows.append(["the teacher's own run (made once, before)",
-                     f"`{t['command']}`: {t['train_seconds'] / 60:.1f} min for {t['epochs']} epochs, "
+                     f"`{reproduce(t['command'])}`: {t['train_seconds'] / 60:.1f} min for {t['epochs']} epochs, "
                      f"{t['params']:,} parameters"])
     return table(["shipped training run", ""], rows)
 

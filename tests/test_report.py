@@ -179,3 +179,8 @@ def test_model_tables_come_from_the_artifacts():
     assert f"`{meta['command']}`" in report.render("training", _results.RESULTS)
     assert report.reproduce("python -m model.train --threads 1 --out /x/y --no-progress --experiments-log e.jsonl "
                             "--epochs 4") == "python -m model.train --threads 1 --epochs 4"
+    # a teacher trained elsewhere ships as model/artifacts/teacher.safetensors, the default; another file does not
+    assert report.reproduce("python -m model.train --teacher /r/t15/teacher.safetensors --threads 1") == \
+        "python -m model.train --threads 1"
+    assert report.reproduce("python -m model.train --teacher /r/wide.safetensors") == \
+        "python -m model.train --teacher /r/wide.safetensors"
