@@ -459,10 +459,15 @@ def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise:
     return _choose_mark(mask, scale * side >= 600, cv2), t
 
 
-def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
+def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = False) -> PhotoResult:
     """Illumination, local threshold, lines, marks: see the module's docstring. ``gray`` is
     float32 (H, W) in [0, 1], dark ink on light paper; ``scale_to_input`` converts its pixels
-    to the input's (when the input was already reduced)."""
+    to the input's (when the input was already reduced). ``grey_ink``: in a photo, measure the
+    pen's width on everything darker than Otsu's threshold, as in a scan, not only on what is
+    darker than 0.4 of the paper: a fat grey pen (a felt tip, a soft pencil) is then wide enough
+    to widen the paper's window, which must be wider than the stroke or the stroke's inside is
+    taken for paper and only its rim and the paper's lines are left (:func:`data.preprocess.preprocess`
+    retries a refused photo with it)."""
     import cv2  # heavy import (about 0.1 s): only photos need it
 
     steps: dict[str, np.ndarray] = {}
@@ -498,6 +503,8 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
         # are shadows, which the closing must keep
         cap = _odd(max(small.shape) / 4) if scale_to_input * max(h, w) >= 600 else 10**6
         k = max(k, min(_odd(5 * fat), cap))
+    if grey_ink and photo_sized:
+        k = max(k, _odd(max(small.shape) / 4))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
     paper = cv2.GaussianBlur(paper, (0, 0), 1.0)
     if hs < 1:
@@ -512,6 +519,8 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0) -> PhotoResult:
         if p95 - p50 < EVEN_LIGHT * (p95 - float(np.median(smooth[dark > 0]))):
             paper = np.full_like(gray, p95)
     contrast = np.clip(1.0 - gray / np.maximum(paper, 1e-3), 0.0, 1.0)
+    if grey_ink:          # a fat stroke's inside is noisy near the threshold: average the noise out first
+        contrast = cv2.medianBlur(contrast.astype(np.float32), 5)
     steps["illumination corrected"] = 1.0 - contrast
 
     # 3. local threshold: above the paper's noise and a share of the ink's own contrast

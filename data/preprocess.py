@@ -315,14 +315,22 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     if looks_like_paper(gray, has_alpha):
         from data.photo import find_digit
 
-        found = find_digit(gray, factor)
-        steps.update(found.steps)
-        if found.ink is None:
-            return Preprocessed(None, "No digit found: the paper is blank (no writing in the picture). "
-                                      "Write a digit 0-9 large and dark, and photograph it again.", steps, photo=True)
-        note = f"Found {found.marks} marks, read the largest (boxed)." if found.marks > 1 else None
-        return _normalise(found.ink, steps, side=found.side, check_coverage=False, note=note, box=found.box,
-                          photo=True)
+        first = None
+        for grey_ink in (False, True):      # refused: once more for a fat grey pen (find_digit)
+            found = find_digit(gray, factor, grey_ink=grey_ink)
+            tried = {**steps, **found.steps}
+            if found.ink is None:
+                result = Preprocessed(None, "No digit found: the paper is blank (no writing in the picture). "
+                                            "Write a digit 0-9 large and dark, and photograph it again.", tried,
+                                      photo=True)
+            else:
+                note = f"Found {found.marks} marks, read the largest (boxed)." if found.marks > 1 else None
+                result = _normalise(found.ink, tried, side=found.side, check_coverage=False, note=note,
+                                    box=found.box, photo=True)
+            if result.ok:
+                return result
+            first = first or result
+        return first
     ink = to_ink(gray)
     reduced = _reduce(ink)
     factor *= max(ink.shape) / max(reduced.shape)

@@ -303,3 +303,14 @@ def test_photo_mostly_in_deep_shadow_is_still_paper(seed, mnist, shipped_vit):
     result = preprocess(synthetic.photo(images[1], np.random.default_rng(seed), o))
     assert result.ok and result.photo, result.message
     assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[1] / 255.0)
+
+
+def test_grainy_pencil_on_squared_paper_is_read_not_refused(mnist, shipped_vit):
+    """A noisy pencil stroke on squared paper left the local threshold as speckle round the grid
+    lines and was refused; a refused photo is now tried once more for a fat grey pen (the paper's
+    window wider than any stroke, the contrast median-filtered before the threshold)."""
+    images, _ = mnist
+    o = replace(BASE, pen="pencil", pen_px=2, lines="squared", digit_frac=0.4, noise=0.025, blur=0.5, jpeg=95)
+    result = preprocess(synthetic.photo(images[3], np.random.default_rng(2), o))     # a 0
+    assert result.ok and result.photo, result.message
+    assert _model_reads(shipped_vit, result.image) == 0
