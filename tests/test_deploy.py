@@ -163,6 +163,18 @@ def test_requests_and_limits_present_and_from_the_benchmark(manifests):
     assert "python benchmarks/capacity.py --json" in (K8S / "deployment.yaml").read_text()
 
 
+def test_sizing_is_the_capacity_benchmarks(manifests):
+    """The memory request and the autoscaler's range are the figures benchmarks/capacity.py saved
+    (a re-run that changes them fails here until the manifests follow)."""
+    replicas = json.loads((ROOT / "benchmarks" / "results" / "capacity.json").read_text())["result"]["replicas"]
+    school, group = replicas["school"], replicas["class"]
+    memory = _quantity(_container(manifests)["resources"]["requests"]["memory"]) / 2**20
+    assert school["rss_mb_per_replica"] <= memory <= 1.1 * school["rss_mb_per_replica"]
+    hpa = manifests["HorizontalPodAutoscaler"]["spec"]
+    assert hpa["maxReplicas"] == school["replicas"]
+    assert hpa["minReplicas"] >= group["replicas"]
+
+
 def test_service_selects_the_pods_and_the_ingress_pins_sessions(manifests):
     deployment, service, ingress = manifests["Deployment"], manifests["Service"], manifests["Ingress"]
     labels = deployment["spec"]["template"]["metadata"]["labels"]
