@@ -40,14 +40,14 @@ if after is not None:
     st.divider()
     page_link(after.name, f"Next: {after.title}. {after.what}", icon=":material/arrow_forward:")
 
-# The explaining pages allocate tens of MB per view (trust reports, counterfactuals, patching
-# sweeps) and free them again, but glibc keeps freed memory in its heap: hand it back so that a
-# server's memory follows its sessions, not its busiest moment (model/memory.py). The Draw page
-# is left out: its strokes are frequent and allocate little.
 # A page's functions (fragments, callbacks) keep its module's globals alive in a reference cycle:
-# collect it at the end of every full run (a stroke is a fragment run and skips this; model/memory.py).
+# collect such cycles at the end of every full run (a stroke is a fragment run and skips this).
+# The explaining pages also allocate tens of MB per view (trust reports, counterfactuals, patching
+# sweeps) and free them again, but glibc keeps freed memory in its heap: hand it back so that a
+# server's memory follows its sessions, not its busiest moment. The Draw page is left out of the
+# trim: its strokes are frequent and allocate little. (model/memory.py)
 from model.memory import collect_cycles, return_free_memory  # noqa: E402
 
-collect_cycles(page.url_path)
+collect_cycles()
 if page.url_path not in ("", "draw"):
     return_free_memory()

@@ -62,22 +62,27 @@ def limit_heap_growth(arenas: int = ARENAS, mmap_threshold: int = MMAP_THRESHOLD
         return False
 
 
-_FROZEN: set[str] = set()
+NEW_MODULES = 20        # a collection freezes what survives when at least this many modules were imported since
+_FROZEN_AT = 0          # len(sys.modules) at the last freeze
 _FROZEN_LOCK = threading.Lock()
 
 
-def collect_cycles(key: str) -> None:
-    """Free this run's reference cycles now: a Streamlit page runs in a fresh module, and every
-    function it defines (a fragment, a button's callback) refers back to that module's globals, so
-    what a page keeps in its globals (tables, reports) stays in memory until Python's cyclic garbage
-    collector runs, which it rarely does on its own (measured with tracemalloc around extra sessions:
-    ~2.7 MB per session left by the Data page alone). A full ``gc.collect()`` costs ~180 ms here
-    with torch, Streamlit and plotly loaded, so the first call for each ``key`` (a page) also
-    freezes what survives (``gc.freeze``: the imports and models the page loaded, moved out of the
-    collector's reach for good; objects that are garbage later are still freed by reference
-    counting) and later collections only look at what was made since: ~1 ms."""
+def collect_cycles() -> None:
+    """Free the reference cycles that page runs leave. A Streamlit page runs in a fresh module, and
+    every function it defines (a fragment, a button's callback) refers back to that module's
+    globals, so what a page keeps in its globals (tables, reports) stays in memory until Python's
+    cyclic garbage collector runs, which it rarely does on its own (measured with tracemalloc
+    around extra sessions: ~2.7 MB per session left by the Data page alone). A full
+    ``gc.collect()`` costs ~180 ms here with torch, Streamlit and plotly loaded, so whenever
+    modules were imported since the last call (``NEW_MODULES`` or more: a page's first view loads
+    torch, plotly, captum...) what survives is frozen (``gc.freeze``: moved out of the collector's
+    reach for good; objects that become garbage later are still freed by reference counting) and
+    later collections only look at what was made since: ~1 ms. Freezing follows imports, which
+    happen early in a process's life, not page views, so the sessions' own cycles alive at those
+    few moments are the most it ever keeps."""
+    global _FROZEN_AT
     gc.collect()
     with _FROZEN_LOCK:
-        if key not in _FROZEN:
-            _FROZEN.add(key)
+        if len(sys.modules) >= _FROZEN_AT + NEW_MODULES:
+            _FROZEN_AT = len(sys.modules)
             gc.freeze()

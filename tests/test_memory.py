@@ -53,10 +53,11 @@ def test_a_session_keeps_its_drawing_as_a_small_file_and_gets_the_same_pixels_ba
     assert CurrentDigit.make(np.zeros((28, 28)), "test image #0").raw is None
 
 
-def test_collect_cycles_frees_what_a_page_keeps_in_its_globals_and_freezes_once_per_page():
+def test_collect_cycles_frees_what_a_page_keeps_in_its_globals_and_freezes_after_imports_only():
     """A page runs in a fresh module whose functions refer back to its globals: dropped by the app, that
     module is a reference cycle that only the cyclic collector frees. collect_cycles frees it (with the
-    automatic collector off, so that it is not what did it) and freezes the survivors once per key."""
+    automatic collector off, so that it is not what did it), and freezes the survivors only when modules
+    were imported since its last freeze."""
     import gc
     import types
     import weakref
@@ -65,22 +66,26 @@ def test_collect_cycles_frees_what_a_page_keeps_in_its_globals_and_freezes_once_
 
     enabled = gc.isenabled()
     gc.disable()
+    fake = [f"_test_memory_fake_module_{i}" for i in range(memory.NEW_MODULES)]
     try:
         page = types.ModuleType("__main__")
         exec("import numpy as np\ntable = np.ones(10**5)\ndef on_click():\n    return table.sum()\n", page.__dict__)
         table = weakref.ref(page.__dict__["table"])
         del page
         assert table() is not None                      # kept alive by the cycle, not by us
-        memory.collect_cycles("test page")
+        memory.collect_cycles()
         assert table() is None
         frozen = gc.get_freeze_count()
-        assert frozen > 0
-        junk = [[i] for i in range(1000)]               # new objects: a second call must not freeze them
-        memory.collect_cycles("test page")
+        junk = [[i] for i in range(1000)]               # new objects, no new modules: not frozen
+        memory.collect_cycles()
         assert gc.get_freeze_count() == frozen
+        sys.modules.update({name: types.ModuleType(name) for name in fake})    # as if a page imported them
+        memory.collect_cycles()
+        assert gc.get_freeze_count() >= frozen + len(junk)
         del junk
     finally:
-        memory._FROZEN.discard("test page")
+        for name in fake:
+            sys.modules.pop(name, None)
         gc.unfreeze()
         if enabled:
             gc.enable()
