@@ -165,7 +165,8 @@ def test_requests_and_limits_present_and_from_the_benchmark(manifests):
 
 def test_sizing_is_the_capacity_benchmarks(manifests):
     """The memory request and the autoscaler's range are the figures benchmarks/capacity.py saved
-    (a re-run that changes them fails here until the manifests follow)."""
+    (the request within 10 % above what a school's replica holds: a re-run that moves the figures
+    further fails here until the manifests follow)."""
     replicas = json.loads((ROOT / "benchmarks" / "results" / "capacity.json").read_text())["result"]["replicas"]
     school, group = replicas["school"], replicas["class"]
     memory = _quantity(_container(manifests)["resources"]["requests"]["memory"]) / 2**20
