@@ -161,17 +161,13 @@ def load_npz(name: str) -> dict[str, np.ndarray]:
 
 
 @st.cache_resource(show_spinner=False)
-def _as_dtype(name: str, key: str, dtype: str) -> np.ndarray:
-    a = np.asarray(_load_npz(name)[key], dtype=dtype)
-    a.setflags(write=False)
-    return a
-
-
 def npz_array(name: str, key: str, dtype: str) -> np.ndarray:
     """Array ``key`` of the .npz artifact ``name`` as ``dtype``, converted once per process and shared
     (read-only), not once per page view (data_tables.npz's features as float32: 1.4 MB). Call it
     after :func:`load_npz` has answered for ``name``."""
-    return _as_dtype(name, key, dtype)
+    a = np.asarray(_load_npz(name)[key], dtype=dtype)
+    a.setflags(write=False)
+    return a
 
 
 @st.cache_resource(show_spinner=False)

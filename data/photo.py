@@ -462,12 +462,11 @@ def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise:
 def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = False) -> PhotoResult:
     """Illumination, local threshold, lines, marks: see the module's docstring. ``gray`` is
     float32 (H, W) in [0, 1], dark ink on light paper; ``scale_to_input`` converts its pixels
-    to the input's (when the input was already reduced). ``grey_ink``: in a photo, measure the
-    pen's width on everything darker than Otsu's threshold, as in a scan, not only on what is
-    darker than 0.4 of the paper: a fat grey pen (a felt tip, a soft pencil) is then wide enough
-    to widen the paper's window, which must be wider than the stroke or the stroke's inside is
-    taken for paper and only its rim and the paper's lines are left (:func:`data.preprocess.preprocess`
-    retries a refused photo with it)."""
+    to the input's (when the input was already reduced). ``grey_ink``: in a photo, the paper's
+    window is a quarter of the picture (it must be wider than the stroke, or a fat grey pen's
+    inside is taken for paper and only its rim and the paper's lines are left) and the contrast
+    is median-filtered before the threshold (a grainy stroke's inside is noisy near it);
+    :func:`data.preprocess.preprocess` retries a refused photo with it."""
     import cv2  # heavy import (about 0.1 s): only photos need it
 
     steps: dict[str, np.ndarray] = {}

@@ -329,7 +329,8 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
                                     box=found.box, photo=True)
             if result.ok:
                 return result
-            first = first or result
+            if first is None:
+                first = result
         return first
     ink = to_ink(gray)
     reduced = _reduce(ink)
