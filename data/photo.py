@@ -520,6 +520,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     contrast = np.clip(1.0 - gray / np.maximum(paper, 1e-3), 0.0, 1.0)
     if grey_ink:          # a fat stroke's inside is noisy near the threshold: average the noise out first
         contrast = cv2.medianBlur(contrast.astype(np.float32), 5)
+        contrast = cv2.GaussianBlur(contrast, (0, 0), max(1.0, side / 300))
     steps["illumination corrected"] = 1.0 - contrast
 
     # 3. local threshold: above the paper's noise and a share of the ink's own contrast
