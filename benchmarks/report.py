@@ -313,14 +313,14 @@ def evaluation(rec: dict) -> str:
 
 def reproduce(command: str) -> str:
     """The recorded training command without where it wrote and how it printed (``--out DIR``,
-    ``--experiments-log FILE``, ``--no-progress``) and without ``--teacher DIR/teacher.safetensors``
+    ``--name STEM`` of the files it wrote, ``--experiments-log FILE``, ``--no-progress``) and without ``--teacher DIR/teacher.safetensors``
     (that file ships as the default teacher): what a newcomer types for the same weights."""
     import shlex
 
     words, out, i = shlex.split(command), [], 0
     while i < len(words):
         w = words[i]
-        if w in ("--out", "--experiments-log"):
+        if w in ("--out", "--name", "--experiments-log"):
             i += 1
         elif w == "--teacher" and i + 1 < len(words) and Path(words[i + 1]).name == "teacher.safetensors":
             i += 1          # the run's teacher ships as model/artifacts/teacher.safetensors, the default

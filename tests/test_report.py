@@ -179,6 +179,8 @@ def test_model_tables_come_from_the_artifacts():
     assert f"`{meta['command']}`" in report.render("training", _results.RESULTS)
     assert report.reproduce("python -m model.train --threads 1 --out /x/y --no-progress --experiments-log e.jsonl "
                             "--epochs 4") == "python -m model.train --threads 1 --epochs 4"
+    # an experiment's file names (--name) are not part of the recipe: the shipped files are vit.*
+    assert report.reproduce("python -m model.train --name exp_a --styles 0.5") == "python -m model.train --styles 0.5"
     # a teacher trained elsewhere ships as model/artifacts/teacher.safetensors, the default; another file does not
     assert report.reproduce("python -m model.train --teacher /r/t15/teacher.safetensors --threads 1") == \
         "python -m model.train --threads 1"
