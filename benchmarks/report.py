@@ -313,8 +313,9 @@ def evaluation(rec: dict) -> str:
 
 def reproduce(command: str) -> str:
     """The recorded training command without where it wrote and how it printed (``--out DIR``,
-    ``--name STEM`` of the files it wrote, ``--experiments-log FILE``, ``--no-progress``) and without ``--teacher DIR/teacher.safetensors``
-    (that file ships as the default teacher): what a newcomer types for the same weights."""
+    ``--name STEM`` of the files it wrote, ``--experiments-log FILE``, ``--no-progress``) and
+    without ``--teacher DIR/teacher.safetensors`` (that file ships as the default teacher): what a
+    newcomer types for the same weights."""
     import shlex
 
     words, out, i = shlex.split(command), [], 0
