@@ -9,9 +9,11 @@ sometimes a foot) and crosses its 7s. A model trained on MNIST alone reads a fla
 geometric augmentation, with the stroke width, length and angle drawn at random, so the model
 learns both writing styles of each digit:
 
-* **flag** (on a 1): from the top of the stroke, down and to the left, 25-60 degrees below the
-  horizontal, 22-42 % of the digit's height long. A 7's bar is near horizontal and about as
-  long as the digit is wide, which is what keeps the two apart;
+* **flag** (on a 1): from the top of the stroke, down and to the left, 15-60 degrees below the
+  horizontal, 20-50 % of the digit's height long (a long, shallow up-stroke is common in fast
+  handwriting; with 25-60 degrees and at most 42 % the model read such 1s as 7s). A 7's bar is
+  near horizontal and about as long as the digit is wide, and its stem runs diagonally down to
+  the left, which is what keeps the two apart;
 * **foot** (on a third of the flagged 1s): a short horizontal base at the bottom;
 * **crossbar** (on a 7): a short bar across the stem at 45-60 % of the height.
 
@@ -76,8 +78,8 @@ def flag_one(img: torch.Tensor, gen: torch.Generator, foot_p: float = 1 / 3) -> 
     if cx is None:
         return img
     width = _u(gen, 1.6, 3.0)
-    length = _u(gen, 0.22, 0.42) * h
-    angle = math.radians(_u(gen, 25, 60))
+    length = _u(gen, 0.2, 0.5) * h
+    angle = math.radians(_u(gen, 15, 60))
     tip = (cx - length * math.cos(angle), top + length * math.sin(angle))
     ink = segment_ink((cx, float(top)), tip, width)
     if float(torch.rand(1, generator=gen)) < foot_p:
