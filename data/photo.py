@@ -37,6 +37,11 @@ is "ink". The classic document-image recipe undoes it, step by step (OpenCV, hea
    so the page can say "found 3 marks, read the largest". Pores (holes far smaller than
    the pen is wide: noise inside a fat stroke) are filled.
 
+A refused photo is tried twice more (:func:`data.preprocess.preprocess`): for a fat grey pen
+(a wider paper window, the contrast smoothed before the threshold), then with only what lies on
+the sheet (the convex hull of the largest ink-free region), for a digit written up to the
+paper's edge, which touches the table and was dropped with it.
+
 The result is a grey ink image (bright ink on black, like MNIST) cropped around the chosen
 mark, which :func:`data.preprocess.preprocess` then normalises like any drawing.
 """
@@ -402,13 +407,14 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
 
 
 def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise: float, pixel_noise: float,
-                          photo_sized: bool, scale: float, cv2, steps: dict) -> tuple[tuple | None, float]:
+                          photo_sized: bool, scale: float, cv2, steps: dict, paper_only: bool = False
+                          ) -> tuple[tuple | None, float]:
     """Steps 3-5 for one estimate of the ink's own ``level``: the local threshold, a printed box
     and paper lines removed, the marks. Returns :func:`_choose_mark`'s answer (None: nothing
     found) and the threshold."""
     H, W = contrast.shape
     side = max(H, W)
-    for stale in ("paper lines removed", "printed box removed"):       # from an earlier try
+    for stale in ("paper lines removed", "printed box removed", "cut at the paper's edge"):   # from an earlier try
         steps.pop(stale, None)
     # blank: the ink stands no clearer of the paper than its noise. In a scan whose digit fills
     # the frame the lower 15 % of pixels hold blurred ink edges too, and their spread is no noise:
@@ -455,18 +461,43 @@ def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise:
     if photo_sized:
         mask = _without_box(mask, True, cv2, steps)
 
+    # (paper_only: a digit that touches the table or the paper's dark edge goes with them in step
+    # 5; keep only what lies on the paper)
+    paper = _paper_area(mask, cv2) if paper_only else None
+    if paper is not None:
+        mask = mask & paper
+        steps["cut at the paper's edge"] = mask.astype(np.float32)
+
     # 5. marks
     return _choose_mark(mask, scale * side >= 600, cv2), t
 
 
-def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = False) -> PhotoResult:
+def _paper_area(mask: np.ndarray, cv2) -> np.ndarray | None:
+    """The sheet of paper in a thresholded photo: the convex hull of the largest ink-free region
+    (a sheet is convex under any perspective, so the hull also covers a digit that runs to its
+    edge), two pixels in from its edge; None when the paper fills the picture."""
+    n, lab, stats, _ = cv2.connectedComponentsWithStats((mask == 0).astype(np.uint8), connectivity=4)
+    if n <= 1:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    hull = cv2.convexHull(cv2.findNonZero((lab == largest).astype(np.uint8)))
+    paper = np.zeros_like(mask)
+    cv2.fillConvexPoly(paper, hull, 1)
+    paper = cv2.erode(paper, np.ones((5, 5), np.uint8))
+    return paper if paper.sum() < 0.97 * paper.size else None
+
+
+def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = False,
+               paper_only: bool = False) -> PhotoResult:
     """Illumination, local threshold, lines, marks: see the module's docstring. ``gray`` is
     float32 (H, W) in [0, 1], dark ink on light paper; ``scale_to_input`` converts its pixels
     to the input's (when the input was already reduced). ``grey_ink``: in a photo, the paper's
     window is a quarter of the picture (it must be wider than the stroke, or a fat grey pen's
     inside is taken for paper and only its rim and the paper's lines are left) and the contrast
     is median-filtered before the threshold (a grainy stroke's inside is noisy near it);
-    :func:`data.preprocess.preprocess` retries a refused photo with it."""
+    :func:`data.preprocess.preprocess` retries a refused photo with it. ``paper_only``: in a
+    photo, ink outside the sheet of paper (:func:`_paper_area`) is dropped before the marks are
+    chosen, so a digit that runs into the table is not dropped with it (the last retry)."""
     import cv2  # heavy import (about 0.1 s): only photos need it
 
     steps: dict[str, np.ndarray] = {}
@@ -546,7 +577,8 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
         if on_paper.size > 0.5 * sample.size:
             levels.append(float(np.percentile(on_paper, 99.5)))
     for level in levels:
-        found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, scale, cv2, steps)
+        found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, scale, cv2, steps,
+                                         paper_only and photo_sized)
         if found is not None:
             break
     if found is None:

@@ -316,8 +316,10 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
         from data.photo import find_digit
 
         first = None
-        for grey_ink in (False, True):      # refused: once more for a fat grey pen (find_digit)
-            found = find_digit(gray, factor, grey_ink=grey_ink)
+        # refused: once more for a fat grey pen, then once more with only what is on the paper
+        # (a digit that runs into the table), see find_digit
+        for retry in ({}, {"grey_ink": True}, {"paper_only": True}):
+            found = find_digit(gray, factor, **retry)
             tried = {**steps, **found.steps}
             if found.ink is None:
                 result = Preprocessed(None, "No digit found: the paper is blank (no writing in the picture). "

@@ -314,3 +314,16 @@ def test_grainy_pencil_on_squared_paper_is_read_not_refused(mnist, shipped_vit):
     result = preprocess(synthetic.photo(images[3], np.random.default_rng(2), o))     # a 0
     assert result.ok and result.photo, result.message
     assert _model_reads(shipped_vit, result.image) == 0
+
+
+@pytest.mark.parametrize("centre,seed", [((0.5, 0.3), 4), ((0.5, 0.7), 6)])   # the table above, below
+def test_digit_running_into_the_table_is_cut_at_the_papers_edge(centre, seed, mnist, shipped_vit):
+    """A big digit written to the paper's edge touches the table behind it, and went with the
+    table when what lies along the border was dropped: the page was called blank. The last retry
+    keeps only what is on the sheet (the convex hull of the paper) and reads the digit."""
+    images, _ = mnist
+    o = replace(BASE, edge=True, digit_frac=0.55, centre=centre)
+    for i in DIGITS:
+        result = preprocess(synthetic.photo(images[i], np.random.default_rng(seed), o))
+        assert result.ok and "cut at the paper's edge" in result.steps, (i, result.message)
+        assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[i] / 255.0), i
