@@ -328,6 +328,14 @@ def _group_box(stats: np.ndarray, group: list[int]) -> tuple[int, int, int, int]
             max(stats[i, 0] + stats[i, 2] for i in group), max(stats[i, 1] + stats[i, 3] for i in group))
 
 
+def is_dot(h: int, w: int, area: int, side: int) -> bool:
+    """Whether a mark of box h x w with ``area`` ink pixels is a dot, not a digit, in a picture
+    whose long side is ``side``: tiny, or a round filled blob (a filled disc fills pi/4 = 0.785 of
+    its box) that is small next to the picture."""
+    big, small = max(h, w), min(h, w)
+    return big < 0.02 * side or (big < 0.2 * side and big < 1.6 * small and area > 0.7 * h * w)
+
+
 def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[int, int, int, int], int] | None:
     """Step 5: components (specks, the paper's edge and the table dropped), grouped into marks;
     returns the largest plausible mark's mask, its box (x0, y0, x1, y1) and how many plausible
@@ -374,7 +382,11 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
     most = max(ink_area(g) for g in groups)
     plausible = [g for g, b in zip(groups, boxes)
                  if max(b[3] - b[1], b[2] - b[0]) >= 0.3 * tallest and ink_area(g) >= 0.1 * most]
-    chosen = max(plausible, key=ink_area)
+    # the largest, unless it is a blob that would be refused as a dot and something else is not
+    # (a patch of table or shadow beside a thin digit)
+    shapes = {id(g): (b[3] - b[1], b[2] - b[0], ink_area(g)) for g, b in zip(groups, boxes)}
+    digits = [g for g in plausible if not is_dot(*shapes[id(g)], side)]
+    chosen = max(digits or plausible, key=ink_area)
     lut = np.zeros(n, np.uint8)
     lut[chosen] = 1
     return lut[lab], _group_box(stats, chosen), len(plausible)

@@ -346,6 +346,8 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
                factor: float = 1.0) -> Preprocessed:
     """Steps 4-6 on a bright-ink image: refuse non-digits, pick the largest mark, crop, stroke
     width, scale to 20x20 and centre by mass in 28x28."""
+    from data.photo import is_dot
+
     mask = ink > INK_THRESHOLD
     if mask.sum() < 4:
         return Preprocessed(None, "No digit found: the canvas or image is blank. Draw a digit 0-9.", steps, photo=photo)
@@ -368,9 +370,7 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
     if box is None:
         box = tuple(int(round(v * factor)) for v in (x0, y0, x1, y1))
     crop = ink[y0:y1, x0:x1]
-    fill = mask[y0:y1, x0:x1].mean()
-    # a round blob (a filled disc fills pi/4 = 0.785 of its box) that is small next to the picture
-    if max(h, w) < 0.02 * side or (max(h, w) < 0.2 * side and max(h, w) < 1.6 * min(h, w) and fill > 0.7):
+    if is_dot(h, w, int(mask[y0:y1, x0:x1].sum()), side):
         return Preprocessed(None, "That looks like a dot, not a digit. Draw a digit 0-9, larger.", steps, photo=photo)
     if count_holes(mask) > MAX_HOLES:
         return Preprocessed(None, "That looks like a scribble (it crosses itself many times), not a digit. "

@@ -327,3 +327,20 @@ def test_digit_running_into_the_table_is_cut_at_the_papers_edge(centre, seed, mn
         result = preprocess(synthetic.photo(images[i], np.random.default_rng(seed), o))
         assert result.ok and "cut at the paper's edge" in result.steps, (i, result.message)
         assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[i] / 255.0), i
+
+
+def test_a_blob_larger_than_a_thin_digit_is_not_the_mark_read():
+    """A patch of table or shadow can hold more ink than a thin 1; the largest mark used to be
+    read and refused as a dot. A blob is passed over when a plausible digit is there."""
+    import cv2
+
+    from data.photo import _choose_mark, is_dot
+
+    mask = np.zeros((1000, 1000), np.uint8)
+    mask[300:460, 500:520] = 1                     # a 1: 160 x 20 px, 3,200 px of ink
+    mask[600:670, 150:220] = 1                     # a solid blob: 70 x 70 px, 4,900 px
+    chosen, (x0, y0, x1, y1), marks = _choose_mark(mask, True, cv2)
+    assert marks == 2 and (x0, y0, x1, y1) == (500, 300, 520, 460)
+    assert is_dot(70, 70, 4900, 1000) and not is_dot(160, 20, 3200, 1000)
+    mask[300:460, 500:520] = 0                     # the blob alone is still what there is
+    assert _choose_mark(mask, True, cv2)[1] == (150, 600, 220, 670)
