@@ -380,13 +380,12 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
     boxes = [_group_box(stats, g) for g in groups]
     tallest = max(max(b[3] - b[1], b[2] - b[0]) for b in boxes)
     most = max(ink_area(g) for g in groups)
-    plausible = [g for g, b in zip(groups, boxes)
+    plausible = [(g, b) for g, b in zip(groups, boxes)
                  if max(b[3] - b[1], b[2] - b[0]) >= 0.3 * tallest and ink_area(g) >= 0.1 * most]
     # the largest, unless it is a blob that would be refused as a dot and something else is not
     # (a patch of table or shadow beside a thin digit)
-    shapes = {id(g): (b[3] - b[1], b[2] - b[0], ink_area(g)) for g, b in zip(groups, boxes)}
-    digits = [g for g in plausible if not is_dot(*shapes[id(g)], side)]
-    chosen = max(digits or plausible, key=ink_area)
+    digits = [g for g, b in plausible if not is_dot(b[3] - b[1], b[2] - b[0], ink_area(g), side)]
+    chosen = max(digits or [g for g, _ in plausible], key=ink_area)
     lut = np.zeros(n, np.uint8)
     lut[chosen] = 1
     return lut[lab], _group_box(stats, chosen), len(plausible)
@@ -506,7 +505,8 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     to the input's (when the input was already reduced). ``grey_ink``: in a photo, the paper's
     window is a quarter of the picture (it must be wider than the stroke, or a fat grey pen's
     inside is taken for paper and only its rim and the paper's lines are left) and the contrast
-    is median-filtered before the threshold (a grainy stroke's inside is noisy near it);
+    is median-filtered and smoothed before the threshold (a grainy stroke's inside is noisy near
+    it, and its pores would read as a scribble);
     :func:`data.preprocess.preprocess` retries a refused photo with it. ``paper_only``: in a
     photo, ink outside the sheet of paper (:func:`_paper_area`) is dropped before the marks are
     chosen, so a digit that runs into the table is not dropped with it (the last retry)."""
