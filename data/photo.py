@@ -515,6 +515,9 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     steps: dict[str, np.ndarray] = {}
     gray = np.ascontiguousarray(gray, dtype=np.float32)
     h, w = gray.shape
+    photo_sized = scale_to_input * max(h, w) >= 600
+    if paper_only and not photo_sized:   # a scan has no table round it: the first try's answer stands
+        return PhotoResult(None, None, 0, steps, max(h, w))
     s = min(1.0, PHOTO_SIDE / max(h, w))
     if s < 1.0:
         gray = cv2.resize(gray, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
@@ -534,7 +537,6 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     lo, hi = float(np.percentile(small, 2)), float(np.percentile(small, 98))
     otsu, _ = cv2.threshold(np.clip(small * 255, 0, 255).astype(np.uint8), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     # (a photo, 600 px or more, keeps the rule it was tuned with: darker than 0.4 of the paper)
-    photo_sized = scale_to_input * max(h, w) >= 600
     cut = min(0.5 * (lo + hi), 0.4 * hi) if photo_sized else min(otsu / 255.0, 0.5 * (lo + hi))
     dark = (small < cut).astype(np.uint8) if hi - lo > MIN_CONTRAST else (small < 0).astype(np.uint8)
     if dark.any():
@@ -590,7 +592,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
             levels.append(float(np.percentile(on_paper, 99.5)))
     for level in levels:
         found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, scale, cv2, steps,
-                                         paper_only and photo_sized)
+                                         paper_only)
         if found is not None:
             break
     if found is None:
