@@ -28,6 +28,8 @@ import numpy as np
 import torch
 
 INK = 0.3          # a pixel with more than this is ink when locating the strokes
+FLAG_LENGTH = (0.2, 0.5)     # a flag's length, as a share of the digit's height
+FLAG_ANGLE = (15.0, 60.0)    # ... and its angle, in degrees below the horizontal
 from data.preprocess import IMAGE_SIDE as SIDE  # noqa: E402
 
 
@@ -67,7 +69,9 @@ def _extent(a: np.ndarray, min_rows: int = 6) -> tuple[int, int, int] | None:
     return int(rows[0]), int(rows[-1]), int(rows[-1] - rows[0] + 1)
 
 
-def flag_one(img: torch.Tensor, gen: torch.Generator, foot_p: float = 1 / 3) -> torch.Tensor:
+def flag_one(img: torch.Tensor, gen: torch.Generator, foot_p: float = 1 / 3,
+             length_range: tuple[float, float] = FLAG_LENGTH, angle_range: tuple[float, float] = FLAG_ANGLE
+             ) -> torch.Tensor:
     """A 1 (28, 28) with a flag at its top (and sometimes a foot): the European 1."""
     a = img.numpy()
     ext = _extent(a)
@@ -78,8 +82,8 @@ def flag_one(img: torch.Tensor, gen: torch.Generator, foot_p: float = 1 / 3) -> 
     if cx is None:
         return img
     width = _u(gen, 1.6, 3.0)
-    length = _u(gen, 0.2, 0.5) * h
-    angle = math.radians(_u(gen, 15, 60))
+    length = _u(gen, *length_range) * h
+    angle = math.radians(_u(gen, *angle_range))
     tip = (cx - length * math.cos(angle), top + length * math.sin(angle))
     ink = segment_ink((cx, float(top)), tip, width)
     if float(torch.rand(1, generator=gen)) < foot_p:
@@ -107,9 +111,12 @@ def cross_seven(img: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.maximum(img, ink)
 
 
-def add_styles(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: float = 0.4) -> torch.Tensor:
-    """A share ``p`` of the 1s get a flag and of the 7s a crossbar; x (B, 1, 28, 28) in [0, 1].
-    Returns a new tensor; the others are unchanged."""
+def add_styles(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: float = 0.4,
+               flag_length: tuple[float, float] = FLAG_LENGTH, flag_angle: tuple[float, float] = FLAG_ANGLE
+               ) -> torch.Tensor:
+    """A share ``p`` of the 1s get a flag (``flag_length``, ``flag_angle``: see :func:`flag_one`)
+    and of the 7s a crossbar; x (B, 1, 28, 28) in [0, 1]. Returns a new tensor; the others are
+    unchanged."""
     if p <= 0:
         return x
     pick = torch.rand(len(y), generator=gen) < p
@@ -118,7 +125,8 @@ def add_styles(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator, p: float 
         return x
     x = x.clone()
     for i in idx:
-        x[i, 0] = flag_one(x[i, 0], gen) if int(y[i]) == 1 else cross_seven(x[i, 0], gen)
+        x[i, 0] = flag_one(x[i, 0], gen, length_range=flag_length, angle_range=flag_angle) if int(y[i]) == 1 \
+            else cross_seven(x[i, 0], gen)
     return x
 
 
