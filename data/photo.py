@@ -20,9 +20,10 @@ is "ink". The classic document-image recipe undoes it, step by step (OpenCV, hea
    level, so a faint pencil and a black marker are both kept. This is a local (adaptive)
    threshold in the background-subtraction form (Sauvola & Pietikainen, 2000, threshold
    relative to local statistics). Fainter pixels joined to such ink are kept too (hysteresis),
-   so blurred, low-resolution or pencil strokes stay whole. When a photo yields nothing, the
-   ink's level is measured again without the most contrasted regions touching the border
-   (a table next to a faint pencil), and the threshold tried once more.
+   so blurred, low-resolution or pencil strokes stay whole. When a photo yields nothing, or
+   nothing but marks on its border, the ink's level is measured again without the most
+   contrasted regions touching the border (a table next to a faint pencil), and the threshold
+   tried once more.
 4. **Lines**: ruled and squared paper lines are long, thin and nearly straight. A
    morphological opening with long horizontal (then vertical) line kernels keeps only them;
    pieces that span a large part of the picture are removed, and pen strokes that crossed a
@@ -117,13 +118,23 @@ def _marks_are_dark(sample: np.ndarray) -> bool:
     """Whether the picture's marks are darker than what surrounds them (dark ink on paper, even
     where a deep shadow darkens most of the page), rather than lighter (a light drawing on a
     dark ground): its strongest departures from a wide median (the local background) are
-    darker ones."""
+    darker ones, or else its strongest thin features (morphological top-hats, Gonzalez & Woods
+    ch. 9) are."""
     import cv2
 
     u8 = np.clip(np.round(sample * 255), 0, 255).astype(np.uint8)
     local = cv2.medianBlur(u8, _odd(max(sample.shape) / 8)).astype(np.float32)
     diff = u8.astype(np.float32) - local
-    return bool(-float(np.percentile(diff, 0.5)) > 2 * float(np.percentile(diff, 99.5)))
+    if -float(np.percentile(diff, 0.5)) > 2 * float(np.percentile(diff, 99.5)):
+        return True
+    # the hard edge of a shadow across the page departs from a wide median both ways, as much as
+    # faint ink in the shadow; thin features only are compared then: the strongest thin dark
+    # ones (black top-hat: a closing minus the picture) against the strongest thin light ones
+    # (white top-hat: the picture minus an opening). Both keep a straight edge, so it is neither
+    se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(max(sample.shape) / 32),) * 2)
+    dark = float(np.percentile(cv2.morphologyEx(u8, cv2.MORPH_BLACKHAT, se), 99.9))
+    light = float(np.percentile(cv2.morphologyEx(u8, cv2.MORPH_TOPHAT, se), 99.9))
+    return dark > 2 * light
 
 
 def _border_span(stats_row, shape, margin: int = 0) -> float:
@@ -590,11 +601,25 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
         on_paper = sample[~np.isin(lab_rough, rims[rims > 0])]
         if on_paper.size > 0.5 * sample.size:
             levels.append(float(np.percentile(on_paper, 99.5)))
+    # ... and also when all that was found lies on the picture's border: a patch of table or a
+    # shadow's corner found instead of a faint digit that the table's contrast kept under the bar
+    # (the first such answer stands if the paper's own level finds nothing off the border)
+    margin = BORDER_NEAR * side
+    first = None
     for level in levels:
         found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, scale, cv2, steps,
                                          paper_only)
-        if found is not None:
+        if found is None:
+            continue
+        x0, y0, x1, y1 = found[1]
+        if min(x0, y0) > margin and x1 < W - margin and y1 < H - margin:
             break
+        first = first or (found, t, dict(steps))
+    else:
+        if first is not None:
+            found, t, kept = first
+            steps.clear()
+            steps.update(kept)
     if found is None:
         return PhotoResult(None, None, 0, steps, side)
     chosen_mask, (x0, y0, x1, y1), marks = found
