@@ -32,11 +32,12 @@ is "ink". The classic document-image recipe undoes it, step by step (OpenCV, hea
    transform) and removed, and the digit is chosen again inside it.
 5. **Marks**: connected components (8-connected). Specks are dropped, as are the paper's edge
    and the table (large or long regions along the picture's border, within 3 % of it, or
-   running from one border to the other) when something else is on the paper. Pieces of
-   one digit (a 5's bar, a 4 written in two strokes) are merged when close together;
-   separate digits are not. The largest plausible mark is read, and the others are counted
-   so the page can say "found 3 marks, read the largest". Pores (holes far smaller than
-   the pen is wide: noise inside a fat stroke) are filled.
+   running from one border to the other; in a photo, anything touching the border) when
+   something else is on the paper. Pieces of one digit (a 5's bar, a 4 written in two
+   strokes) are merged when close together; separate digits are not. The largest plausible
+   mark is read, and the others are counted so the page can say "found 3 marks, read the
+   largest". Pores (holes far smaller than the pen is wide: noise inside a fat stroke) are
+   filled.
 
 A refused photo is tried twice more (:func:`data.preprocess.preprocess`): for a fat grey pen
 (a wider paper window, the contrast smoothed before the threshold), then with only what lies on
@@ -368,10 +369,13 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
         # a photo (600 px or more), or something sizable written on the paper: what lies along
         # the border (the paper's edge, the table, a shadow's rim) is dropped when it runs along a
         # long stretch of the border, is a thin rim, or is far larger than what is on the paper.
+        # In a photo with something sizable on the paper, all that touches the border goes: a
+        # corner of table or of a shadow, which would otherwise be read, or joined to the digit.
         # (A small tight scan with nothing inside keeps its border marks: there the digit is one.)
         big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
         ids = [i for i in ids if i not in border or not (
-            _border_span(stats[i], (H, W), margin) >= 0.5 or _along_border(stats[i], (H, W), margin)
+            (photo and sizable)
+            or _border_span(stats[i], (H, W), margin) >= 0.5 or _along_border(stats[i], (H, W), margin)
             or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
             or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3]      # a thin rim round a corner
             or (photo and _across(stats[i], (H, W))))]
