@@ -324,18 +324,24 @@ def test_photo_with_a_shadow_edge_across_it_is_paper(index, mnist, shipped_vit):
     assert _model_reads(shipped_vit, result.image) == labels[index]
 
 
+def _dev_photo_read(images, model, index: int, state: dict) -> int:
+    """What the model reads in a photo of the dev benchmark (``benchmarks/robustness.py``'s phone
+    photos), rebuilt from the random generator's state just before it was drawn."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = {"bit_generator": "PCG64", **state}
+    result = preprocess(synthetic.photo(images[index], rng))
+    assert result.ok and result.photo, result.message
+    return _model_reads(model, result.image)
+
+
 def test_faint_digit_beside_a_strip_of_table_is_found(mnist, shipped_vit):
     """A photo from the dev benchmark (seed 3, photo 164: a pencil 0 on ruled paper, a strip of
     table along the top): the table set the ink's level so high that the pencil stayed under the
     bar, and a corner of the table was read instead ("2"). What lies only on the picture's border
     now sends the threshold round again with the paper's own level, which finds the 0."""
-    images, _ = mnist
-    rng = np.random.default_rng()
-    rng.bit_generator.state = {"bit_generator": "PCG64", "has_uint32": 1, "uinteger": 807036223, "state": {
+    state = {"has_uint32": 1, "uinteger": 807036223, "state": {
         "state": 232530065013336844639473704090776310432, "inc": 7655035171595702973151705712429245107}}
-    result = preprocess(synthetic.photo(images[4992], rng))
-    assert result.ok and result.photo, result.message
-    assert _model_reads(shipped_vit, result.image) == 0
+    assert _dev_photo_read(mnist[0], shipped_vit, 4992, state) == 0
 
 
 def test_corner_of_table_is_not_joined_to_the_digit(mnist, shipped_vit):
@@ -343,13 +349,9 @@ def test_corner_of_table_is_not_joined_to_the_digit(mnist, shipped_vit):
     one side): a small corner of table near the 2 was kept (it neither ran along the border nor
     outweighed the 2) and joined to it, and the pair was read as 3. In a photo with something
     sizable on the paper, whatever touches the picture's border is now dropped."""
-    images, _ = mnist
-    rng = np.random.default_rng()
-    rng.bit_generator.state = {"bit_generator": "PCG64", "has_uint32": 0, "uinteger": 1255530710, "state": {
+    state = {"has_uint32": 0, "uinteger": 1255530710, "state": {
         "state": 253792016795118855369509060996404738454, "inc": 87209435796639942783298437561837911585}}
-    result = preprocess(synthetic.photo(images[5340], rng))
-    assert result.ok and result.photo, result.message
-    assert _model_reads(shipped_vit, result.image) == 2
+    assert _dev_photo_read(mnist[0], shipped_vit, 5340, state) == 2
 
 
 def test_grainy_pencil_on_squared_paper_is_read_not_refused(mnist, shipped_vit):
