@@ -82,6 +82,7 @@ class PhotoResult:
     marks: int
     steps: dict[str, np.ndarray]
     side: int                     # long side of the working image (for size rules downstream)
+    passed_over_dot: bool = False  # a larger mark, a dot or blob, was passed over for a thinner one
 
 
 def _odd(v: float) -> int:
@@ -348,10 +349,12 @@ def is_dot(h: int, w: int, area: int, side: int) -> bool:
     return big < 0.02 * side or (big < 0.2 * side and big < 1.6 * small and area > 0.7 * h * w)
 
 
-def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[int, int, int, int], int] | None:
+def _choose_mark(mask: np.ndarray, photo: bool, cv2
+                 ) -> tuple[np.ndarray, tuple[int, int, int, int], int, bool] | None:
     """Step 5: components (specks, the paper's edge and the table dropped), grouped into marks;
     returns the largest plausible mark's mask, its box (x0, y0, x1, y1) and how many plausible
-    marks there were, or None when nothing is left. ``photo``: the input is photo-sized."""
+    marks there were and whether a larger one (a dot) was passed over, or None when nothing is
+    left. ``photo``: the input is photo-sized."""
     H, W = mask.shape
     side = max(H, W)
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -403,7 +406,8 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> tuple[np.ndarray, tuple[
     chosen = max(digits or [g for g, _ in plausible], key=ink_area)
     lut = np.zeros(n, np.uint8)
     lut[chosen] = 1
-    return lut[lab], _group_box(stats, chosen), len(plausible)
+    return (lut[lab], _group_box(stats, chosen), len(plausible),
+            ink_area(chosen) < max(ink_area(g) for g, _ in plausible))
 
 
 def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
@@ -412,7 +416,7 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
     found = _choose_mark(mask, photo, cv2)
     if found is None:
         return mask
-    chosen, (x0, y0, x1, y1), _ = found
+    chosen, (x0, y0, x1, y1), _, _ = found
     frame = _frame_lines(chosen[y0:y1, x0:x1], cv2)
     if frame is None:
         return mask
@@ -626,7 +630,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
             steps.update(kept)
     if found is None:
         return PhotoResult(None, None, 0, steps, side)
-    chosen_mask, (x0, y0, x1, y1), marks = found
+    chosen_mask, (x0, y0, x1, y1), marks, not_largest = found
     # pores: holes in the ink far smaller than the pen is wide (sensor noise and JPEG inside a
     # fat stroke, where the paper estimate is least sure) are ink, not loops; left open, a dozen
     # of them read as a scribble. A digit's loops are at least about a pen width across.
@@ -648,4 +652,4 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     crop = ink[cy0:cy1, cx0:cx1]
     steps["chosen mark"] = crop
     in_box = tuple(int(round(v * scale)) for v in (x0, y0, x1, y1))
-    return PhotoResult(crop, in_box, marks, steps, side)
+    return PhotoResult(crop, in_box, marks, steps, side, not_largest)

@@ -326,7 +326,8 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
                                             "Write a digit 0-9 large and dark, and photograph it again.", tried,
                                       photo=True)
             else:
-                note = f"Found {found.marks} marks, read the largest (boxed)." if found.marks > 1 else None
+                which = "the largest that is not a dot" if found.passed_over_dot else "the largest"
+                note = f"Found {found.marks} marks, read {which} (boxed)." if found.marks > 1 else None
                 result = _normalise(found.ink, tried, side=found.side, check_coverage=False, note=note,
                                     box=found.box, photo=True)
             if result.ok:

@@ -388,8 +388,13 @@ def test_a_blob_larger_than_a_thin_digit_is_not_the_mark_read():
     mask = np.zeros((1000, 1000), np.uint8)
     mask[300:460, 500:520] = 1                     # a 1: 160 x 20 px, 3,200 px of ink
     mask[600:670, 150:220] = 1                     # a solid blob: 70 x 70 px, 4,900 px
-    chosen, (x0, y0, x1, y1), marks = _choose_mark(mask, True, cv2)
-    assert marks == 2 and (x0, y0, x1, y1) == (500, 300, 520, 460)
+    chosen, (x0, y0, x1, y1), marks, passed_over = _choose_mark(mask, True, cv2)
+    assert marks == 2 and (x0, y0, x1, y1) == (500, 300, 520, 460) and passed_over
     assert is_dot(70, 70, 4900, 1000) and not is_dot(160, 20, 3200, 1000)
+    # ... and the page says which mark it read: not "the largest"
+    rng = np.random.default_rng(0)
+    paper = np.clip(0.9 - 0.5 * mask + rng.normal(0, 0.02, mask.shape), 0, 1)
+    result = preprocess((paper * 255).astype(np.uint8))
+    assert result.ok and result.photo and result.note == "Found 2 marks, read the largest that is not a dot (boxed)."
     mask[300:460, 500:520] = 0                     # the blob alone is still what there is
-    assert _choose_mark(mask, True, cv2)[1] == (150, 600, 220, 670)
+    assert _choose_mark(mask, True, cv2)[1:] == ((150, 600, 220, 670), 1, False)
