@@ -54,6 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 
 PHOTO_SIDE = 1024        # photos are worked on at this long side (px)
+PHOTO_MIN_SIDE = 600     # pictures this large (long side, px) or larger are photos; smaller ones scans
 BG_WINDOW = 1 / 10       # closing window for the paper's brightness, as a share of the long side
 NOISE_SIGMAS = 5.0       # ink must stand this many noise levels above the paper
 INK_SHARE = 0.35         # ... and reach this share of the ink's own contrast (its 99.5th percentile)
@@ -437,7 +438,7 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
 
 
 def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise: float, pixel_noise: float,
-                          photo_sized: bool, scale: float, cv2, steps: dict, paper_only: bool = False
+                          photo_sized: bool, cv2, steps: dict, paper_only: bool = False
                           ) -> tuple[tuple | None, float]:
     """Steps 3-5 for one estimate of the ink's own ``level``: the local threshold, a printed box
     and paper lines removed, the marks. Returns :func:`_choose_mark`'s answer (None: nothing
@@ -499,7 +500,7 @@ def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise:
         steps["cut at the paper's edge"] = mask.astype(np.float32)
 
     # 5. marks
-    return _choose_mark(mask, scale * side >= 600, cv2), t
+    return _choose_mark(mask, photo_sized, cv2), t
 
 
 def _paper_area(mask: np.ndarray, cv2) -> np.ndarray | None:
@@ -534,7 +535,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     steps: dict[str, np.ndarray] = {}
     gray = np.ascontiguousarray(gray, dtype=np.float32)
     h, w = gray.shape
-    photo_sized = scale_to_input * max(h, w) >= 600
+    photo_sized = scale_to_input * max(h, w) >= PHOTO_MIN_SIDE
     if paper_only and not photo_sized:   # a scan has no table round it: the first try's answer stands
         return PhotoResult(None, None, 0, steps, max(h, w))
     s = min(1.0, PHOTO_SIDE / max(h, w))
@@ -564,7 +565,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
         fat = 2.0 * dark.sum() / max(perim, 1)
         # ... but in a photo (600 px or more) no wider than a quarter of it: wider dark areas
         # are shadows, which the closing must keep
-        cap = _odd(max(small.shape) / 4) if scale_to_input * max(h, w) >= 600 else 10**6
+        cap = _odd(max(small.shape) / 4) if photo_sized else 10**6
         k = max(k, min(_odd(5 * fat), cap))
     if grey_ink and photo_sized:
         k = max(k, _odd(max(small.shape) / 4))
@@ -615,7 +616,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     margin = BORDER_NEAR * side
     first = None
     for level in levels:
-        found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, scale, cv2, steps,
+        found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, cv2, steps,
                                          paper_only)
         if found is None:
             continue
