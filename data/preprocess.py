@@ -141,9 +141,14 @@ def to_ink(gray: np.ndarray) -> np.ndarray:
     bg = float(np.median(border))
     lo, hi = float(np.percentile(gray, 2)), float(np.percentile(gray, 98))
     if hi - lo > 0.3 and 0.3 < float((border < 0.5 * (lo + hi)).mean()) < 0.7:
-        # the digit runs along the frame (a tight scan): the border is half ink, so the
-        # picture's majority, which is the background, decides
-        bg = float(np.median(gray))
+        # the digit runs along the frame (a tight scan): the border is half ink. Its corners
+        # decide (a digit's strokes are rounded and reach one or two of them at most); not the
+        # picture's majority, which in a tight scan of a fat or blurred digit is ink as often
+        # as paper and would set the level between them, or on the ink (polarity reversed)
+        h, w = gray.shape
+        ch, cw = max(1, round(0.2 * h)), max(1, round(0.2 * w))
+        bg = float(np.median(np.concatenate([gray[:ch, :cw].ravel(), gray[:ch, -cw:].ravel(),
+                                             gray[-ch:, :cw].ravel(), gray[-ch:, -cw:].ravel()])))
     # polarity: the ink is what differs most from the background. (Black or white backgrounds
     # decide as before; on mid-grey paper, e.g. a scan at 0.49 with ink at 0.2, "darker than
     # 0.5" would have taken the paper for a dark background and the ink for nothing.)

@@ -345,6 +345,27 @@ def test_shipped_model_reads_fat_marker_digits(shipped_vit):
     assert acc >= 0.92, f"fat-marker accuracy {acc:.1%}; wrong: {wrong}"
 
 
+def test_tight_scan_of_a_fat_zero_keeps_its_polarity(shipped_vit):
+    """A 0 scanned at 9x11 px, blurred, grey ink on grey paper, touching the frame: ink covers
+    about half the picture, so its median (which used to set the background when the digit runs
+    along the frame) fell between ink and paper, the paper round the 0 became the ink and the
+    model read a 3. The frame's corners (background for a rounded digit) now set it."""
+    from scipy import ndimage
+
+    from model.inference import predict_proba
+
+    images, _ = load_mnist("test")
+    a = images[3].astype(np.float32) / 255                 # a 0
+    ys, xs = np.nonzero(a > 0.1)
+    crop = Image.fromarray(a[ys.min():ys.max() + 1, xs.min():xs.max() + 1], mode="F")
+    small = ndimage.gaussian_filter(np.asarray(crop.resize((9, 11), Image.Resampling.BOX)), 0.6, mode="nearest")
+    scan = 0.65 + (0.3 - 0.65) * np.clip(small / small.max(), 0, 1)
+    result = preprocess(Image.fromarray((scan * 255).round().astype(np.uint8)))
+    assert result.ok, result.message
+    assert result.image[[0, 0, -1, -1], [0, -1, 0, -1]].max() == 0.0     # the corners are background
+    assert predict_proba(shipped_vit, result.image).argmax() == 0
+
+
 @pytest.mark.parametrize("paper", [0.45, 0.49, 0.55])
 def test_dark_ink_on_mid_grey_paper_is_not_taken_for_the_background(paper, shipped_vit):
     """A tiny scan (the digit 12 px tall) on mid-grey paper with darker ink: "background darker
