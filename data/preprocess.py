@@ -30,7 +30,9 @@ and uneven light, see :func:`data.photo.looks_like_paper`) first go through
 specks and the paper's edge removed, and the largest plausible mark chosen. Its grey ink
 then goes through steps 4-6 like a drawing. Clean drawings skip those steps and are treated
 exactly as before. A digit that touches or fills its frame (a tight scan) is padded, not
-refused; only a *solid* area over most of the picture counts as "covers most of it". When a
+refused; only a *solid* area over most of the picture counts as "covers most of it" (and not
+a solid bar 2.5 times taller than wide: a fat 1 scanned tight). Its background is set by the
+frame's corners, which a rounded digit leaves as paper. When a
 picture holds several separate marks, the largest is read and ``note`` says so; ``box`` is
 the read mark's box in the input's pixels.
 
@@ -360,8 +362,11 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
     side = side or max(ink.shape)
     if check_coverage:
         ys, xs = np.nonzero(mask)
+        bh, bw = ys.max() + 1 - ys.min(), xs.max() + 1 - xs.min()
         fill = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].mean()
-        if mask.mean() > 0.55 and (fill > SOLID_FILL or _loops(mask, 0.001 * mask.size) > MAX_HOLES):
+        # (a solid bar at least 2.5 times taller than wide is a 1 scanned tight, not a filled area)
+        solid = fill > SOLID_FILL and not bh >= 2.5 * bw
+        if mask.mean() > 0.55 and (solid or _loops(mask, 0.001 * mask.size) > MAX_HOLES):
             return Preprocessed(None, "That covers most of the picture: it looks like a scribble or a filled area, "
                                       "not a digit.", steps)
         ink, marks, mark_box = _ink_mask_marks(ink)

@@ -366,6 +366,22 @@ def test_tight_scan_of_a_fat_zero_keeps_its_polarity(shipped_vit):
     assert predict_proba(shipped_vit, result.image).argmax() == 0
 
 
+def test_tight_scan_of_a_fat_one_is_read_not_refused(shipped_vit):
+    """A fat 1 scanned tight is a solid bar over most of the picture, which is what "covers most
+    of the picture: a filled area" refuses; a solid bar at least 2.5 times taller than wide is
+    read as the 1 it is."""
+    from scipy import ndimage
+
+    from model.inference import predict_proba
+
+    bar = np.zeros((249, 83), np.float32)
+    bar[:, 12:70] = 1
+    scan = 0.9 + (0.15 - 0.9) * ndimage.gaussian_filter(bar, 4)
+    result = preprocess(Image.fromarray((scan * 255).round().astype(np.uint8)))
+    assert result.ok, result.message
+    assert predict_proba(shipped_vit, result.image).argmax() == 1
+
+
 @pytest.mark.parametrize("paper", [0.45, 0.49, 0.55])
 def test_dark_ink_on_mid_grey_paper_is_not_taken_for_the_background(paper, shipped_vit):
     """A tiny scan (the digit 12 px tall) on mid-grey paper with darker ink: "background darker
