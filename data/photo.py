@@ -613,7 +613,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     # ... and also when all that was found lies on the picture's border: a patch of table or a
     # shadow's corner found instead of a faint digit that the table's contrast kept under the bar
     # (the first such answer stands if the paper's own level finds nothing off the border)
-    margin = BORDER_NEAR * side
+    margin = int(BORDER_NEAR * side)
     first = None
     for level in levels:
         found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, cv2, steps,
@@ -621,7 +621,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
         if found is None:
             continue
         x0, y0, x1, y1 = found[1]
-        if min(x0, y0) > margin and x1 < W - margin and y1 < H - margin:
+        if _border_span((x0, y0, x1 - x0, y1 - y0), (H, W), margin) == 0:     # off the border
             break
         first = first or (found, t, dict(steps))
     else:
@@ -631,7 +631,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
             steps.update(kept)
     if found is None:
         return PhotoResult(None, None, 0, steps, side)
-    chosen_mask, (x0, y0, x1, y1), marks, not_largest = found
+    chosen_mask, (x0, y0, x1, y1), marks, passed_over_dot = found
     # pores: holes in the ink far smaller than the pen is wide (sensor noise and JPEG inside a
     # fat stroke, where the paper estimate is least sure) are ink, not loops; left open, a dozen
     # of them read as a scribble. A digit's loops are at least about a pen width across.
@@ -653,4 +653,4 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     crop = ink[cy0:cy1, cx0:cx1]
     steps["chosen mark"] = crop
     in_box = tuple(int(round(v * scale)) for v in (x0, y0, x1, y1))
-    return PhotoResult(crop, in_box, marks, steps, side, not_largest)
+    return PhotoResult(crop, in_box, marks, steps, side, passed_over_dot)
