@@ -17,11 +17,12 @@ hard shadow or the paper's edge and the table, perspective, blur, noise, JPEG qu
 and **tight low-resolution scans** (the digit cropped to its ink so it touches the frame,
 reduced to 10-16 px, upscaled to 64-320 px, dark on light, half of them JPEG).
 
-Four wider conditions (issue 20, "real writers") cover what other collections look like:
+Five wider conditions (issue 20, "real writers") cover what other collections look like:
 **harder phone photos** (pencil, deep shadows, strong perspective, small digits, JPEG 25-80),
 **USPS-style 16x16 digits** filling their frame in either polarity, **low-resolution scans** at
-8-16 px on paper of any grey with ink of any darkness, and **300-dpi form scans** of a digit
-in a printed box. Each condition reports the refusal messages it met.
+8-16 px on paper of any grey with ink of any darkness, **300-dpi form scans** of a digit
+in a printed box, and **close-up phone photos** whose digit fills 60-90 % of the short side
+(the larger ones run off the photo's edge). Each condition reports the refusal messages it met.
 
 Seeds: tune preprocessing with ``--seed 0`` (the default) or other small seeds; ``--held-out``
 evaluates on seed ``HELD_OUT_SEED``, which is kept for the final figures only.
@@ -140,6 +141,8 @@ def run_photos(n: int = 200, seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -
         "USPS-style 16x16 digit filling its frame, either polarity": synthetic.usps_style,
         "low-resolution scan (8-16 px, any paper grey and ink)": synthetic.low_res_scan,
         "300-dpi form scan (digit in a printed box)": synthetic.boxed_scan,
+        "close-up phone photo (digit fills 60-90 % of the short side)":
+            lambda img, rng: synthetic.photo(img, rng, synthetic.close_up_options(rng)),
     }
     for k, (name, make) in enumerate(makers.items()):
         rng = np.random.default_rng(seed + 1000 * (k + 1))

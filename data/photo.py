@@ -64,6 +64,7 @@ SPECK_SHARE = 0.02       # components smaller than this share of the largest are
 EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
 BORDER_NEAR = 0.03       # in a photo, marks this close to the border (share of the long side) lie on it
+EDGE_STROKE = 0.006      # a digit read where it runs off a photo's edge has strokes this wide (share of the side)
 PORE = 0.1               # holes in the chosen mark smaller than this times the pen width squared are filled
 FRAME_SPAN = 0.7         # a side of a printed box runs along this share of the chosen mark's box (or more)
 FRAME_TILT = 10.0        # ... leaning at most this many degrees from horizontal or vertical
@@ -84,6 +85,7 @@ class PhotoResult:
     steps: dict[str, np.ndarray]
     side: int                     # long side of the working image (for size rules downstream)
     passed_over_dot: bool = False  # a larger mark, a dot or blob, was passed over for a thinner one
+    at_edge: bool = False          # the mark read runs off the picture's edge (nothing else was found)
 
 
 def _odd(v: float) -> int:
@@ -169,6 +171,27 @@ def _across(stats_row, shape) -> bool:
     x, y, w, h = stats_row[:4]
     H, W = shape
     return bool((y == 0 and y + h == H) or (x == 0 and x + w == W))
+
+
+def _sides(stats_row, shape, margin: int = 0) -> tuple[bool, bool, bool, bool]:
+    """Which sides of the picture (top, bottom, left, right) a component touches or comes within
+    ``margin`` px of."""
+    x, y, w, h = stats_row[:4]
+    H, W = shape
+    return bool(y <= margin), bool(y + h >= H - margin), bool(x <= margin), bool(x + w >= W - margin)
+
+
+def _off_the_edge(stats_row, shape, margin: int = 0) -> bool:
+    """Whether a component on the border can be a digit that runs off the picture's edge: not
+    along a border (the table, the paper's rim), on at most two sides (what reaches three is the
+    table with the paper's lines joined to it), not from one border to the opposite one (a paper
+    line joined to the digit, a strip of table), not a solid patch in a corner (more than half
+    its box) and not a thin rim (less than 8 % of its box)."""
+    top, bottom, left, right = _sides(stats_row, shape, margin)
+    fill = stats_row[4] / max(int(stats_row[2]) * int(stats_row[3]), 1)
+    corner = (top or bottom) and (left or right)
+    return bool(not _along_border(stats_row, shape, margin) and sum((top, bottom, left, right)) <= 2
+                and not _across(stats_row, shape) and not (corner and fill > 0.5) and fill >= 0.08)
 
 
 def _stroke(mask: np.ndarray) -> float:
@@ -351,13 +374,15 @@ def is_dot(h: int, w: int, area: int, side: int) -> bool:
 
 
 def _choose_mark(mask: np.ndarray, photo: bool, cv2
-                 ) -> tuple[np.ndarray, tuple[int, int, int, int], int, bool] | None:
+                 ) -> tuple[np.ndarray, tuple[int, int, int, int], int, bool, bool] | None:
     """Step 5: components (specks, the paper's edge and the table dropped), grouped into marks;
     returns the largest plausible mark's mask, its box (x0, y0, x1, y1) and how many plausible
-    marks there were and whether a larger one (a dot) was passed over, or None when nothing is
-    left. ``photo``: the input is photo-sized."""
+    marks there were, whether a larger one (a dot) was passed over and whether the mark runs off
+    the picture's edge (read only when nothing else was found), or None when nothing is left.
+    ``photo``: the input is photo-sized."""
     H, W = mask.shape
     side = max(H, W)
+    at_edge = False
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if n <= 1:
         return None
@@ -377,12 +402,24 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2
         # corner of table or of a shadow, which would otherwise be read, or joined to the digit.
         # (A small tight scan with nothing inside keeps its border marks: there the digit is one.)
         big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
+        candidates = ids
         ids = [i for i in ids if i not in border or not (
             (photo and sizable)
             or _border_span(stats[i], (H, W), margin) >= 0.5 or _along_border(stats[i], (H, W), margin)
             or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
             or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3]      # a thin rim round a corner
             or (photo and _across(stats[i], (H, W))))]
+        if not ids and photo:
+            # nothing but marks on the border: a digit photographed close enough to fill the frame
+            # runs off its edge. The largest that may be one (:func:`_off_the_edge`) and is drawn
+            # with a pen wider than a paper's ruling (at that size every pen is) is read
+            def pen(i: int) -> float:
+                x, y, w, h = stats[i, :4]
+                return _stroke(lab[y:y + h, x:x + w] == i)
+
+            edge = [i for i in candidates if _off_the_edge(stats[i], (H, W), margin) and pen(i) >= EDGE_STROKE * side]
+            ids = [max(edge, key=lambda i: stats[i, cv2.CC_STAT_AREA])] if edge else []
+            at_edge = bool(ids)
     if not ids:
         return None
     lut = np.zeros(n, bool)
@@ -408,7 +445,7 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2
     lut = np.zeros(n, np.uint8)
     lut[chosen] = 1
     return (lut[lab], _group_box(stats, chosen), len(plausible),
-            ink_area(chosen) < max(ink_area(g) for g, _ in plausible))
+            ink_area(chosen) < max(ink_area(g) for g, _ in plausible), at_edge)
 
 
 def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
@@ -417,7 +454,7 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
     found = _choose_mark(mask, photo, cv2)
     if found is None:
         return mask
-    chosen, (x0, y0, x1, y1), _, _ = found
+    chosen, (x0, y0, x1, y1), *_ = found
     frame = _frame_lines(chosen[y0:y1, x0:x1], cv2)
     if frame is None:
         return mask
@@ -506,7 +543,8 @@ def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise:
 def _paper_area(mask: np.ndarray, cv2) -> np.ndarray | None:
     """The sheet of paper in a thresholded photo: the convex hull of the largest ink-free region
     (a sheet is convex under any perspective, so the hull also covers a digit that runs to its
-    edge), two pixels in from its edge; None when the paper fills the picture."""
+    edge), two pixels in from its edge; None when the paper fills the picture or the region is
+    less than half of it."""
     n, lab, stats, _ = cv2.connectedComponentsWithStats((mask == 0).astype(np.uint8), connectivity=4)
     if n <= 1:
         return None
@@ -515,7 +553,8 @@ def _paper_area(mask: np.ndarray, cv2) -> np.ndarray | None:
     paper = np.zeros_like(mask)
     cv2.fillConvexPoly(paper, hull, 1)
     paper = cv2.erode(paper, np.ones((5, 5), np.uint8))
-    return paper if paper.sum() < 0.97 * paper.size else None
+    # (less than half the picture is no sheet: the inside of a 0 that fills the photo)
+    return paper if 0.5 * paper.size <= paper.sum() < 0.97 * paper.size else None
 
 
 def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = False,
@@ -623,7 +662,8 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
         x0, y0, x1, y1 = found[1]
         if _border_span((x0, y0, x1 - x0, y1 - y0), (H, W), margin) == 0:     # off the border
             break
-        first = first or (found, t, dict(steps))
+        if first is None or (first[0][4] and not found[4]):   # a mark chosen on its merits beats one off the edge
+            first = (found, t, dict(steps))
     else:
         if first is not None:
             found, t, kept = first
@@ -631,7 +671,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
             steps.update(kept)
     if found is None:
         return PhotoResult(None, None, 0, steps, side)
-    chosen_mask, (x0, y0, x1, y1), marks, passed_over_dot = found
+    chosen_mask, (x0, y0, x1, y1), marks, passed_over_dot, at_edge = found
     # pores: holes in the ink far smaller than the pen is wide (sensor noise and JPEG inside a
     # fat stroke, where the paper estimate is least sure) are ink, not loops; left open, a dozen
     # of them read as a scribble. A digit's loops are at least about a pen width across.
@@ -653,4 +693,4 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     crop = ink[cy0:cy1, cx0:cx1]
     steps["chosen mark"] = crop
     in_box = tuple(int(round(v * scale)) for v in (x0, y0, x1, y1))
-    return PhotoResult(crop, in_box, marks, steps, side, passed_over_dot)
+    return PhotoResult(crop, in_box, marks, steps, side, passed_over_dot, at_edge)

@@ -322,10 +322,14 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     if looks_like_paper(gray, has_alpha):
         from data.photo import find_digit
 
-        first = None
+        first = edge = None
         # refused: once more for a fat grey pen, then once more with only what is on the paper
-        # (a digit that runs into the table), see find_digit
+        # (a digit that runs into the table), see find_digit. A digit read where it runs off the
+        # photo's edge may have run into the table there: the cut at the paper's edge is tried too,
+        # and its answer, when it finds one, is kept
         for retry in ({}, {"grey_ink": True}, {"paper_only": True}):
+            if edge is not None and "grey_ink" in retry:
+                continue
             found = find_digit(gray, factor, **retry)
             tried = {**steps, **found.steps}
             if found.ink is None:
@@ -335,18 +339,30 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
             else:
                 which = "the largest that is not a dot" if found.passed_over_dot else "the largest"
                 note = f"Found {found.marks} marks, read {which} (boxed)." if found.marks > 1 else None
+                if found.at_edge:
+                    note = " ".join(filter(None, [note, "The digit runs off the photo's edge: leave some paper "
+                                                        "round it for a surer reading."]))
                 result = _normalise(found.ink, tried, side=found.side, check_coverage=False, note=note,
                                     box=found.box, photo=True)
-            if result.ok:
+            if result.ok and edge is not None and not _most_of(result.box, edge.box):
+                continue        # the cut at the paper's edge kept a piece of the digit read off the edge
+            if result.ok and not found.at_edge:
                 return result
-            if first is None:
+            if result.ok:
+                edge = result
+            elif first is None:
                 first = result
-        return first
+        return edge or first
     ink = to_ink(gray)
     reduced = _reduce(ink)
     factor *= max(ink.shape) / max(reduced.shape)
     steps["ink (polarity, background removed)"] = reduced
     return _normalise(reduced, steps, factor=factor)
+
+
+def _most_of(box: tuple[int, int, int, int], other: tuple[int, int, int, int]) -> bool:
+    """Whether ``box`` (x0, y0, x1, y1) is at least half as tall or half as wide as ``other``."""
+    return box[2] - box[0] >= 0.5 * (other[2] - other[0]) or box[3] - box[1] >= 0.5 * (other[3] - other[1])
 
 
 def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None = None, check_coverage: bool = True,

@@ -16,8 +16,9 @@ Other collections look different again, so there are wider conditions too:
 set and similar small-digit sets store them, sometimes enlarged by a viewer),
 :func:`low_res_scan` (8-16 px scans on paper of any grey with ink of any darkness, tight or
 with a margin, raw or enlarged), :func:`boxed_scan` (a 300-dpi form scan: a digit written in a
-printed box, slightly rotated) and :func:`hard_options` (phone photos with pencil, deep
-shadows, strong perspective and small digits).
+printed box, slightly rotated), :func:`hard_options` (phone photos with pencil, deep
+shadows, strong perspective and small digits) and :func:`close_up_options` (photos taken so
+close that the digit fills the frame, the larger ones running off its edge).
 """
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ def hard_options(rng: np.random.Generator) -> PhotoOptions:
                    shadow=float(rng.uniform(0.3, 0.6)) if rng.random() < 0.5 else 0.0,
                    warp=float(rng.uniform(0.03, 0.12)), jpeg=int(rng.integers(25, 80)),
                    paper=tuple(int(v) for v in np.array([240, 236, 225]) - rng.integers(0, 45, 3)))
+
+
+def close_up_options(rng: np.random.Generator) -> PhotoOptions:
+    """Phone photos taken close up: the digit fills 60-90 % of the photo's short side, near the
+    middle, so the larger ones run off the photo's edge (and into the table where there is one)."""
+    o = random_options(rng)
+    return replace(o, digit_frac=float(rng.uniform(0.6, 0.9)),
+                   centre=(float(rng.uniform(0.45, 0.55)), float(rng.uniform(0.45, 0.55))))
 
 
 def _ink_at(img28: np.ndarray, side: int, pen_px: int) -> np.ndarray:

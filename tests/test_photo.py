@@ -388,8 +388,8 @@ def test_a_blob_larger_than_a_thin_digit_is_not_the_mark_read():
     mask = np.zeros((1000, 1000), np.uint8)
     mask[300:460, 500:520] = 1                     # a 1: 160 x 20 px, 3,200 px of ink
     mask[600:670, 150:220] = 1                     # a solid blob: 70 x 70 px, 4,900 px
-    chosen, (x0, y0, x1, y1), marks, passed_over = _choose_mark(mask, True, cv2)
-    assert marks == 2 and (x0, y0, x1, y1) == (500, 300, 520, 460) and passed_over
+    chosen, (x0, y0, x1, y1), marks, passed_over, at_edge = _choose_mark(mask, True, cv2)
+    assert marks == 2 and (x0, y0, x1, y1) == (500, 300, 520, 460) and passed_over and not at_edge
     assert is_dot(70, 70, 4900, 1000) and not is_dot(160, 20, 3200, 1000)
     # ... and the page says which mark it read: not "the largest"
     rng = np.random.default_rng(0)
@@ -397,4 +397,21 @@ def test_a_blob_larger_than_a_thin_digit_is_not_the_mark_read():
     result = preprocess((paper * 255).astype(np.uint8))
     assert result.ok and result.photo and result.note == "Found 2 marks, read the largest that is not a dot (boxed)."
     mask[300:460, 500:520] = 0                     # the blob alone is still what there is
-    assert _choose_mark(mask, True, cv2)[1:] == ((150, 600, 220, 670), 1, False)
+    assert _choose_mark(mask, True, cv2)[1:] == ((150, 600, 220, 670), 1, False, False)
+
+
+@pytest.mark.parametrize("edge", [False, True])
+def test_digit_that_fills_the_photo_is_read_not_called_blank(edge, mnist, shipped_vit):
+    """Photographed close up, a digit runs off the photo's edge (and may run into the table
+    there): it is read, with a note that says so, instead of being dropped with the border's
+    marks and the paper called blank."""
+    images, _ = mnist
+    o = replace(BASE, digit_frac=0.9, edge=edge)
+    rng = np.random.default_rng(5)
+    notes = 0
+    for i in (0, 1, 6, 7):                      # a 7, 2, 4 and 9, tall enough to reach the edge
+        result = preprocess(synthetic.photo(images[i], rng, o))
+        assert result.ok, f"test image {i}: {result.message}"
+        assert _model_reads(shipped_vit, result.image) == _model_reads(shipped_vit, images[i] / 255.0), i
+        notes += "edge" in (result.note or "")
+    assert notes >= 3
