@@ -362,6 +362,7 @@ def experiments(rec: dict) -> str:
         levers = [f"{r['epochs']} epochs", f"elastic {r.get('elastic') or 0:g}"]
         levers += [f"styles {r['styles']:g}"] if r.get("styles") else []
         levers += [f"low-res {r['lowres']:g}"] if r.get("lowres") else []
+        levers += [f"scanner blur up to {r['lowres_blur']:g} px"] if r.get("lowres_blur") else []
         levers += ["convnet teacher"] if r.get("teacher") else []
         levers += [f"weight average {r['ema']:g}"] if r.get("ema") else []
         raw = r.get("final_val_accuracy_raw")

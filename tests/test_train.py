@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.train import TINY, augment, lr_at, train
+from model.train import TINY, augment, low_resolution, lr_at, train
 from model.vit import ViTConfig, load_vit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +88,21 @@ def test_augment_keeps_range_and_shape_and_is_seeded():
     assert not torch.equal(a, x)
     # an affine warp moves ink around but does not invent or destroy most of it
     assert np.allclose(a.sum((1, 2, 3)).numpy(), x.sum((1, 2, 3)).numpy(), rtol=0.5)
+
+
+def test_low_resolution_scanner_blur_softens_half_and_draws_nothing_when_off():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 6:22, 12:16] = 1.0                                 # a bar
+    g0, g1 = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
+    plain = low_resolution(x, g0, 1.0, 10, 10)                 # every row reduced to 10 px and back
+    off = low_resolution(x, g1, 1.0, 10, 10, blur=0.0)
+    assert torch.equal(plain, off) and torch.equal(g0.get_state(), g1.get_state())   # the shipped recipe's draws
+    blurred = low_resolution(x, torch.Generator().manual_seed(0), 1.0, 10, 10, blur=0.8)
+    changed = (blurred != plain).flatten(1).any(1)
+    assert 0.25 < changed.float().mean() < 0.75                # about half get the scanner's blur
+    edge = lambda a: (a[:, :, :, 1:] - a[:, :, :, :-1]).abs().amax((1, 2, 3))   # noqa: E731
+    assert (edge(blurred[changed]) < edge(plain[changed])).all()          # softer edges ...
+    assert torch.allclose(blurred.sum((1, 2, 3)), plain.sum((1, 2, 3)), rtol=0.1)   # ... the same ink
 
 
 def test_learning_rate_warms_up_then_decays_to_zero():
