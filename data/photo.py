@@ -99,8 +99,8 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
     Clean drawings (the canvas, a drawing program's export, typed text) have a background of
     one exact grey level: most pixels share the histogram's mode. A camera or scanner never
     gives that: sensor noise, JPEG and uneven light spread the paper over many levels. So:
-    mostly light (its median above the middle of its range: light paper, dark ink) and fewer than half the
-    pixels at the mode
+    mostly light (its median above the middle of its range: light paper, dark ink) or with marks
+    that are not lighter than their ground (a deep shadow), and fewer than half the pixels at the mode
     (sampled on a grid of at most 256x256 pixels, without averaging, which would hide noise)."""
     if has_alpha or min(gray.shape) < 24:
         return False
@@ -112,26 +112,31 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
     lo, mid, hi = (float(v) for v in np.percentile(sample, [2, 50, 98]))
     if mid < 0.2 or float(np.median(border)) < 0.15:
         return False                     # a dark picture, or a dark frame round it (a canvas)
-    if mid < lo + 0.3 * (hi - lo) and not _marks_are_dark(sample):
-        return False                     # not mostly light: not paper (a canvas, a dark picture)
     q = np.round(sample * 255).astype(np.int32).ravel()
     mode_share = np.bincount(q, minlength=256).max() / q.size
+    if mid < lo + 0.3 * (hi - lo) and _mark_polarity(sample) == "light":
+        # not mostly light, and its marks are lighter than their ground: a light drawing on a dark
+        # ground, not paper. (Marks that are darker, or neither clearly (a faint pencil under a
+        # deep shadow over most of the page, among the shadow's and the table's edges), are on
+        # paper, as in nearly every photo: the shadow is divided out in find_digit)
+        return False
     return bool(mode_share < 0.5)
 
 
-def _marks_are_dark(sample: np.ndarray) -> bool:
-    """Whether the picture's marks are darker than what surrounds them (dark ink on paper, even
-    where a deep shadow darkens most of the page), rather than lighter (a light drawing on a
-    dark ground): its strongest departures from a wide median (the local background) are
-    darker ones, or else its strongest thin features (morphological top-hats, Gonzalez & Woods
-    ch. 9) are."""
+def _mark_polarity(sample: np.ndarray) -> str | None:
+    """Whether the picture's marks are darker than what surrounds them ("dark": ink on paper,
+    even where a deep shadow darkens most of the page) or lighter ("light": a light drawing on
+    a dark ground), or neither clearly (None): its strongest departures from a wide median (the
+    local background) one way are twice those the other way, or else its strongest thin
+    features (morphological top-hats, Gonzalez & Woods ch. 9) are."""
     import cv2
 
     u8 = np.clip(np.round(sample * 255), 0, 255).astype(np.uint8)
     local = cv2.medianBlur(u8, _odd(max(sample.shape) / 8)).astype(np.float32)
     diff = u8.astype(np.float32) - local
-    if -float(np.percentile(diff, 0.5)) > 2 * float(np.percentile(diff, 99.5)):
-        return True
+    darker, lighter = -float(np.percentile(diff, 0.5)), float(np.percentile(diff, 99.5))
+    if darker > 2 * lighter:
+        return "dark"
     # the hard edge of a shadow across the page departs from a wide median both ways, as much as
     # faint ink in the shadow; thin features only are compared then: the strongest thin dark
     # ones (black top-hat: a closing minus the picture) against the strongest thin light ones
@@ -139,7 +144,9 @@ def _marks_are_dark(sample: np.ndarray) -> bool:
     se = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (_odd(max(sample.shape) / 32),) * 2)
     dark = float(np.percentile(cv2.morphologyEx(u8, cv2.MORPH_BLACKHAT, se), 99.9))
     light = float(np.percentile(cv2.morphologyEx(u8, cv2.MORPH_TOPHAT, se), 99.9))
-    return dark > 2 * light
+    if dark > 2 * light:
+        return "dark"
+    return "light" if lighter > 2 * darker or light > 2 * dark else None
 
 
 def _border_span(stats_row, shape, margin: int = 0) -> float:
