@@ -572,10 +572,10 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     window is a quarter of the picture (it must be wider than the stroke, or a fat grey pen's
     inside is taken for paper and only its rim and the paper's lines are left) and the contrast
     is median-filtered and smoothed before the threshold (a grainy stroke's inside is noisy near
-    it, and its pores would read as a scribble);
-    :func:`data.preprocess.preprocess` retries a refused photo with it. ``paper_only``: in a
-    photo, ink outside the sheet of paper (:func:`_paper_area`) is dropped before the marks are
-    chosen, so a digit that runs into the table is not dropped with it (the last retry)."""
+    it, and its pores would read as a scribble); :func:`data.preprocess.preprocess` reads a
+    photo with it first (and a scan only when refused). ``paper_only``: in a photo, ink outside
+    the sheet of paper (:func:`_paper_area`) is dropped before the marks are chosen, so a digit
+    that runs into the table is not dropped with it (the last retry)."""
     import cv2  # heavy import (about 0.1 s): only photos need it
 
     steps: dict[str, np.ndarray] = {}
