@@ -66,6 +66,7 @@ HYSTERESIS = 0.6         # pixels above this share of the threshold are ink wher
 BORDER_NEAR = 0.03       # in a photo, marks this close to the border (share of the long side) lie on it
 EDGE_STROKE = 0.006      # a digit read where it runs off a photo's edge has strokes this wide (share of the side)
 PORE = 0.1               # holes in the chosen mark smaller than this times the pen width squared are filled
+LOOP_SHARE = 0.06        # ... or than this share of the mark's size, squared (a digit's loops are larger)
 FRAME_SPAN = 0.7         # a side of a printed box runs along this share of the chosen mark's box (or more)
 FRAME_TILT = 10.0        # ... leaning at most this many degrees from horizontal or vertical
 FRAME_NEAR = 0.2         # ... and lies within this share of the mark's box from its edge
@@ -681,11 +682,13 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     chosen_mask, (x0, y0, x1, y1), marks, passed_over_dot, at_edge = found
     # pores: holes in the ink far smaller than the pen is wide (sensor noise and JPEG inside a
     # fat stroke, where the paper estimate is least sure) are ink, not loops; left open, a dozen
-    # of them read as a scribble. A digit's loops are at least about a pen width across.
+    # of them read as a scribble. A digit's loops are at least about a pen width across, and
+    # LOOP_SHARE of the digit's size (a grainy pencil's holes make the measured pen look thin).
     # (background components, 4-connected, as scikit-image's remove_small_holes finds them)
     mark = chosen_mask.astype(bool)
     _, hole_lab, hole_stats, _ = cv2.connectedComponentsWithStats(1 - chosen_mask, connectivity=4)
-    small = hole_stats[:, cv2.CC_STAT_AREA] <= int(PORE * _stroke(chosen_mask) ** 2)
+    loop = (LOOP_SHARE * max(x1 - x0, y1 - y0)) ** 2
+    small = hole_stats[:, cv2.CC_STAT_AREA] <= int(max(PORE * _stroke(chosen_mask) ** 2, loop))
     small[0] = False
     pores = small[hole_lab]
     filled = mark | pores
