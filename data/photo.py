@@ -36,13 +36,16 @@ is "ink". The classic document-image recipe undoes it, step by step (OpenCV, hea
    something else is on the paper. Pieces of one digit (a 5's bar, a 4 written in two
    strokes) are merged when close together; separate digits are not. The largest plausible
    mark is read, and the others are counted so the page can say "found 3 marks, read the
-   largest". Pores (holes far smaller than the pen is wide: noise inside a fat stroke) are
-   filled.
+   largest". When nothing but marks on the border is found in a photo, a digit photographed
+   so close that it runs off the edge is read (``at_edge``). Pores (holes far smaller than the
+   pen is wide, or than the digit: noise inside a fat stroke, a grainy pencil) are filled.
 
-A refused photo is tried twice more (:func:`data.preprocess.preprocess`): for a fat grey pen
-(a wider paper window, the contrast smoothed before the threshold), then with only what lies on
-the sheet (the convex hull of the largest ink-free region), for a digit written up to the
-paper's edge, which touches the table and was dropped with it.
+:func:`data.preprocess.preprocess` reads a photo first with the grey-ink settings (a paper
+window a quarter of the picture wide, the contrast smoothed before the threshold: a fat or
+grainy stroke stays whole) and, if refused, with the narrow window; a scan the other way round.
+A photo still refused, or read only off its edge, is tried once more with only what lies on the
+sheet (the convex hull of the largest ink-free region), for a digit written up to the paper's
+edge, which touches the table and was dropped with it.
 
 The result is a grey ink image (bright ink on black, like MNIST) cropped around the chosen
 mark, which :func:`data.preprocess.preprocess` then normalises like any drawing.
@@ -50,6 +53,7 @@ mark, which :func:`data.preprocess.preprocess` then normalises like any drawing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -64,6 +68,7 @@ SPECK_SHARE = 0.02       # components smaller than this share of the largest are
 EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
 BORDER_NEAR = 0.03       # in a photo, marks this close to the border (share of the long side) lie on it
+RIM_FILL = 0.08          # a mark on the border filling less of its box than this is a thin rim (of paper, of shadow)
 EDGE_STROKE = 0.006      # a digit read where it runs off a photo's edge has strokes this wide (share of the side)
 PORE = 0.1               # holes in the chosen mark smaller than this times the pen width squared are filled
 LOOP_SHARE = 0.06        # ... or than this share of the mark's size, squared (a digit's loops are larger)
@@ -87,6 +92,12 @@ class PhotoResult:
     side: int                     # long side of the working image (for size rules downstream)
     passed_over_dot: bool = False  # a larger mark, a dot or blob, was passed over for a thinner one
     at_edge: bool = False          # the mark read runs off the picture's edge (nothing else was found)
+
+
+def is_photo_sized(shape: tuple[int, int], scale_to_input: float = 1.0) -> bool:
+    """Whether a picture of ``shape`` (in pixels that are ``scale_to_input`` of the input's) is
+    photo-sized (long side ``PHOTO_MIN_SIDE`` px or more) rather than a scan."""
+    return scale_to_input * max(shape) >= PHOTO_MIN_SIDE
 
 
 def _odd(v: float) -> int:
@@ -150,16 +161,20 @@ def _mark_polarity(sample: np.ndarray) -> str | None:
     return "light" if lighter > 2 * darker or light > 2 * dark else None
 
 
+def _sides(stats_row, shape, margin: int = 0) -> tuple[bool, bool, bool, bool]:
+    """Which sides of the picture (top, bottom, left, right) a component touches or comes within
+    ``margin`` px of."""
+    x, y, w, h = stats_row[:4]
+    H, W = shape
+    return bool(y <= margin), bool(y + h >= H - margin), bool(x <= margin), bool(x + w >= W - margin)
+
+
 def _border_span(stats_row, shape, margin: int = 0) -> float:
     """Largest share of one picture side that a component's box runs along while touching it
     (coming within ``margin`` px of it)."""
-    x, y, w, h = stats_row[:4]
-    H, W = shape
-    spans = []
-    if y <= margin or y + h >= H - margin:
-        spans.append(w / W)
-    if x <= margin or x + w >= W - margin:
-        spans.append(h / H)
+    top, bottom, left, right = _sides(stats_row, shape, margin)
+    w, h = stats_row[2:4]
+    spans = ([w / shape[1]] if top or bottom else []) + ([h / shape[0]] if left or right else [])
     return max(spans) if spans else 0.0
 
 
@@ -167,10 +182,14 @@ def _along_border(stats_row, shape, margin: int = 0) -> bool:
     """Whether a component lies *along* a border it touches or comes within ``margin`` px of
     (three times longer than deep): the rim of the paper or a strip of table, not a stroke
     that runs into the border."""
-    x, y, w, h = stats_row[:4]
-    H, W = shape
-    return bool(((y <= margin or y + h >= H - margin) and w >= 3 * h)
-                or ((x <= margin or x + w >= W - margin) and h >= 3 * w))
+    top, bottom, left, right = _sides(stats_row, shape, margin)
+    w, h = stats_row[2:4]
+    return bool(((top or bottom) and w >= 3 * h) or ((left or right) and h >= 3 * w))
+
+
+def _fill(stats_row) -> float:
+    """The share of its box that a component's pixels fill."""
+    return stats_row[4] / max(int(stats_row[2]) * int(stats_row[3]), 1)
 
 
 def _across(stats_row, shape) -> bool:
@@ -181,25 +200,17 @@ def _across(stats_row, shape) -> bool:
     return bool((y == 0 and y + h == H) or (x == 0 and x + w == W))
 
 
-def _sides(stats_row, shape, margin: int = 0) -> tuple[bool, bool, bool, bool]:
-    """Which sides of the picture (top, bottom, left, right) a component touches or comes within
-    ``margin`` px of."""
-    x, y, w, h = stats_row[:4]
-    H, W = shape
-    return bool(y <= margin), bool(y + h >= H - margin), bool(x <= margin), bool(x + w >= W - margin)
-
-
 def _off_the_edge(stats_row, shape, margin: int = 0) -> bool:
     """Whether a component on the border can be a digit that runs off the picture's edge: not
     along a border (the table, the paper's rim), on at most two sides (what reaches three is the
     table with the paper's lines joined to it), not from one border to the opposite one (a paper
     line joined to the digit, a strip of table), not a solid patch in a corner (more than half
-    its box) and not a thin rim (less than 8 % of its box)."""
+    its box) and not a thin rim (less than ``RIM_FILL`` of its box)."""
     top, bottom, left, right = _sides(stats_row, shape, margin)
-    fill = stats_row[4] / max(int(stats_row[2]) * int(stats_row[3]), 1)
+    fill = _fill(stats_row)
     corner = (top or bottom) and (left or right)
     return bool(not _along_border(stats_row, shape, margin) and sum((top, bottom, left, right)) <= 2
-                and not _across(stats_row, shape) and not (corner and fill > 0.5) and fill >= 0.08)
+                and not _across(stats_row, shape) and not (corner and fill > 0.5) and fill >= RIM_FILL)
 
 
 def _stroke(mask: np.ndarray) -> float:
@@ -381,13 +392,22 @@ def is_dot(h: int, w: int, area: int, side: int) -> bool:
     return big < 0.02 * side or (big < 0.2 * side and big < 1.6 * small and area > 0.7 * h * w)
 
 
-def _choose_mark(mask: np.ndarray, photo: bool, cv2
-                 ) -> tuple[np.ndarray, tuple[int, int, int, int], int, bool, bool] | None:
+class Mark(NamedTuple):
+    """The mark :func:`_choose_mark` read: its mask (uint8, the picture's size), its box
+    (x0, y0, x1, y1), how many plausible marks there were, whether a larger one (a dot) was
+    passed over, and whether it runs off the picture's edge (read only when nothing else was)."""
+
+    mask: np.ndarray
+    box: tuple[int, int, int, int]
+    marks: int
+    passed_over_dot: bool
+    at_edge: bool
+
+
+def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> Mark | None:
     """Step 5: components (specks, the paper's edge and the table dropped), grouped into marks;
-    returns the largest plausible mark's mask, its box (x0, y0, x1, y1) and how many plausible
-    marks there were, whether a larger one (a dot) was passed over and whether the mark runs off
-    the picture's edge (read only when nothing else was found), or None when nothing is left.
-    ``photo``: the input is photo-sized."""
+    returns the largest plausible one (:class:`Mark`), or None when nothing is left. ``photo``:
+    the input is photo-sized."""
     H, W = mask.shape
     side = max(H, W)
     at_edge = False
@@ -415,7 +435,7 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2
             (photo and sizable)
             or _border_span(stats[i], (H, W), margin) >= 0.5 or _along_border(stats[i], (H, W), margin)
             or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
-            or stats[i, cv2.CC_STAT_AREA] < 0.08 * stats[i, 2] * stats[i, 3]      # a thin rim round a corner
+            or _fill(stats[i]) < RIM_FILL                                           # a thin rim round a corner
             or (photo and _across(stats[i], (H, W))))]
         if not ids and photo:
             # nothing but marks on the border: a digit photographed close enough to fill the frame
@@ -452,8 +472,8 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2
     chosen = max(digits or [g for g, _ in plausible], key=ink_area)
     lut = np.zeros(n, np.uint8)
     lut[chosen] = 1
-    return (lut[lab], _group_box(stats, chosen), len(plausible),
-            ink_area(chosen) < max(ink_area(g) for g, _ in plausible), at_edge)
+    return Mark(lut[lab], _group_box(stats, chosen), len(plausible),
+                ink_area(chosen) < max(ink_area(g) for g, _ in plausible), at_edge)
 
 
 def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
@@ -462,7 +482,7 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
     found = _choose_mark(mask, photo, cv2)
     if found is None:
         return mask
-    chosen, (x0, y0, x1, y1), *_ = found
+    chosen, (x0, y0, x1, y1) = found.mask, found.box
     frame = _frame_lines(chosen[y0:y1, x0:x1], cv2)
     if frame is None:
         return mask
@@ -484,7 +504,7 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
 
 def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise: float, pixel_noise: float,
                           photo_sized: bool, cv2, steps: dict, paper_only: bool = False
-                          ) -> tuple[tuple | None, float]:
+                          ) -> tuple[Mark | None, float]:
     """Steps 3-5 for one estimate of the ink's own ``level``: the local threshold, a printed box
     and paper lines removed, the marks. Returns :func:`_choose_mark`'s answer (None: nothing
     found) and the threshold."""
@@ -582,7 +602,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     steps: dict[str, np.ndarray] = {}
     gray = np.ascontiguousarray(gray, dtype=np.float32)
     h, w = gray.shape
-    photo_sized = scale_to_input * max(h, w) >= PHOTO_MIN_SIDE
+    photo_sized = is_photo_sized((h, w), scale_to_input)
     if paper_only and not photo_sized:   # a scan has no table round it: the first try's answer stands
         return PhotoResult(None, None, 0, steps, max(h, w))
     s = min(1.0, PHOTO_SIDE / max(h, w))
@@ -667,10 +687,10 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
                                          paper_only)
         if found is None:
             continue
-        x0, y0, x1, y1 = found[1]
+        x0, y0, x1, y1 = found.box
         if _border_span((x0, y0, x1 - x0, y1 - y0), (H, W), margin) == 0:     # off the border
             break
-        if first is None or (first[0][4] and not found[4]):   # a mark chosen on its merits beats one off the edge
+        if first is None or (first[0].at_edge and not found.at_edge):   # chosen on its merits beats off the edge
             first = (found, t, dict(steps))
     else:
         if first is not None:

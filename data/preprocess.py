@@ -317,7 +317,7 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     gray = to_gray(arr)
     steps: dict[str, np.ndarray] = {"input (grayscale)": gray}
     has_alpha = arr.ndim == 3 and arr.shape[2] == 4 and float(arr[..., 3].min()) <= 0.98
-    from data.photo import PHOTO_MIN_SIDE, looks_like_paper
+    from data.photo import is_photo_sized, looks_like_paper
 
     if looks_like_paper(gray, has_alpha):
         from data.photo import find_digit
@@ -330,11 +330,11 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
         # Then once more with only what is on the paper (a digit that runs into the table), see
         # find_digit. A digit read where it runs off the photo's edge may have run into the table
         # there: the cut at the paper's edge is tried too, and its answer, when it finds one, is kept
-        tries = ({"grey_ink": True}, {}, {"paper_only": True}) if factor * max(gray.shape) >= PHOTO_MIN_SIDE \
+        tries = ({"grey_ink": True}, {}, {"paper_only": True}) if is_photo_sized(gray.shape, factor) \
             else ({}, {"grey_ink": True}, {"paper_only": True})
-        for i, retry in enumerate(tries):
-            if edge is not None and i == 1:
-                continue
+        for retry in tries:
+            if edge is not None and "paper_only" not in retry:
+                continue        # read off the edge: only the cut at the paper's edge can do better
             found = find_digit(gray, factor, **retry)
             tried = {**steps, **found.steps}
             if found.ink is None:

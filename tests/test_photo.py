@@ -324,12 +324,13 @@ def test_photo_with_a_shadow_edge_across_it_is_paper(index, mnist, shipped_vit):
     assert _model_reads(shipped_vit, result.image) == labels[index]
 
 
-def _dev_photo_read(images, model, index: int, state: dict) -> int:
+def _dev_photo_read(images, model, index: int, state: dict, options=None) -> int:
     """What the model reads in a photo of the dev benchmark (``benchmarks/robustness.py``'s phone
-    photos), rebuilt from the random generator's state just before it was drawn."""
+    photos, or those whose options ``options(rng)`` draws), rebuilt from the random generator's
+    state just before it was drawn."""
     rng = np.random.default_rng()
     rng.bit_generator.state = {"bit_generator": "PCG64", **state}
-    result = preprocess(synthetic.photo(images[index], rng))
+    result = preprocess(synthetic.photo(images[index], rng, options(rng) if options else None))
     assert result.ok and result.photo, result.message
     return _model_reads(model, result.image)
 
@@ -429,11 +430,7 @@ def test_faint_marks_under_a_deep_shadow_are_on_paper(index, state, mnist, shipp
     and the page's edges count both ways). A camera's picture is then paper, as nearly every
     photo is; it used to be taken for a light drawing on a dark ground and misread."""
     images, labels = mnist
-    rng = np.random.default_rng()
-    rng.bit_generator.state = {"bit_generator": "PCG64", **state}
-    result = preprocess(synthetic.photo(images[index], rng, synthetic.hard_options(rng)))
-    assert result.ok and result.photo, result.message
-    assert _model_reads(shipped_vit, result.image) == labels[index]
+    assert _dev_photo_read(images, shipped_vit, index, state, synthetic.hard_options) == labels[index]
 
 
 def test_grainy_fat_pencil_on_squared_paper_is_not_a_scribble(mnist, shipped_vit):
