@@ -58,15 +58,20 @@ ELASTIC_SIGMA = 4.0    # px, smoothness of the displacement field (Simard et al.
 ELASTIC_ALPHA = 34.0   # scale of the field before smoothing (Simard et al. use 34 on 28x28 digits)
 
 
+def _gaussian_taps(sigma: torch.Tensor, radius: int) -> torch.Tensor:
+    """Normalised Gaussian taps (n, 2 * radius + 1), one row per ``sigma`` (n,) in pixels."""
+    t = torch.arange(-radius, radius + 1, dtype=sigma.dtype, device=sigma.device)
+    k = torch.exp(-0.5 * (t[None] / sigma[:, None]) ** 2)
+    return k / k.sum(1, keepdim=True)
+
+
 def elastic_field(B: int, side: int, gen: torch.Generator, alpha: float = ELASTIC_ALPHA,
                   sigma: float = ELASTIC_SIGMA) -> torch.Tensor:
     """Smooth random displacement fields (B, side, side, 2) in pixels (Simard et al., 2003):
     uniform noise in [-1, 1] per pixel and axis, Gaussian-smoothed, times ``alpha``."""
     d = torch.rand(B * 2, 1, side, side, generator=gen) * 2 - 1                  # (2B, 1, s, s)
     r = int(math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
+    k = _gaussian_taps(torch.tensor([sigma]), r)[0]
     d = F.conv2d(F.pad(d, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1))    # (2B, 1, s, s)
     d = F.conv2d(F.pad(d, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1))
     return (alpha * d).view(B, 2, side, side).permute(0, 2, 3, 1)               # (B, s, s, 2)
@@ -75,9 +80,7 @@ def elastic_field(B: int, side: int, gen: torch.Generator, alpha: float = ELASTI
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """(n, 1, s, s) each blurred by its own Gaussian ``sigma`` (n,) in pixels (5-tap, separable)."""
     n = x.shape[0]
-    taps = torch.arange(-2, 3, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (taps[None] / sigma[:, None]) ** 2)
-    k = k / k.sum(1, keepdim=True)                                         # (n, 5)
+    k = _gaussian_taps(sigma.to(x.dtype), 2)                              # (n, 5)
     h = F.pad(x.transpose(0, 1), (2, 2, 2, 2), mode="replicate")          # (1, n, s + 4, s + 4)
     h = F.conv2d(h, k.view(n, 1, 5, 1), groups=n)
     return F.conv2d(h, k.view(n, 1, 1, 5), groups=n).transpose(0, 1)
