@@ -105,15 +105,17 @@ def _odd(v: float) -> int:
     return k if k % 2 else k + 1
 
 
-def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
+def looks_like_paper(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 1.0) -> bool:
     """Whether a grayscale picture is a photo or scan of light paper rather than a clean drawing.
 
     Clean drawings (the canvas, a drawing program's export, typed text) have a background of
     one exact grey level: most pixels share the histogram's mode. A camera or scanner never
     gives that: sensor noise, JPEG and uneven light spread the paper over many levels. So:
     mostly light (its median above the middle of its range: light paper, dark ink) or with marks
-    that are not lighter than their ground (a deep shadow), and fewer than half the pixels at the mode
-    (sampled on a grid of at most 256x256 pixels, without averaging, which would hide noise)."""
+    that are darker than their ground (for a photo, :func:`is_photo_sized`, also marks that are
+    not clearly lighter: a deep shadow), and fewer than half the pixels at the mode (sampled on a
+    grid of at most 256x256 pixels, without averaging, which would hide noise). ``scale_to_input``:
+    as :func:`is_photo_sized`'s, for a picture already reduced."""
     if has_alpha or min(gray.shape) < 24:
         return False
     h, w = gray.shape
@@ -126,12 +128,15 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool) -> bool:
         return False                     # a dark picture, or a dark frame round it (a canvas)
     q = np.round(sample * 255).astype(np.int32).ravel()
     mode_share = np.bincount(q, minlength=256).max() / q.size
-    if mid < lo + 0.3 * (hi - lo) and _mark_polarity(sample) == "light":
-        # not mostly light, and its marks are lighter than their ground: a light drawing on a dark
-        # ground, not paper. (Marks that are darker, or neither clearly (a faint pencil under a
-        # deep shadow over most of the page, among the shadow's and the table's edges), are on
-        # paper, as in nearly every photo: the shadow is divided out in find_digit)
-        return False
+    if mid < lo + 0.3 * (hi - lo):
+        # not mostly light: paper only if its marks are darker than their ground. In a photo,
+        # marks that are neither clearly darker nor lighter (a faint pencil under a deep shadow
+        # over most of the page, among the shadow's and the table's edges) are on paper too, as
+        # in nearly every photo: the shadow is divided out in find_digit. A scan has no such
+        # shadow: there, undecided marks go down the drawing path, as they always did
+        polarity = _mark_polarity(sample)
+        if polarity == "light" or (polarity is None and not is_photo_sized(gray.shape, scale_to_input)):
+            return False
     return bool(mode_share < 0.5)
 
 

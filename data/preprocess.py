@@ -319,7 +319,7 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     has_alpha = arr.ndim == 3 and arr.shape[2] == 4 and float(arr[..., 3].min()) <= 0.98
     from data.photo import is_photo_sized, looks_like_paper
 
-    if looks_like_paper(gray, has_alpha):
+    if looks_like_paper(gray, has_alpha, factor):
         from data.photo import find_digit
 
         first = edge = None
