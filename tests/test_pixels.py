@@ -97,3 +97,30 @@ def test_zoomed_low_res_scan_is_read_at_its_own_pixels(index, label, state, mnis
     x0, y0, x1, y1 = result.box
     assert 0 <= x0 < x1 <= picture.width and 0 <= y0 < y1 <= picture.height
     assert (x1 - x0) > 0.5 * picture.width or (y1 - y0) > 0.5 * picture.height
+
+
+def test_model_page_explains_the_undone_zoom(mnist):
+    """The Model page's step-by-step section shows the picture at its own pixels, and says why."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard.drawing import upload_to_digit
+    from dashboard.nav import PAGES
+    from dashboard.state import CurrentDigit
+
+    images, _ = mnist
+    small = _small_scan(images[0], 12, np.random.default_rng(3))
+    buf = io.BytesIO()
+    small.resize((small.width * 15, small.height * 15), Image.Resampling.NEAREST).save(buf, format="PNG")
+    result = upload_to_digit(buf.getvalue())
+    assert result.ok
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=180)
+    at.session_state["current_digit"] = CurrentDigit.make(result.digit.image, "upload", raw=result.thumbnail,
+                                                          steps=result.digit.steps)
+    at.run()
+    at.switch_page(PAGES["model"]).run()
+    assert not at.exception, at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert f"enlarged pixels undone ({small.width}x{small.height} px):" in captions
+    assert "taken back to its own pixels" in captions
