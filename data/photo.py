@@ -68,6 +68,7 @@ SPECK_SHARE = 0.02       # components smaller than this share of the largest are
 EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
 BORDER_NEAR = 0.03       # in a photo, marks this close to the border (share of the long side) lie on it
+PIECES_GROWTH = 1.5      # a digit read in pieces is read whole at the paper's own level if that finds this much more
 RIM_FILL = 0.08          # a mark on the border filling less of its box than this is a thin rim (of paper, of shadow)
 EDGE_STROKE = 0.006      # a digit read where it runs off a photo's edge has strokes this wide (share of the side)
 PORE = 0.1               # holes in the chosen mark smaller than this times the pen width squared are filled
@@ -686,14 +687,35 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     # shadow's corner found instead of a faint digit that the table's contrast kept under the bar
     # (the first such answer stands if the paper's own level finds nothing off the border)
     margin = int(BORDER_NEAR * side)
+
+    def off_border(box: tuple[int, int, int, int]) -> bool:
+        x0, y0, x1, y1 = box
+        return _border_span((x0, y0, x1 - x0, y1 - y0), (H, W), margin) == 0
+
+    def area(box: tuple[int, int, int, int]) -> int:
+        return (box[2] - box[0]) * (box[3] - box[1])
+
     first = None
-    for level in levels:
+    for i, level in enumerate(levels):
         found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, cv2, steps,
                                          paper_only)
         if found is None:
             continue
-        x0, y0, x1, y1 = found.box
-        if _border_span((x0, y0, x1 - x0, y1 - y0), (H, W), margin) == 0:     # off the border
+        if off_border(found.box):
+            if found.marks > 1 and i == 0 and len(levels) > 1:
+                # read in pieces: a grey pencil under the bar the table's contrast set (a close-up
+                # photo's fat grey stroke, of which only the paper's lines across it were ink).
+                # The paper's own level is tried too, and kept if it finds the digit whole: in no
+                # more pieces, off the border and the edge, and PIECES_GROWTH times the area
+                kept = dict(steps)
+                whole, t_whole = _threshold_and_choose(contrast, levels[1], p15, noise, pixel_noise, photo_sized,
+                                                       cv2, steps, paper_only)
+                if whole is not None and whole.marks <= found.marks and not whole.at_edge \
+                        and off_border(whole.box) and area(whole.box) > PIECES_GROWTH * area(found.box):
+                    found, t = whole, t_whole
+                else:
+                    steps.clear()
+                    steps.update(kept)
             break
         if first is None or (first[0].at_edge and not found.at_edge):   # chosen on its merits beats off the edge
             first = (found, t, dict(steps))

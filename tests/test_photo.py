@@ -463,3 +463,18 @@ def test_tight_scan_of_a_one_is_not_taken_for_a_shadowed_page(index, state, mnis
     result = preprocess(synthetic.tight_scan(images[index], rng, jpeg=jpeg))
     assert result.ok and not result.photo, result.message
     assert _model_reads(shipped_vit, result.image) == labels[index] == 1
+
+
+@pytest.mark.parametrize("index,state", [
+    (9872, {"has_uint32": 1, "uinteger": 1311219736, "state": {
+        "state": 60147482174481010362941659464345939754, "inc": 243370909585270774436545750675754934523}}),
+    (596, {"has_uint32": 1, "uinteger": 166010322, "state": {
+        "state": 97834602249512235051863794678245274457, "inc": 243370909585270774436545750675754934523}}),
+])
+def test_close_up_grey_pencil_is_read_whole_not_in_pieces(index, state, mnist, shipped_vit):
+    """Close-up photos from the dev benchmark (seed 0: a fat grey pencil 3 on ruled paper, and an
+    8, the table at the side): the table's contrast set the ink's bar above the pencil's, so only
+    the paper's lines across the digit (and a few bits) were ink, and one piece was read (a 2, a
+    4). A read in pieces now tries the paper's own level too, which finds the digit whole."""
+    images, labels = mnist
+    assert _dev_photo_read(images, shipped_vit, index, state, synthetic.close_up_options) == labels[index]
