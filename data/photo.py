@@ -141,6 +141,26 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 
     return bool(mode_share < 0.5)
 
 
+def looks_like_dark_board(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 1.0) -> bool:
+    """Whether a picture is a camera's photo of light marks on a dark surface (chalk on a
+    blackboard, a white marker on dark paper, a digit on a dark screen): photo-sized
+    (:func:`is_photo_sized`), mostly dark (its median in the lowest 30 % of its range), its marks
+    clearly lighter than their ground (:func:`_mark_polarity`), and fewer than half its pixels at
+    the histogram's mode (a camera's many grey levels, where a clean light-on-dark drawing has
+    one background level). Its negative is then read as a photo of paper."""
+    if has_alpha or not is_photo_sized(gray.shape, scale_to_input):
+        return False
+    step = max(1, max(gray.shape) // 256)
+    sample = gray[::step, ::step]
+    lo, mid, hi = (float(v) for v in np.percentile(sample, [2, 50, 98]))
+    if hi - lo < MIN_CONTRAST or mid >= lo + 0.3 * (hi - lo):      # (looks_like_paper's "mostly light", mirrored)
+        return False
+    q = np.round(sample * 255).astype(np.int32).ravel()
+    if np.bincount(q, minlength=256).max() / q.size >= 0.5:
+        return False
+    return _mark_polarity(sample) == "light"
+
+
 def _mark_polarity(sample: np.ndarray) -> str | None:
     """Whether the picture's marks are darker than what surrounds them ("dark": ink on paper,
     even where a deep shadow darkens most of the page) or lighter ("light": a light drawing on

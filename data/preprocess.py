@@ -327,8 +327,13 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
         factor *= gray.shape[1] / native[1]
         gray = reduce_to(gray, native)
         steps[f"enlarged pixels undone ({native[1]}x{native[0]} px)"] = gray
-    from data.photo import is_photo_sized, looks_like_paper
+    from data.photo import is_photo_sized, looks_like_dark_board, looks_like_paper
 
+    if looks_like_dark_board(gray, has_alpha, factor):
+        # light marks photographed on a dark surface (chalk on a blackboard): the photo steps
+        # expect dark ink on light paper, so its negative is read
+        gray = 1.0 - gray
+        steps["negative (light marks on a dark surface)"] = gray
     if looks_like_paper(gray, has_alpha, factor):
         from data.photo import find_digit
 

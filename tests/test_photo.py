@@ -478,3 +478,29 @@ def test_close_up_grey_pencil_is_read_whole_not_in_pieces(index, state, mnist, s
     4). A read in pieces now tries the paper's own level too, which finds the digit whole."""
     images, labels = mnist
     assert _dev_photo_read(images, shipped_vit, index, state, synthetic.close_up_options) == labels[index]
+
+
+@pytest.mark.parametrize("seed,index", [(0, 0), (0, 4), (1, 0), (1, 4)])      # a 7 and a 4
+def test_light_marks_photographed_on_a_dark_surface_are_read_as_its_negative(seed, index, mnist, shipped_vit):
+    """The negative of a phone photo stands for chalk on a blackboard: a camera's picture, mostly
+    dark, its marks clearly lighter than their ground. It went down the clean drawing's path,
+    where the board's uneven light and texture were read as ink (an 8, or refused); its negative
+    now goes through the photo steps."""
+    from PIL import ImageOps
+
+    images, labels = mnist
+    board = ImageOps.invert(synthetic.photo(images[index], np.random.default_rng(seed), BASE).convert("RGB"))
+    result = preprocess(board)
+    assert result.ok and result.photo, result.message
+    assert "negative (light marks on a dark surface)" in result.steps
+    assert _model_reads(shipped_vit, result.image) == labels[index]
+
+
+def test_a_clean_light_on_dark_drawing_is_not_taken_for_a_board(mnist):
+    """A large white-on-black drawing exported by a program (one exact background level) stays
+    on the drawing's path, photo-sized or not."""
+    images, _ = mnist
+    big = Image.fromarray(images[0]).resize((900, 900), Image.Resampling.BICUBIC)
+    result = preprocess(big)
+    assert result.ok and not result.photo
+    assert not any(name.startswith("negative") for name in result.steps)
