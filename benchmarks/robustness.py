@@ -21,8 +21,10 @@ Five wider conditions (issue 20, "real writers") cover what other collections lo
 **harder phone photos** (pencil, deep shadows, strong perspective, small digits, JPEG 25-80),
 **USPS-style 16x16 digits** filling their frame in either polarity, **low-resolution scans** at
 8-16 px on paper of any grey with ink of any darkness, **300-dpi form scans** of a digit
-in a printed box, and **close-up phone photos** whose digit fills 60-90 % of the short side
-(the larger ones run off the photo's edge). Each condition reports the refusal messages it met.
+in a printed box, **close-up phone photos** whose digit fills 60-90 % of the short side
+(the larger ones run off the photo's edge), and **light marks on a dark surface** (the negative
+of a phone photo, standing for chalk on a blackboard). Each condition reports the refusal
+messages it met.
 
 Seeds: tune preprocessing with ``--seed 0`` (the default) or other small seeds; ``--held-out``
 evaluates on seed ``HELD_OUT_SEED``, which is kept for the final figures only.
@@ -143,6 +145,7 @@ def run_photos(n: int = 200, seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -
         "300-dpi form scan (digit in a printed box)": synthetic.boxed_scan,
         "close-up phone photo (digit fills 60-90 % of the short side)":
             lambda img, rng: synthetic.photo(img, rng, synthetic.close_up_options(rng)),
+        "light marks on a dark surface (negative of a phone photo, as chalk on a board)": synthetic.board_photo,
     }
     for k, (name, make) in enumerate(makers.items()):
         rng = np.random.default_rng(seed + 1000 * (k + 1))

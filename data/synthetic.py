@@ -85,6 +85,15 @@ def close_up_options(rng: np.random.Generator) -> PhotoOptions:
                    centre=(float(rng.uniform(0.45, 0.55)), float(rng.uniform(0.45, 0.55))))
 
 
+def board_photo(img28: np.ndarray, rng: np.random.Generator, options: PhotoOptions | None = None) -> Image.Image:
+    """Light marks photographed on a dark surface, as chalk on a blackboard: the negative of a
+    phone photo (:func:`photo`), so its light, shadows, lines, perspective and noise are a
+    photo's, the paper dark and the ink light."""
+    from PIL import ImageOps
+
+    return ImageOps.invert(photo(img28, rng, options).convert("RGB"))
+
+
 def _ink_at(img28: np.ndarray, side: int, pen_px: int) -> np.ndarray:
     """MNIST digit -> pen ink (H, W) in [0, 1] at ``side`` px, crisp-edged like a pen."""
     big = Image.fromarray(np.asarray(img28, np.uint8)).resize((side, side), Image.Resampling.BICUBIC)
