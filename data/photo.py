@@ -119,9 +119,7 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 
     as :func:`is_photo_sized`'s, for a picture already reduced."""
     if has_alpha or min(gray.shape) < 24:
         return False
-    h, w = gray.shape
-    step = max(1, max(h, w) // 256)
-    sample = gray[::step, ::step]
+    sample = _sample(gray)
     b = max(1, min(sample.shape) // 20)
     border = np.concatenate([sample[:b].ravel(), sample[-b:].ravel(), sample[:, :b].ravel(), sample[:, -b:].ravel()])
     lo, mid, hi = (float(v) for v in np.percentile(sample, [2, 50, 98]))
@@ -141,20 +139,29 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 
     return bool(mode_share < 0.5)
 
 
+def _sample(gray: np.ndarray) -> np.ndarray:
+    """The picture on a grid of at most 256x256 pixels, without averaging (which would hide noise)."""
+    step = max(1, max(gray.shape) // 256)
+    return gray[::step, ::step]
+
+
+def mostly_dark(gray: np.ndarray) -> bool:
+    """Whether a picture's median lies in the lowest 30 % of its range (:func:`looks_like_paper`'s
+    "mostly light", mirrored), its range at least MIN_CONTRAST."""
+    lo, mid, hi = (float(v) for v in np.percentile(_sample(gray), [2, 50, 98]))
+    return hi - lo >= MIN_CONTRAST and mid < lo + 0.3 * (hi - lo)
+
+
 def looks_like_dark_board(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 1.0) -> bool:
     """Whether a picture is a camera's photo of light marks on a dark surface (chalk on a
     blackboard, a white marker on dark paper, a digit on a dark screen): photo-sized
-    (:func:`is_photo_sized`), mostly dark (its median in the lowest 30 % of its range), its marks
-    clearly lighter than their ground (:func:`_mark_polarity`), and fewer than half its pixels at
-    the histogram's mode (a camera's many grey levels, where a clean light-on-dark drawing has
-    one background level). Its negative is then read as a photo of paper."""
-    if has_alpha or not is_photo_sized(gray.shape, scale_to_input):
+    (:func:`is_photo_sized`), :func:`mostly_dark`, its marks clearly lighter than their ground
+    (:func:`_mark_polarity`), and fewer than half its pixels at the histogram's mode (a camera's
+    many grey levels, where a clean light-on-dark drawing has one background level). Its
+    negative is then read as a photo of paper."""
+    if has_alpha or not is_photo_sized(gray.shape, scale_to_input) or not mostly_dark(gray):
         return False
-    step = max(1, max(gray.shape) // 256)
-    sample = gray[::step, ::step]
-    lo, mid, hi = (float(v) for v in np.percentile(sample, [2, 50, 98]))
-    if hi - lo < MIN_CONTRAST or mid >= lo + 0.3 * (hi - lo):      # (looks_like_paper's "mostly light", mirrored)
-        return False
+    sample = _sample(gray)
     q = np.round(sample * 255).astype(np.int32).ravel()
     if np.bincount(q, minlength=256).max() / q.size >= 0.5:
         return False

@@ -59,6 +59,7 @@ THIN_TO_PX = 2.8          # ... to about this width (fat 1s and 4s were read as 
 PRE_REDUCE_SIDE = 2048    # PIL images larger than this are first box-reduced by a whole factor (cheap) ...
 PRE_REDUCE_TO = 1024      # ... to at least this long side (photos are worked on at about 1024 px)
 SOLID_FILL = 0.8          # ink filling this share of its box over most of the picture: a filled area
+NEGATIVE = "negative (light marks on a dark surface)"    # the step's name when a photo's negative is read
 
 
 @dataclass
@@ -327,57 +328,71 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
         factor *= gray.shape[1] / native[1]
         gray = reduce_to(gray, native)
         steps[f"enlarged pixels undone ({native[1]}x{native[0]} px)"] = gray
-    from data.photo import is_photo_sized, looks_like_dark_board, looks_like_paper
+    from data.photo import is_photo_sized, looks_like_dark_board, looks_like_paper, mostly_dark
 
     if looks_like_dark_board(gray, has_alpha, factor):
         # light marks photographed on a dark surface (chalk on a blackboard): the photo steps
         # expect dark ink on light paper, so its negative is read
         gray = 1.0 - gray
-        steps["negative (light marks on a dark surface)"] = gray
+        steps[NEGATIVE] = gray
     if looks_like_paper(gray, has_alpha, factor):
-        from data.photo import find_digit
-
-        first = edge = None
-        # a photo is read first with the grey-ink settings (the paper's window a quarter of the
-        # picture, the contrast smoothed: a fat or grainy stroke stays whole; on the dev photos,
-        # phone 1545 -> 1569 of 1600, close-ups 351 -> 372 of 400), then, if refused, with the
-        # narrow window; a scan the other way round (a 5x5 median would erase its thin strokes).
-        # Then once more with only what is on the paper (a digit that runs into the table), see
-        # find_digit. A digit read where it runs off the photo's edge may have run into the table
-        # there: the cut at the paper's edge is tried too, and its answer, when it finds one, is kept
-        tries = ({"grey_ink": True}, {}, {"paper_only": True}) if is_photo_sized(gray.shape, factor) \
-            else ({}, {"grey_ink": True}, {"paper_only": True})
-        for retry in tries:
-            if edge is not None and "paper_only" not in retry:
-                continue        # read off the edge: only the cut at the paper's edge can do better
-            found = find_digit(gray, factor, **retry)
-            tried = {**steps, **found.steps}
-            if found.ink is None:
-                result = Preprocessed(None, "No digit found: the paper is blank (no writing in the picture). "
-                                            "Write a digit 0-9 large and dark, and photograph it again.", tried,
-                                      photo=True)
-            else:
-                which = "the largest that is not a dot" if found.passed_over_dot else "the largest"
-                note = f"Found {found.marks} marks, read {which} (boxed)." if found.marks > 1 else None
-                if found.at_edge:
-                    note = " ".join(filter(None, [note, "The digit runs off the photo's edge: leave some paper "
-                                                        "round it for a surer reading."]))
-                result = _normalise(found.ink, tried, side=found.side, check_coverage=False, note=note,
-                                    box=found.box, photo=True)
-            if result.ok and edge is not None and not _most_of(result.box, edge.box):
-                continue        # the cut at the paper's edge kept a piece of the digit read off the edge
-            if result.ok and not found.at_edge:
-                return result
-            if result.ok:
-                edge = result
-            elif first is None:
-                first = result
-        return edge or first
+        result = _read_paper(gray, factor, steps)
+        if not result.ok and NEGATIVE not in steps and is_photo_sized(gray.shape, factor) and mostly_dark(gray):
+            # a mostly dark photo whose marks were neither clearly lighter nor darker, read as paper
+            # and found blank: its negative may be a board's (dev board photos: 14 -> 10 and
+            # 19 -> 9 of 100 refused, harder photos unchanged)
+            negative = _read_paper(1.0 - gray, factor, {**steps, NEGATIVE: 1.0 - gray})
+            if negative.ok:
+                return negative
+        return result
     ink = to_ink(gray)
     reduced = _reduce(ink)
     factor *= max(ink.shape) / max(reduced.shape)
     steps["ink (polarity, background removed)"] = reduced
     return _normalise(reduced, steps, factor=factor)
+
+
+def _read_paper(gray: np.ndarray, factor: float, steps: dict[str, np.ndarray]) -> Preprocessed:
+    """The photo and scan steps (:func:`data.photo.find_digit`, in the order of tries below)
+    on a picture of dark ink on light paper."""
+    from data.photo import find_digit, is_photo_sized
+
+    first = edge = None
+    # a photo is read first with the grey-ink settings (the paper's window a quarter of the
+    # picture, the contrast smoothed: a fat or grainy stroke stays whole; on the dev photos,
+    # phone 1545 -> 1569 of 1600, close-ups 351 -> 372 of 400), then, if refused, with the
+    # narrow window; a scan the other way round (a 5x5 median would erase its thin strokes).
+    # Then once more with only what is on the paper (a digit that runs into the table), see
+    # find_digit. A digit read where it runs off the photo's edge may have run into the table
+    # there: the cut at the paper's edge is tried too, and its answer, when it finds one, is kept
+    tries = ({"grey_ink": True}, {}, {"paper_only": True}) if is_photo_sized(gray.shape, factor) \
+        else ({}, {"grey_ink": True}, {"paper_only": True})
+    for retry in tries:
+        if edge is not None and "paper_only" not in retry:
+            continue        # read off the edge: only the cut at the paper's edge can do better
+        found = find_digit(gray, factor, **retry)
+        tried = {**steps, **found.steps}
+        if found.ink is None:
+            result = Preprocessed(None, "No digit found: the paper is blank (no writing in the picture). "
+                                        "Write a digit 0-9 large and dark, and photograph it again.", tried,
+                                  photo=True)
+        else:
+            which = "the largest that is not a dot" if found.passed_over_dot else "the largest"
+            note = f"Found {found.marks} marks, read {which} (boxed)." if found.marks > 1 else None
+            if found.at_edge:
+                note = " ".join(filter(None, [note, "The digit runs off the photo's edge: leave some paper "
+                                                    "round it for a surer reading."]))
+            result = _normalise(found.ink, tried, side=found.side, check_coverage=False, note=note,
+                                box=found.box, photo=True)
+        if result.ok and edge is not None and not _most_of(result.box, edge.box):
+            continue        # the cut at the paper's edge kept a piece of the digit read off the edge
+        if result.ok and not found.at_edge:
+            return result
+        if result.ok:
+            edge = result
+        elif first is None:
+            first = result
+    return edge or first
 
 
 def _most_of(box: tuple[int, int, int, int], other: tuple[int, int, int, int]) -> bool:
