@@ -176,9 +176,9 @@ def test_camera_widget_is_on_the_draw_page_and_reads_a_photo(mnist):
     assert any(m.label == "Prediction" for m in at.metric)
 
 
-def test_model_page_shows_the_photo_steps(mnist):
-    """The Model page's step-by-step section shows what happened to a photo (the upload's own
-    steps, kept with the current digit), not a recomputation on its small thumbnail."""
+def model_page_captions(data: bytes, source: str) -> str:
+    """The Model page's captions, its current digit an upload of ``data`` (with the upload's own
+    preprocessing steps, as the Draw page keeps them)."""
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
@@ -186,17 +186,23 @@ def test_model_page_shows_the_photo_steps(mnist):
     from dashboard.nav import PAGES
     from dashboard.state import CurrentDigit
 
-    images, _ = mnist
-    result = upload_to_digit(_jpeg_bytes(synthetic.photo(images[0], np.random.default_rng(9), CASES["ruled lines"])))
-    assert result.ok
-    root = Path(__file__).resolve().parents[1]
-    at = AppTest.from_file(str(root / "dashboard" / "app.py"), default_timeout=180)
-    at.session_state["current_digit"] = CurrentDigit.make(result.digit.image, "photo", raw=result.thumbnail,
+    result = upload_to_digit(data)
+    assert result.ok, result.message
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=180)
+    at.session_state["current_digit"] = CurrentDigit.make(result.digit.image, source, raw=result.thumbnail,
                                                           steps=result.digit.steps)
     at.run()
     at.switch_page(PAGES["model"]).run()
     assert not at.exception, at.exception
-    captions = " ".join(c.value for c in at.caption)
+    return " ".join(c.value for c in at.caption)
+
+
+def test_model_page_shows_the_photo_steps(mnist):
+    """The Model page's step-by-step section shows what happened to a photo (the upload's own
+    steps, kept with the current digit), not a recomputation on its small thumbnail."""
+    images, _ = mnist
+    captions = model_page_captions(_jpeg_bytes(synthetic.photo(images[0], np.random.default_rng(9),
+                                                               CASES["ruled lines"])), "photo")
     for step in ("illumination corrected", "thresholded (local)", "chosen mark"):
         assert f"{step}:" in captions, step
 
@@ -324,12 +330,18 @@ def test_photo_with_a_shadow_edge_across_it_is_paper(index, mnist, shipped_vit):
     assert _model_reads(shipped_vit, result.image) == labels[index]
 
 
+def rng_at(state: dict) -> np.random.Generator:
+    """A generator in a saved PCG64 ``state`` (a dev benchmark's, just before it drew a picture)."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = {"bit_generator": "PCG64", **state}
+    return rng
+
+
 def _dev_photo_read(images, model, index: int, state: dict, options=None) -> int:
     """What the model reads in a photo of the dev benchmark (``benchmarks/robustness.py``'s phone
     photos, or those whose options ``options(rng)`` draws), rebuilt from the random generator's
     state just before it was drawn."""
-    rng = np.random.default_rng()
-    rng.bit_generator.state = {"bit_generator": "PCG64", **state}
+    rng = rng_at(state)
     result = preprocess(synthetic.photo(images[index], rng, options(rng) if options else None))
     assert result.ok and result.photo, result.message
     return _model_reads(model, result.image)
@@ -457,8 +469,7 @@ def test_tight_scan_of_a_one_is_not_taken_for_a_shadowed_page(index, state, mnis
     the photo path, which called the page blank. A scan has no shadow over the page: the rule is
     for photo-sized pictures only, and a scan's undecided marks go down the drawing path again."""
     images, labels = mnist
-    rng = np.random.default_rng()
-    rng.bit_generator.state = {"bit_generator": "PCG64", **state}
+    rng = rng_at(state)
     jpeg = int(rng.integers(60, 96)) if rng.random() < 0.5 else None
     result = preprocess(synthetic.tight_scan(images[index], rng, jpeg=jpeg))
     assert result.ok and not result.photo, result.message
@@ -519,8 +530,6 @@ def test_board_photo_of_undecided_polarity_is_read_from_its_negative(index, stat
     from data.preprocess import NEGATIVE
 
     images, labels = mnist
-    rng = np.random.default_rng()
-    rng.bit_generator.state = {"bit_generator": "PCG64", **state}
-    result = preprocess(synthetic.board_photo(images[index], rng))
+    result = preprocess(synthetic.board_photo(images[index], rng_at(state)))
     assert result.ok and result.photo and NEGATIVE in result.steps, result.message
     assert _model_reads(shipped_vit, result.image) == labels[index]

@@ -15,6 +15,7 @@ from data.mnist import load_mnist
 from data.pixels import native_size
 from data.preprocess import preprocess, to_float_array, to_gray
 from data.strokes import render_strokes
+from tests.test_photo import model_page_captions, rng_at
 
 
 @pytest.fixture(scope="module")
@@ -87,9 +88,7 @@ def test_zoomed_low_res_scan_is_read_at_its_own_pixels(index, label, state, mnis
     from model.inference import predict_proba
 
     images, labels = mnist
-    rng = np.random.default_rng()
-    rng.bit_generator.state = {"bit_generator": "PCG64", **state}
-    picture = synthetic.low_res_scan(images[index], rng)
+    picture = synthetic.low_res_scan(images[index], rng_at(state))
     result = preprocess(picture)
     assert result.ok, result.message
     assert any(name.startswith("enlarged pixels undone") for name in result.steps)
@@ -101,26 +100,10 @@ def test_zoomed_low_res_scan_is_read_at_its_own_pixels(index, label, state, mnis
 
 def test_model_page_explains_the_undone_zoom(mnist):
     """The Model page's step-by-step section shows the picture at its own pixels, and says why."""
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
-    from dashboard.drawing import upload_to_digit
-    from dashboard.nav import PAGES
-    from dashboard.state import CurrentDigit
-
     images, _ = mnist
     small = _small_scan(images[0], 12, np.random.default_rng(3))
     buf = io.BytesIO()
     small.resize((small.width * 15, small.height * 15), Image.Resampling.NEAREST).save(buf, format="PNG")
-    result = upload_to_digit(buf.getvalue())
-    assert result.ok
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=180)
-    at.session_state["current_digit"] = CurrentDigit.make(result.digit.image, "upload", raw=result.thumbnail,
-                                                          steps=result.digit.steps)
-    at.run()
-    at.switch_page(PAGES["model"]).run()
-    assert not at.exception, at.exception
-    captions = " ".join(c.value for c in at.caption)
+    captions = model_page_captions(buf.getvalue(), "upload")
     assert f"enlarged pixels undone ({small.width}x{small.height} px):" in captions
     assert "taken back to its own pixels" in captions
