@@ -23,7 +23,9 @@ is "ink". The classic document-image recipe undoes it, step by step (OpenCV, hea
    so blurred, low-resolution or pencil strokes stay whole. When a photo yields nothing, or
    nothing but marks on its border, the ink's level is measured again without the most
    contrasted regions touching the border (a table next to a faint pencil), and the threshold
-   tried once more.
+   tried once more; so it is too when the digit was found in pieces (a fat grey pencil under
+   the table's bar, of which only the paper's lines across it cleared it), and that answer is
+   kept if it finds the digit whole.
 4. **Lines**: ruled and squared paper lines are long, thin and nearly straight. A
    morphological opening with long horizontal (then vertical) line kernels keeps only them;
    pieces that span a large part of the picture are removed, and pen strokes that crossed a
@@ -45,7 +47,9 @@ window a quarter of the picture wide, the contrast smoothed before the threshold
 grainy stroke stays whole) and, if refused, with the narrow window; a scan the other way round.
 A photo still refused, or read only off its edge, is tried once more with only what lies on the
 sheet (the convex hull of the largest ink-free region), for a digit written up to the paper's
-edge, which touches the table and was dropped with it.
+edge, which touches the table and was dropped with it. A camera's picture of light marks on a
+dark surface (chalk on a blackboard, :func:`looks_like_dark_board`) is read as its negative, as
+is a mostly dark photo that the paper path found blank.
 
 The result is a grey ink image (bright ink on black, like MNIST) cropped around the chosen
 mark, which :func:`data.preprocess.preprocess` then normalises like any drawing.
