@@ -21,6 +21,7 @@ PIXEL_GRID_CONTRAST = 4.0 # ... when its steps between neighbours on the blocks'
                           # those inside the blocks (which only JPEG and resampling make) ...
 PIXEL_REBUILT = 0.08      # ... and the blocks' means, enlarged again, rebuild it to within this share of its
                           # mean departure from its median (a drawing whose edges happen to lie on a grid: 0.1+)
+SAMPLED_LINES = 256       # the steps are summed over at most this many rows (or columns)
 
 
 def _grids(length: int, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,6 +72,15 @@ def _grid_cells(steps: np.ndarray, cells: np.ndarray) -> int | None:
     return int(n[best])
 
 
+def _steps(gray: np.ndarray, axis: int) -> np.ndarray:
+    """The change between neighbouring pixels along ``axis`` (0: rows, 1: columns), summed across
+    the picture, over at most SAMPLED_LINES evenly spaced lines (a block's lines all step at its
+    edges, so a sample keeps the grid; a photo costs a few lines, not megapixels)."""
+    across = gray.shape[1 - axis]
+    picked = np.take(gray, np.arange(0, across, max(1, across // SAMPLED_LINES)), axis=1 - axis)
+    return np.abs(np.diff(picked, axis=axis)).sum(1 - axis)
+
+
 def native_size(gray: np.ndarray) -> tuple[int, int] | None:
     """(height, width) a picture had before a viewer enlarged it by repeating pixels (a zoomed
     screenshot of a small scan or of an MNIST digit: blocks with hard edges), or None for any
@@ -78,8 +88,7 @@ def native_size(gray: np.ndarray) -> tuple[int, int] | None:
     side, which may be as few as one or two cells (a thin 1), at about the same block size."""
     h, w = gray.shape
     tall = h >= w
-    long_steps = np.abs(np.diff(gray, axis=0 if tall else 1)).sum(1 if tall else 0)
-    n_long = _grid_cells(long_steps, np.arange(5, PIXEL_NATIVE_MAX + 1))
+    n_long = _grid_cells(_steps(gray, 0 if tall else 1), np.arange(5, PIXEL_NATIVE_MAX + 1))
     if n_long is None:
         return None
     short = w if tall else h
@@ -87,8 +96,7 @@ def native_size(gray: np.ndarray) -> tuple[int, int] | None:
     if guess <= 1:
         n_short = 1
     else:
-        short_steps = np.abs(np.diff(gray, axis=1 if tall else 0)).sum(0 if tall else 1)
-        n_short = _grid_cells(short_steps, np.arange(guess - 1, guess + 2))
+        n_short = _grid_cells(_steps(gray, 1 if tall else 0), np.arange(guess - 1, guess + 2))
     if n_short is None:
         return None
     native = (n_long, n_short) if tall else (n_short, n_long)
