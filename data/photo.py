@@ -156,6 +156,12 @@ def mostly_dark(gray: np.ndarray) -> bool:
     return hi - lo >= MIN_CONTRAST and mid < lo + 0.3 * (hi - lo)
 
 
+def may_be_negative(gray: np.ndarray) -> bool:
+    """Whether a photo that the paper path found blank may be a negative (light marks on a dark
+    surface): :func:`mostly_dark`, or its marks clearly lighter than their ground."""
+    return mostly_dark(gray) or _mark_polarity(_sample(gray)) == "light"
+
+
 def looks_like_dark_board(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 1.0) -> bool:
     """Whether a picture is a camera's photo of light marks on a dark surface (chalk on a
     blackboard, a white marker on dark paper, a digit on a dark screen): photo-sized

@@ -332,7 +332,7 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
         factor *= gray.shape[1] / native[1]
         gray = reduce_to(gray, native)
         steps[f"enlarged pixels undone ({native[1]}x{native[0]} px)"] = gray
-    from data.photo import is_photo_sized, looks_like_dark_board, looks_like_paper, mostly_dark
+    from data.photo import is_photo_sized, looks_like_dark_board, looks_like_paper, may_be_negative
 
     if looks_like_dark_board(gray, has_alpha, factor):
         # light marks photographed on a dark surface (chalk on a blackboard): the photo steps
@@ -341,10 +341,9 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
         steps[NEGATIVE] = gray
     if looks_like_paper(gray, has_alpha, factor):
         result = _read_paper(gray, factor, steps)
-        if not result.ok and NEGATIVE not in steps and is_photo_sized(gray.shape, factor) and mostly_dark(gray):
-            # a mostly dark photo whose marks were neither clearly lighter nor darker, read as paper
-            # and found blank: its negative may be a board's (dev board photos: 14 -> 10 and
-            # 19 -> 9 of 100 refused, harder photos unchanged)
+        if not result.ok and NEGATIVE not in steps and is_photo_sized(gray.shape, factor) and may_be_negative(gray):
+            # a photo read as paper and found blank, mostly dark or with light marks (a board whose
+            # marks were not clearly lighter, or one not mostly dark): its negative is tried
             negative = _read_paper(1.0 - gray, factor, {**steps, NEGATIVE: 1.0 - gray})
             if negative.ok:
                 return negative
