@@ -12,6 +12,8 @@ few edges happen to fall on some grid is told apart by rebuilding it from the gr
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image
 
@@ -22,19 +24,23 @@ PIXEL_GRID_CONTRAST = 4.0 # ... when its steps between neighbours on the blocks'
 PIXEL_REBUILT = 0.08      # ... and the blocks' means, enlarged again, rebuild it to within this share of its
                           # mean departure from its median (a drawing whose edges happen to lie on a grid: 0.1+)
 SAMPLED_LINES = 256       # the steps are summed over at most this many rows (or columns)
+PIXEL_NATIVE_MIN = 5      # the long side's own size is at least this many px (fewer makes no digit)
 
 
-def _grids(length: int, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=64)
+def _grids(length: int, cells: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """The edges (G, length - 1) of a line of ``length`` px enlarged from each count of ``cells``,
     two ways a viewer may round (output pixel x shows cell (x + 0.5) n / length, summed step by
     step as Pillow's NEAREST does, which it then matches exactly; or x n / length), and the
-    count of each row."""
-    n = np.repeat(cells, 2).astype(np.float64)
+    count of each row. They depend on the length alone, so a canvas of one size builds them
+    once, not on every stroke (read-only arrays, shared between calls)."""
+    n = np.repeat(np.asarray(cells), 2).astype(np.float64)
     step = np.repeat(n / length, length, 0).reshape(len(n), length)              # (G, L)
     step[0::2, 0] *= 0.5                                                          # Pillow: starts half a step in
     step[1::2, 0] = 0.0
-    cell = np.floor(np.cumsum(step, axis=1))
-    return np.diff(cell, axis=1) > 0, n.astype(int)
+    on, counts = np.diff(np.floor(np.cumsum(step, axis=1)), axis=1) > 0, n.astype(int)
+    on.flags.writeable = counts.flags.writeable = False
+    return on, counts
 
 
 def _grid_cells(steps: np.ndarray, cells: np.ndarray) -> int | None:
@@ -51,7 +57,7 @@ def _grid_cells(steps: np.ndarray, cells: np.ndarray) -> int | None:
     cells = cells[(cells >= 1) & (cells <= length / PIXEL_BLOCK)]
     if not len(cells) or float(steps.max()) <= 0:
         return None
-    on, n = _grids(length, cells)                                                # (G, L - 1)
+    on, n = _grids(length, tuple(int(c) for c in cells))                         # (G, L - 1)
     s = steps.astype(np.float64)
 
     def mean(mask: np.ndarray) -> np.ndarray:
@@ -84,11 +90,12 @@ def _steps(gray: np.ndarray, axis: int) -> np.ndarray:
 def native_size(gray: np.ndarray) -> tuple[int, int] | None:
     """(height, width) a picture had before a viewer enlarged it by repeating pixels (a zoomed
     screenshot of a small scan or of an MNIST digit: blocks with hard edges), or None for any
-    other picture. The long side is measured on its own (5 to PIXEL_NATIVE_MAX cells); the other
-    side, which may be as few as one or two cells (a thin 1), at about the same block size."""
+    other picture. The long side is measured on its own (PIXEL_NATIVE_MIN to PIXEL_NATIVE_MAX
+    cells); the other side, which may be as few as one or two cells (a thin 1), at about the
+    same block size."""
     h, w = gray.shape
     tall = h >= w
-    n_long = _grid_cells(_steps(gray, 0 if tall else 1), np.arange(5, PIXEL_NATIVE_MAX + 1))
+    n_long = _grid_cells(_steps(gray, 0 if tall else 1), np.arange(PIXEL_NATIVE_MIN, PIXEL_NATIVE_MAX + 1))
     if n_long is None:
         return None
     short = w if tall else h
