@@ -72,6 +72,7 @@ SPECK_SHARE = 0.02       # components smaller than this share of the largest are
 EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
 BORDER_NEAR = 0.03       # in a photo, marks this close to the border (share of the long side) lie on it
+MOSTLY_DARK = 0.3        # a picture whose median lies in this lowest share of its range is mostly dark
 PIECES_GROWTH = 1.5      # a digit read in pieces is read whole at the paper's own level if that finds this much more
 RIM_FILL = 0.08          # a mark on the border filling less of its box than this is a thin rim (of paper, of shadow)
 EDGE_STROKE = 0.006      # a digit read where it runs off a photo's edge has strokes this wide (share of the side)
@@ -129,9 +130,7 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 
     lo, mid, hi = (float(v) for v in np.percentile(sample, [2, 50, 98]))
     if mid < 0.2 or float(np.median(border)) < 0.15:
         return False                     # a dark picture, or a dark frame round it (a canvas)
-    q = np.round(sample * 255).astype(np.int32).ravel()
-    mode_share = np.bincount(q, minlength=256).max() / q.size
-    if mid < lo + 0.3 * (hi - lo):
+    if mid < lo + MOSTLY_DARK * (hi - lo):
         # not mostly light: paper only if its marks are darker than their ground. In a photo,
         # marks that are neither clearly darker nor lighter (a faint pencil under a deep shadow
         # over most of the page, among the shadow's and the table's edges) are on paper too, as
@@ -140,7 +139,7 @@ def looks_like_paper(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 
         polarity = _mark_polarity(sample)
         if polarity == "light" or (polarity is None and not is_photo_sized(gray.shape, scale_to_input)):
             return False
-    return bool(mode_share < 0.5)
+    return _mode_share(sample) < 0.5
 
 
 def _sample(gray: np.ndarray) -> np.ndarray:
@@ -149,11 +148,18 @@ def _sample(gray: np.ndarray) -> np.ndarray:
     return gray[::step, ::step]
 
 
+def _mode_share(sample: np.ndarray) -> float:
+    """The share of the pixels at the histogram's mode (256 levels): most of a clean drawing's,
+    a camera's far fewer."""
+    q = np.round(sample * 255).astype(np.int32).ravel()
+    return float(np.bincount(q, minlength=256).max() / q.size)
+
+
 def mostly_dark(gray: np.ndarray) -> bool:
-    """Whether a picture's median lies in the lowest 30 % of its range (:func:`looks_like_paper`'s
-    "mostly light", mirrored), its range at least MIN_CONTRAST."""
+    """Whether a picture's median lies in the lowest MOSTLY_DARK of its range (what
+    :func:`looks_like_paper` calls not mostly light), its range at least MIN_CONTRAST."""
     lo, mid, hi = (float(v) for v in np.percentile(_sample(gray), [2, 50, 98]))
-    return hi - lo >= MIN_CONTRAST and mid < lo + 0.3 * (hi - lo)
+    return hi - lo >= MIN_CONTRAST and mid < lo + MOSTLY_DARK * (hi - lo)
 
 
 def may_be_negative(gray: np.ndarray) -> bool:
@@ -172,10 +178,7 @@ def looks_like_dark_board(gray: np.ndarray, has_alpha: bool, scale_to_input: flo
     if has_alpha or not is_photo_sized(gray.shape, scale_to_input) or not mostly_dark(gray):
         return False
     sample = _sample(gray)
-    q = np.round(sample * 255).astype(np.int32).ravel()
-    if np.bincount(q, minlength=256).max() / q.size >= 0.5:
-        return False
-    return _mark_polarity(sample) == "light"
+    return _mode_share(sample) < 0.5 and _mark_polarity(sample) == "light"
 
 
 def _mark_polarity(sample: np.ndarray) -> str | None:

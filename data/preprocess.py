@@ -64,6 +64,7 @@ PRE_REDUCE_SIDE = 2048    # PIL images larger than this are first box-reduced by
 PRE_REDUCE_TO = 1024      # ... to at least this long side (photos are worked on at about 1024 px)
 SOLID_FILL = 0.8          # ink filling this share of its box over most of the picture: a filled area
 NEGATIVE = "negative (light marks on a dark surface)"    # the step's name when a photo's negative is read
+ZOOM_UNDONE = "enlarged pixels undone"                   # ... and the start of it when a zoom is undone
 
 
 @dataclass
@@ -331,7 +332,7 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
         # staircase no MNIST digit has (dev low-res scans so enlarged: 89.5 % against 94 % raw)
         factor *= gray.shape[1] / native[1]
         gray = reduce_to(gray, native)
-        steps[f"enlarged pixels undone ({native[1]}x{native[0]} px)"] = gray
+        steps[f"{ZOOM_UNDONE} ({native[1]}x{native[0]} px)"] = gray
     from data.photo import is_photo_sized, looks_like_dark_board, looks_like_paper, may_be_negative
 
     if looks_like_dark_board(gray, has_alpha, factor):
@@ -344,7 +345,8 @@ def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
         if not result.ok and NEGATIVE not in steps and is_photo_sized(gray.shape, factor) and may_be_negative(gray):
             # a photo read as paper and found blank, mostly dark or with light marks (a board whose
             # marks were not clearly lighter, or one not mostly dark): its negative is tried
-            negative = _read_paper(1.0 - gray, factor, {**steps, NEGATIVE: 1.0 - gray})
+            inverted = 1.0 - gray
+            negative = _read_paper(inverted, factor, {**steps, NEGATIVE: inverted})
             if negative.ok:
                 return negative
         return result

@@ -15,6 +15,7 @@ from dashboard import model_plots as M
 from dashboard import resources
 from dashboard.evaluation import EVALUATE_CMD
 from dashboard.state import get_current, prompt_for_digit
+from data.preprocess import NEGATIVE, ZOOM_UNDONE
 from model import paths
 
 
@@ -68,10 +69,10 @@ def preprocessing() -> None:
                    "thresholded against its local paper (a local threshold, after Sauvola & Pietikainen, 2000), "
                    "long straight paper lines, the paper's edge and specks were removed, and the largest "
                    "plausible mark was kept (chosen mark).")
-    if "negative (light marks on a dark surface)" in steps:
+    if NEGATIVE in steps:
         st.caption("This photo showed light marks on a dark surface (chalk on a blackboard, say), so its negative "
                    "was read: the photo steps expect dark ink on light paper.")
-    if any(name.startswith("enlarged pixels undone") for name in steps):
+    if any(name.startswith(ZOOM_UNDONE) for name in steps):
         st.caption("This picture was a small one enlarged by repeating its pixels (a zoomed screenshot): its "
                    "blocks' hard edges would have left a staircase no MNIST digit has, so it was first taken back "
                    "to its own pixels (each block's mean) and then read like any small scan.")

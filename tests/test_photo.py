@@ -20,7 +20,7 @@ from dashboard.drawing import upload_to_digit
 from data import synthetic
 from data.mnist import load_mnist
 from data.photo import looks_like_paper
-from data.preprocess import preprocess, to_float_array, to_gray
+from data.preprocess import NEGATIVE, preprocess, to_float_array, to_gray
 
 BASE = synthetic.PhotoOptions(size=(1200, 900), digit_frac=0.45, pen="blue", pen_px=1, light=0.35,
                               blur=1.0, noise=0.012, jpeg=75)
@@ -503,7 +503,7 @@ def test_light_marks_photographed_on_a_dark_surface_are_read_as_its_negative(see
     board = ImageOps.invert(synthetic.photo(images[index], np.random.default_rng(seed), BASE).convert("RGB"))
     result = preprocess(board)
     assert result.ok and result.photo, result.message
-    assert "negative (light marks on a dark surface)" in result.steps
+    assert NEGATIVE in result.steps
     assert _model_reads(shipped_vit, result.image) == labels[index]
 
 
@@ -533,8 +533,6 @@ def test_board_photo_found_blank_as_paper_is_read_from_its_negative(index, state
     (the deep-shadow rule), a 2 and a 9 with light marks but not mostly dark (a light table
     round the board). They were found blank; a photo found blank that is mostly dark or has
     light marks is now read once more from its negative."""
-    from data.preprocess import NEGATIVE
-
     images, labels = mnist
     result = preprocess(synthetic.board_photo(images[index], rng_at(state)))
     assert result.ok and result.photo and NEGATIVE in result.steps, result.message

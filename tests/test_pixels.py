@@ -13,7 +13,7 @@ from data import synthetic
 from data.drawn import drawn_set
 from data.mnist import load_mnist
 from data.pixels import native_size
-from data.preprocess import preprocess, to_float_array, to_gray
+from data.preprocess import ZOOM_UNDONE, preprocess, to_float_array, to_gray
 from data.strokes import render_strokes
 from tests.test_photo import model_page_captions, rng_at
 
@@ -91,7 +91,7 @@ def test_zoomed_low_res_scan_is_read_at_its_own_pixels(index, label, state, mnis
     picture = synthetic.low_res_scan(images[index], rng_at(state))
     result = preprocess(picture)
     assert result.ok, result.message
-    assert any(name.startswith("enlarged pixels undone") for name in result.steps)
+    assert any(name.startswith(ZOOM_UNDONE) for name in result.steps)
     assert int(predict_proba(shipped_vit, result.image).argmax()) == labels[index] == label
     x0, y0, x1, y1 = result.box
     assert 0 <= x0 < x1 <= picture.width and 0 <= y0 < y1 <= picture.height
@@ -105,5 +105,5 @@ def test_model_page_explains_the_undone_zoom(mnist):
     buf = io.BytesIO()
     small.resize((small.width * 15, small.height * 15), Image.Resampling.NEAREST).save(buf, format="PNG")
     captions = model_page_captions(buf.getvalue(), "upload")
-    assert f"enlarged pixels undone ({small.width}x{small.height} px):" in captions
+    assert f"{ZOOM_UNDONE} ({small.width}x{small.height} px):" in captions
     assert "taken back to its own pixels" in captions
