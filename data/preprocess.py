@@ -481,8 +481,10 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
 # ---------------------------------------------------------------------------------------
 # Files: safe decoding of uploads and command-line inputs
 # ---------------------------------------------------------------------------------------
-MAX_FILE_BYTES = 10 * 1024 * 1024   # larger files are refused before decoding
+MAX_FILE_BYTES = 20 * 1024 * 1024   # larger files are refused before decoding (a 48-50 MP phone JPEG is 8-20 MB)
 MAX_PIXELS = 40_000_000             # e.g. a 20000x20000 "decompression bomb" is refused
+MAX_JPEG_PIXELS = 80_000_000        # a JPEG up to this is decoded at half size or less (DCT scaling): 48-64 MP
+                                    # phone photos are read; PIL itself warns of a bomb at 89 MP
 # Only these decoders are ever run on user bytes (whatever the file name says): PIL would
 # otherwise also try EPS (which runs Ghostscript), PDF, PSD, ICO and a dozen rarer formats.
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
@@ -507,11 +509,14 @@ def decode_image(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
             w, h = img.size
-            if w * h > MAX_PIXELS:
+            limit = MAX_JPEG_PIXELS if img.format == "JPEG" else MAX_PIXELS
+            if w * h > limit:
                 raise ImageInputError(f"The image is too large ({w}x{h} pixels); "
-                                      f"the limit is {MAX_PIXELS // 1_000_000} megapixels.")
+                                      f"the limit is {limit // 1_000_000} megapixels.")
             if getattr(img, "is_animated", False) and getattr(img, "n_frames", 1) > 1:
                 raise ImageInputError("Animated images are not supported: upload a single still image.")
+            if w * h > MAX_PIXELS:      # a JPEG: decoded at 1/2 (or less) by the decoder itself
+                img.draft(img.mode, ((w + 1) // 2, (h + 1) // 2))
             img.load()
     except ImageInputError:
         raise
@@ -524,4 +529,20 @@ def decode_image(data: bytes) -> Image.Image:
         raise ImageInputError(f"This is not a readable image file ({type(exc).__name__}).") from None
     if img.size[0] < 1 or img.size[1] < 1:
         raise ImageInputError("The image has no pixels.")
-    return img
+    return _upright(img)
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """The picture as its viewer shows it: a phone stores a photo taken upright as the sensor saw
+    it (on its side) with an EXIF orientation tag that every viewer applies; read without it, a 7
+    lies on its side. A tag that cannot be read leaves the picture as it is."""
+    import warnings
+
+    from PIL import ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")         # "Corrupt EXIF data": the tag is then not used
+            return ImageOps.exif_transpose(img)
+    except Exception:  # malformed EXIF (PIL raises several types): the pixels are still good
+        return img

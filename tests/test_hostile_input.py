@@ -34,6 +34,24 @@ def png_with_header(width: int, height: int) -> bytes:
             + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
 
 
+def jpeg_with_size(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header claims ``width`` x ``height`` pixels."""
+    data = bytearray(encode(Image.new("L", (16, 16), 255), "JPEG"))
+    sof = data.index(b"\xff\xc0")                  # baseline frame: length (2), precision (1), height, width
+    data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def exif_jpeg(img: Image.Image, exif: bytes) -> bytes:
+    return encode(img.convert("RGB"), "JPEG", quality=95, exif=exif)
+
+
+def orientation(value: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return exif.tobytes()
+
+
 def digit_image(size: int = 120) -> Image.Image:
     """A '7', white ink on black."""
     img = Image.new("L", (size, size), 0)
@@ -63,6 +81,7 @@ REFUSED = {
     "truncated JPEG": (lambda: encode(SEVEN.convert("RGB"), "JPEG")[:300], "not a readable image"),
     "decompression bomb 20000x20000": (lambda: png_with_header(20000, 20000), "too large"),
     "decompression bomb 7000x7000 (under PIL's own limit)": (lambda: png_with_header(7000, 7000), "too large"),
+    "JPEG of 9000x9000 (over the JPEG limit, under PIL's)": (lambda: jpeg_with_size(9000, 9000), "too large"),
     "file over the size limit": (lambda: b"\x89PNG\r\n\x1a\n" + b"\0" * MAX_FILE_BYTES, "too large"),
     "animated GIF": (lambda: encode(SEVEN.convert("P"), "GIF", save_all=True,
                                     append_images=[SEVEN.rotate(20).convert("P")], duration=100, loop=0), "animated"),
@@ -127,7 +146,18 @@ VALID = {
                                  np.asarray(SEVEN, np.float32))), "TIFF"),
     "inverted JPEG (dark ink on white)":
         lambda: encode(Image.eval(SEVEN, lambda v: 255 - v).convert("RGB"), "JPEG", quality=95),
+    "JPEG with an EXIF orientation no viewer knows (99)": lambda: exif_jpeg(SEVEN, orientation(99)),
+    "JPEG with a corrupt EXIF block": lambda: exif_jpeg(SEVEN, b"Exif\x00\x00II*\x00\xff\xff\xff\x7f" + bytes(40)),
+    "JPEG stored on its side with an orientation tag": lambda: exif_jpeg(SEVEN.rotate(90), orientation(6)),
+    "48-megapixel phone JPEG (8000x6000)": lambda: encode(_big_seven(8000, 6000), "JPEG", quality=90),
 }
+
+
+def _big_seven(width: int, height: int) -> Image.Image:
+    """SEVEN in the middle of a ``width`` x ``height`` black picture, as large as the short side."""
+    big = Image.new("L", (width, height), 0)
+    big.paste(SEVEN.resize((height, height), Image.Resampling.BILINEAR), ((width - height) // 2, 0))
+    return big
 
 
 @pytest.mark.parametrize("name", list(VALID))

@@ -537,3 +537,31 @@ def test_board_photo_found_blank_as_paper_is_read_from_its_negative(index, state
     result = preprocess(synthetic.board_photo(images[index], rng_at(state)))
     assert result.ok and result.photo and NEGATIVE in result.steps, result.message
     assert _model_reads(shipped_vit, result.image) == labels[index]
+
+
+# EXIF orientation: the tag's value -> how the phone stored the upright picture (PIL rotates
+# counter-clockwise); every viewer, and now decode_image, undoes it
+STORED = {3: lambda im: im.rotate(180), 6: lambda im: im.rotate(90, expand=True),
+          8: lambda im: im.rotate(270, expand=True), 2: lambda im: im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)}
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED))
+def test_phone_photo_stored_on_its_side_is_read_upright(orientation, mnist, shipped_vit):
+    # a phone held upright saves the sensor's pixels on their side with an EXIF orientation tag;
+    # read without the tag, this 7 lies on its side (or upside down) and is misread
+    from data.preprocess import decode_image
+
+    images, labels = mnist
+    i = 0                                                           # a 7
+    upright = synthetic.photo(images[i], np.random.default_rng(5), synthetic.PhotoOptions()).convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    STORED[orientation](upright).save(buf, format="JPEG", quality=92, exif=exif.tobytes())
+    decoded = decode_image(buf.getvalue())
+    assert decoded.size == upright.size
+    assert np.abs(np.asarray(decoded.convert("L"), np.float32) - np.asarray(upright.convert("L"), np.float32)).mean() < 3
+    result = upload_to_digit(buf.getvalue()).digit
+    assert result.ok and _model_reads(shipped_vit, result.image) == labels[i] == 7
+    stored = preprocess(STORED[orientation](upright))               # what was read before the tag was applied
+    assert orientation == 2 or not stored.ok or _model_reads(shipped_vit, stored.image) != 7
