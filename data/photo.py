@@ -67,6 +67,8 @@ BG_WINDOW = 1 / 10       # closing window for the paper's brightness, as a share
 NOISE_SIGMAS = 5.0       # ink must stand this many noise levels above the paper
 INK_SHARE = 0.35         # ... and reach this share of the ink's own contrast (its 99.5th percentile)
 MIN_CONTRAST = 0.12      # below this nothing was written (a blank page, a photo of a wall)
+FLAT = 3.0               # a mark wider than this times its height is a line, not a digit
+SPARSE_INK = 1e-4        # a digit covers at least this share of the picture (a small digit on a full page)
 LINE_SPAN = 0.45         # a straight piece longer than this share of the picture is a paper line
 SPECK_SHARE = 0.02       # components smaller than this share of the largest are specks
 EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contrast is evenly lit
@@ -506,8 +508,15 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> Mark | None:
     def ink_area(g):
         return sum(int(stats[i, cv2.CC_STAT_AREA]) for i in g)
 
-    # plausible marks: tall enough next to the tallest, and with real ink next to the largest
+    # a mark far wider than tall is a piece of a ruling or of a shadow's edge, never a digit (no
+    # MNIST training digit is wider than 2.5 times its height): it is passed over, and it does
+    # not make the marks beside it look small
     boxes = [_group_box(stats, g) for g in groups]
+    upright = [(g, b) for g, b in zip(groups, boxes) if b[2] - b[0] <= FLAT * (b[3] - b[1])]
+    if not upright:
+        return None
+    groups, boxes = (list(v) for v in zip(*upright))
+    # plausible marks: tall enough next to the tallest, and with real ink next to the largest
     tallest = max(max(b[3] - b[1], b[2] - b[0]) for b in boxes)
     most = max(ink_area(g) for g in groups)
     plausible = [(g, b) for g, b in zip(groups, boxes)
@@ -548,6 +557,13 @@ def _without_box(mask: np.ndarray, photo: bool, cv2, steps: dict) -> np.ndarray:
     return inside
 
 
+def _blank_bar(p15: float, noise: float, pixel_noise: float, photo_sized: bool) -> float:
+    """The ink's level below which the paper is blank: the ink stands no clearer of the paper than
+    its noise. In a scan whose digit fills the frame the lower 15 % of pixels hold blurred ink
+    edges too, and their spread is no noise: there the pixel noise decides."""
+    return max(MIN_CONTRAST, p15 + 2 * NOISE_SIGMAS * (noise if photo_sized else pixel_noise))
+
+
 def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise: float, pixel_noise: float,
                           photo_sized: bool, cv2, steps: dict, paper_only: bool = False
                           ) -> tuple[Mark | None, float]:
@@ -558,10 +574,8 @@ def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise:
     side = max(H, W)
     for stale in ("paper lines removed", "printed box removed", "cut at the paper's edge"):   # from an earlier try
         steps.pop(stale, None)
-    # blank: the ink stands no clearer of the paper than its noise. In a scan whose digit fills
-    # the frame the lower 15 % of pixels hold blurred ink edges too, and their spread is no noise:
-    # there the pixel noise decides (the threshold below still keeps clear of that spread)
-    if level < max(MIN_CONTRAST, p15 + 2 * NOISE_SIGMAS * (noise if photo_sized else pixel_noise)):
+    # blank (the threshold below still keeps clear of the ink edges' spread in a tight scan)
+    if level < _blank_bar(p15, noise, pixel_noise, photo_sized):
         return None, 0.0
     t = max(p15 + NOISE_SIGMAS * noise, INK_SHARE * level, 0.5 * MIN_CONTRAST)
     strong = cv2.morphologyEx((contrast > t).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
@@ -723,6 +737,11 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
         on_paper = sample[~np.isin(lab_rough, rims[rims > 0])]
         if on_paper.size > 0.5 * sample.size:
             levels.append(float(np.percentile(on_paper, 99.5)))
+    if max(levels) < _blank_bar(p15, noise, pixel_noise, photo_sized):
+        # a small digit on a large page (a full-page scan) covers less than the top 0.5 % of the
+        # pixels that set the level: the ink's level is then that of its SPARSE_INK brightest
+        # share, which a blank page's noise does not reach (specks are dropped by _choose_mark)
+        levels.append(float(np.percentile(contrast, 100 * (1 - SPARSE_INK))))
     # ... and also when all that was found lies on the picture's border: a patch of table or a
     # shadow's corner found instead of a faint digit that the table's contrast kept under the bar
     # (the first such answer stands if the paper's own level finds nothing off the border)
