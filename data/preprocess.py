@@ -65,6 +65,12 @@ PRE_REDUCE_TO = 1024      # ... to at least this long side (photos are worked on
 SOLID_FILL = 0.8          # ink filling this share of its box over most of the picture: a filled area
 NEGATIVE = "negative (light marks on a dark surface)"    # the step's name when a photo's negative is read
 ZOOM_UNDONE = "enlarged pixels undone"                   # ... and the start of it when a zoom is undone
+ZOOMED_IN = "zoomed in on the mark"                      # ... and when a small digit is read again up close
+ZOOM_BELOW = 0.06         # a digit read under this share of a photo's long side is read again up close ...
+ZOOM_FIELD = 3.0          # ... from a square this many times its size round it, in the input's pixels ...
+ZOOM_MIN_FIELD = 64       # ... and at least this many pixels a side, when the photo is ...
+ZOOM_MIN_SIDE = 1200      # ... this large (long side, px) or larger; the answer is kept when it finds ...
+ZOOM_SAME = 0.5           # ... the same mark (its box and the first's overlapping by this much: IoU)
 
 
 @dataclass
@@ -318,6 +324,51 @@ def _ink_mask_marks(ink: np.ndarray) -> tuple[np.ndarray, int, tuple[int, int, i
 
 def preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     """Make an MNIST-style (28, 28) float32 image in [0, 1] from any drawing or picture."""
+    result = _preprocess(image)
+    return _zoomed_in(image, result) or result
+
+
+def _zoomed_in(image: Image.Image | np.ndarray, result: Preprocessed) -> Preprocessed | None:
+    """A small digit in a large photo or page, read again from the input's own pixels round it.
+    A photo is read at about PHOTO_SIDE px, where a digit written a centimetre tall on a page
+    photographed whole is 20-40 px: thin strokes break and the read may be a piece, or a dot.
+    When the read mark (or the dot refused) is under ZOOM_BELOW of the picture's long side, a
+    square ZOOM_FIELD times its size round it is cut from the input and read as a picture of
+    its own; its answer is kept when it finds a digit (None: no zoom, or nothing better)."""
+    shape = image.size[::-1] if isinstance(image, Image.Image) else np.asarray(image).shape[:2]
+    if result.box is None or not result.photo or NEGATIVE in result.steps or max(shape) < ZOOM_MIN_SIDE:
+        return None
+    x0, y0, x1, y1 = result.box
+    size = max(x1 - x0, y1 - y0)
+    if size >= ZOOM_BELOW * max(shape):
+        return None
+    half = max(ZOOM_FIELD * size, ZOOM_MIN_FIELD) / 2
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    bx = (max(0, int(cx - half)), max(0, int(cy - half)), min(shape[1], int(cx + half)), min(shape[0], int(cy + half)))
+    crop = image.crop(bx) if isinstance(image, Image.Image) else np.asarray(image)[bx[1]:bx[3], bx[0]:bx[2]]
+    zoomed = _preprocess(crop)
+    if not zoomed.ok or zoomed.box is None:
+        return None
+    zx0, zy0, zx1, zy1 = zoomed.box
+    zoomed.box = (zx0 + bx[0], zy0 + bx[1], zx1 + bx[0], zy1 + bx[1])
+    if _overlap(zoomed.box, result.box) < ZOOM_SAME:
+        return None       # up close something else was read (a ruling, a printed box, a piece)
+    gray = zoomed.steps.pop("input (grayscale)", None)
+    zoomed.steps = {"input (grayscale)": result.steps["input (grayscale)"],
+                    f"{ZOOMED_IN} ({bx[2] - bx[0]}x{bx[3] - bx[1]} px)": gray, **zoomed.steps}
+    zoomed.photo = True
+    return zoomed
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1)."""
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union if union > 0 else 0.0
+
+
+def _preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     image, factor = _pre_reduce(image)
     arr = to_float_array(image)
     gray = to_gray(arr)
@@ -438,7 +489,8 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
         box = tuple(int(round(v * factor)) for v in (x0, y0, x1, y1))
     crop = ink[y0:y1, x0:x1]
     if is_dot(h, w, int(mask[y0:y1, x0:x1].sum()), side):
-        return Preprocessed(None, "That looks like a dot, not a digit. Draw a digit 0-9, larger.", steps, photo=photo)
+        return Preprocessed(None, "That looks like a dot, not a digit. Draw a digit 0-9, larger.", steps, box=box,
+                            photo=photo)
     if count_holes(mask) > MAX_HOLES:
         return Preprocessed(None, "That looks like a scribble (it crosses itself many times), not a digit. "
                                   "Clear it and draw one digit 0-9.", steps, photo=photo)

@@ -15,7 +15,7 @@ from dashboard import model_plots as M
 from dashboard import resources
 from dashboard.evaluation import EVALUATE_CMD
 from dashboard.state import get_current, prompt_for_digit
-from data.preprocess import NEGATIVE, ZOOM_UNDONE
+from data.preprocess import NEGATIVE, ZOOM_UNDONE, ZOOMED_IN
 from model import paths
 
 
@@ -76,6 +76,10 @@ def preprocessing() -> None:
         st.caption("This picture was a small one enlarged by repeating its pixels (a zoomed screenshot): its "
                    "blocks' hard edges would have left a staircase no MNIST digit has, so it was first taken back "
                    "to its own pixels (each block's mean) and then read like any small scan.")
+    if any(name.startswith(ZOOMED_IN) for name in steps):
+        st.caption("The digit was small in a large picture (a whole page photographed or scanned): read at the "
+                   "size photos are worked on, its strokes were only a pixel or two wide, so it was read again "
+                   "from the picture's own pixels round it.")
     V.step_grid(steps)
 
 

@@ -611,3 +611,28 @@ def test_a_small_digit_on_a_full_page_scan_is_found(height_px, mnist, shipped_vi
         result = preprocess(a4_scan(images[i], height_px, (0.3, 0.6)))
         assert result.ok, (i, result.message)
         assert _model_reads(shipped_vit, result.image) == labels[i], i
+
+
+def test_a_digit_half_a_centimetre_tall_on_a_page_is_read_up_close(mnist, shipped_vit):
+    # 70-80 px at 300 dpi: about 20 px where photos are worked on (a dot, or broken strokes), so
+    # it is read again from the page's own pixels round it; the box is in the page's pixels
+    from data.preprocess import ZOOMED_IN
+
+    images, labels = mnist
+    for i, height in ((1, 70), (2, 80), (4, 75)):
+        page = a4_scan(images[i], height, (0.7, 0.25))
+        result = preprocess(page)
+        assert result.ok, (i, result.message)
+        assert any(name.startswith(ZOOMED_IN) for name in result.steps)
+        assert _model_reads(shipped_vit, result.image) == labels[i], i
+        x0, y0, x1, y1 = result.box
+        assert abs((x0 + x1) / 2 - 0.7 * page.width) < height and abs((y0 + y1) / 2 - 0.25 * page.height) < height
+        assert 0.5 * height < y1 - y0 < 1.2 * height
+
+
+def test_model_page_explains_the_zoom_in(mnist):
+    from data.preprocess import ZOOMED_IN
+
+    images, _ = mnist
+    captions = model_page_captions(_jpeg_bytes(a4_scan(images[1], 75, (0.5, 0.5))), "upload")
+    assert f"{ZOOMED_IN} (" in captions and "read again from the picture's own pixels" in captions
