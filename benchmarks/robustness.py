@@ -22,9 +22,11 @@ Five wider conditions (issue 20, "real writers") cover what other collections lo
 **USPS-style 16x16 digits** filling their frame in either polarity, **low-resolution scans** at
 8-16 px on paper of any grey with ink of any darkness, **300-dpi form scans** of a digit
 in a printed box, **close-up phone photos** whose digit fills 60-90 % of the short side
-(the larger ones run off the photo's edge), and **light marks on a dark surface** (the negative
-of a phone photo, standing for chalk on a blackboard). Each condition reports the refusal
-messages it met.
+(the larger ones run off the photo's edge), **light marks on a dark surface** (the negative
+of a phone photo, standing for chalk on a blackboard), and a digit written at an ordinary size
+on a whole page: **300-dpi A4 page scans** (the digit 0.5-3.4 cm tall anywhere on the page) and
+**phone photos of a whole page** (the digit 3-10 % of the short side). Each condition reports
+the refusal messages it met.
 
 Seeds: tune preprocessing with ``--seed 0`` (the default) or other small seeds; ``--held-out``
 evaluates on seed ``HELD_OUT_SEED``, which is kept for the final figures only.
@@ -146,6 +148,9 @@ def run_photos(n: int = 200, seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -
         "close-up phone photo (digit fills 60-90 % of the short side)":
             lambda img, rng: synthetic.photo(img, rng, synthetic.close_up_options(rng)),
         "light marks on a dark surface (negative of a phone photo, as chalk on a board)": synthetic.board_photo,
+        "300-dpi scan of a whole A4 page (digit 0.5-3.4 cm tall, anywhere)": synthetic.page_scan,
+        "phone photo of a whole page (digit 3-10 % of the short side, anywhere)":
+            lambda img, rng: synthetic.photo(img, rng, synthetic.whole_page_options(rng)),
     }
     for k, (name, make) in enumerate(makers.items()):
         rng = np.random.default_rng(seed + 1000 * (k + 1))

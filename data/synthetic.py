@@ -333,3 +333,30 @@ def boxed_scan(img28: np.ndarray, rng: np.random.Generator) -> Image.Image:
     paper = float(rng.uniform(0.85, 1.0))
     arr = paper * (1 - 0.92 * np.asarray(img)) + rng.normal(0, 0.02, (side, side))
     return _as_image(arr, rng, None, int(rng.integers(60, 96)) if rng.random() < 0.5 else None)
+
+
+def page_scan(img28: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """A whole A4 page scanned at 300 dpi (2480x3508 px, portrait or landscape) with one digit
+    written 60-400 px tall (0.5-3.4 cm) anywhere on it: paper of a light grey, ink from black to
+    dark grey with a pen's crisp edge, scanner noise, JPEG 70-95 half the time."""
+    crop = _crop_to_ink(img28)
+    h, w = crop.shape
+    s = int(rng.integers(60, 401)) / max(h, w)
+    ink = np.clip((_fit(crop, round(w * s), round(h * s)) - 0.1) * 1.5, 0, 1)
+    H, W = (3508, 2480) if rng.random() < 0.75 else (2480, 3508)
+    nh, nw = ink.shape
+    y0 = int(rng.integers(int(0.05 * H), int(0.95 * H) - nh))
+    x0 = int(rng.integers(int(0.05 * W), int(0.95 * W) - nw))
+    paper, dark = float(rng.uniform(0.88, 1.0)), float(rng.uniform(0.0, 0.35))
+    arr = np.full((H, W), paper, np.float32)
+    arr[y0:y0 + nh, x0:x0 + nw] = paper + (dark - paper) * ink
+    arr += rng.normal(0, float(rng.uniform(0.003, 0.012)), (H, W)).astype(np.float32)
+    return _as_image(arr, rng, None, int(rng.integers(70, 96)) if rng.random() < 0.5 else None)
+
+
+def whole_page_options(rng: np.random.Generator) -> PhotoOptions:
+    """A phone photo of a whole page with one digit written at an ordinary size: the digit 3-10 %
+    of the photo's short side, anywhere on the page (the rest as :func:`random_options`)."""
+    o = random_options(rng)
+    return replace(o, digit_frac=float(rng.uniform(0.03, 0.1)),
+                   centre=(float(rng.uniform(0.2, 0.8)), float(rng.uniform(0.2, 0.8))))
