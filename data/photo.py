@@ -78,6 +78,7 @@ MOSTLY_DARK = 0.3        # a picture whose median lies in this lowest share of i
 PIECES_GROWTH = 1.5      # a digit read in pieces is read whole at the paper's own level if that finds this much more
 RIM_FILL = 0.08          # a mark on the border filling less of its box than this is a thin rim (of paper, of shadow)
 EDGE_STROKE = 0.006      # a digit read where it runs off a photo's edge has strokes this wide (share of the side)
+EDGE_SIZE = 0.15         # ... and reaches this share of the short side at least (a close-up's digit is large)
 PORE = 0.1               # holes in the chosen mark smaller than this times the pen width squared are filled
 LOOP_SHARE = 0.06        # ... or than this share of the mark's size, squared (a digit's loops are larger)
 FRAME_SPAN = 0.7         # a side of a printed box runs along this share of the chosen mark's box (or more)
@@ -474,26 +475,28 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> Mark | None:
         # a photo (600 px or more), or something sizable written on the paper: what lies along
         # the border (the paper's edge, the table, a shadow's rim) is dropped when it runs along a
         # long stretch of the border, is a thin rim, or is far larger than what is on the paper.
-        # In a photo with something sizable on the paper, all that touches the border goes: a
-        # corner of table or of a shadow, which would otherwise be read, or joined to the digit.
+        # In a photo all that touches the border goes: a corner of table or of a shadow, which
+        # would otherwise be read or joined to the digit, or on a blank page a bit of its corner
+        # (a digit that runs off the photo's edge is read below, when nothing else is found).
         # (A small tight scan with nothing inside keeps its border marks: there the digit is one.)
         big_inner = max([stats[i, cv2.CC_STAT_AREA] for i in sizable] or [0])
         candidates = ids
         ids = [i for i in ids if i not in border or not (
-            (photo and sizable)
+            photo
             or _border_span(stats[i], (H, W), margin) >= 0.5 or _along_border(stats[i], (H, W), margin)
             or (sizable and stats[i, cv2.CC_STAT_AREA] > 4 * big_inner)
-            or _fill(stats[i]) < RIM_FILL                                           # a thin rim round a corner
-            or (photo and _across(stats[i], (H, W))))]
+            or _fill(stats[i]) < RIM_FILL)]                                         # a thin rim round a corner
         if not ids and photo:
             # nothing but marks on the border: a digit photographed close enough to fill the frame
-            # runs off its edge. The largest that may be one (:func:`_off_the_edge`) and is drawn
-            # with a pen wider than a paper's ruling (at that size every pen is) is read
+            # runs off its edge. The largest that may be one (:func:`_off_the_edge`), is drawn with
+            # a pen wider than a paper's ruling (at that size every pen is) and is as large as a
+            # close-up's digit (not a bit of the page's corner) is read
             def pen(i: int) -> float:
                 x, y, w, h = stats[i, :4]
                 return _stroke(lab[y:y + h, x:x + w] == i)
 
-            edge = [i for i in candidates if _off_the_edge(stats[i], (H, W), margin) and pen(i) >= EDGE_STROKE * side]
+            edge = [i for i in candidates if _off_the_edge(stats[i], (H, W), margin) and pen(i) >= EDGE_STROKE * side
+                    and max(stats[i, 2], stats[i, 3]) >= EDGE_SIZE * min(H, W)]
             ids = [max(edge, key=lambda i: stats[i, cv2.CC_STAT_AREA])] if edge else []
             at_edge = bool(ids)
     if not ids:
