@@ -262,7 +262,14 @@ def robustness(rec: dict) -> str:
     for name, c in r["conditions"].items():
         miss = ", ".join(f"{t}->{p}" for t, p in c["misread (true, read)"][:8])
         rows.append([ROBUSTNESS_LABELS.get(name, name), c["n"], pct(c["accuracy"]), c["refused"], miss])
-    return table(["condition", "digits", "accuracy", "refused as \"no digit\"", "misread (true->read, first 8)"], rows)
+    out = table(["condition", "digits", "accuracy", "refused as \"no digit\"", "misread (true->read, first 8)"], rows)
+    b = r.get("blank pages")
+    if b:
+        out += (f"\n\nBlank pages (photos of paper with nothing written on it, {b['n']} with the phone, harder and "
+                f"close-up photos' options in turn): **{b['refused']} of {b['n']} refused** as blank"
+                + (f"; the others were read as {', '.join(map(str, b['read as']))} (a ruling, a shadow's corner or "
+                   "the table kept as a mark)." if b["read as"] else "."))
+    return out
 
 
 def drawn_styles(rec: dict) -> str:

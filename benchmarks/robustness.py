@@ -26,7 +26,9 @@ in a printed box, **close-up phone photos** whose digit fills 60-90 % of the sho
 of a phone photo, standing for chalk on a blackboard), and a digit written at an ordinary size
 on a whole page: **300-dpi A4 page scans** (the digit 0.5-3.4 cm tall anywhere on the page) and
 **phone photos of a whole page** (the digit 3-10 % of the short side). Each condition reports
-the refusal messages it met.
+the refusal messages it met. **Blank pages** (photos of paper with nothing written on it,
+``--photos / 2`` of them, the phone, harder and close-up photos' options in turn) count how
+many are refused as blank and what the others were read as.
 
 Seeds: tune preprocessing with ``--seed 0`` (the default) or other small seeds; ``--held-out``
 evaluates on seed ``HELD_OUT_SEED``, which is kept for the final figures only.
@@ -172,6 +174,28 @@ def run_photos(n: int = 200, seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -
     return out
 
 
+def run_blank_pages(n: int = 60, seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -> dict:
+    """Photos of paper with nothing written on it (``n``: a third each with the phone, harder and
+    close-up photos' options, so rulings, shadows, the paper's edge and the table): how many are
+    refused as blank, and what the others were read as (a ruling, a shadow's corner...)."""
+    from data import synthetic
+
+    torch.set_num_threads(1)
+    vit = load_vit(weights)
+    rng = np.random.default_rng(seed + 100_000)
+    empty = np.zeros((28, 28), np.uint8)
+    kinds = (synthetic.random_options, synthetic.hard_options, synthetic.close_up_options)
+    read, why = [], Counter()
+    for k in range(n):
+        pre = preprocess(synthetic.photo(empty, rng, kinds[k % 3](rng)))
+        if pre.ok:
+            read.append(pre.image)
+        else:
+            why[pre.message] += 1
+    digits = predict_proba(vit, np.stack(read)).argmax(1).tolist() if read else []
+    return {"n": n, "refused": n - len(read), "read as": sorted(int(d) for d in digits), "refusals": dict(why)}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true")
@@ -188,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     res["seed"] = seed
     if a.photos:
         res["conditions"].update(run_photos(a.photos, seed, a.weights))
+        res["blank pages"] = run_blank_pages(max(3, a.photos // 2), seed, a.weights)
     save_result(a, "robustness", res, argv)
     if a.json:
         print(json.dumps(res))
@@ -200,6 +225,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:42s} {r['accuracy']:9.2%} {r['refused']:8d}  {miss}")
         for message, count in r.get("refusals", {}).items():
             print(f"{'':42s} {'':9s} {count:8d}  refused: {message}")
+    if "blank pages" in res:
+        b = res["blank pages"]
+        print(f"blank pages (nothing written): {b['refused']} of {b['n']} refused as blank; the others read as "
+              f"{b['read as']}")
 
 
 if __name__ == "__main__":

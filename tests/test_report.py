@@ -124,6 +124,11 @@ SAMPLES = {
                    "max_ms": 5000.0, "wall_s": 52.0, "server_cpu_cores": 0.08, "browsers_cpu_cores": 1.68,
                    "machine_cores": 2, "answers_per_s": 1.15}, {"goals": {"p95_ms": 1500.0}},
                   ["| right answers | 60 / 60 |", "p95 | 4,162 ms | < 1500 ms: not met |"]),
+    "robustness": ({"conditions": {"phone photo of paper (MNIST test digits)": {
+                        "n": 200, "accuracy": 0.985, "refused": 0, "misread (true, read)": [[7, 1]], "refusals": {}}},
+                    "blank pages": {"n": 100, "refused": 80, "read as": [1, 7], "refusals": {}}, "seed": 2026}, {},
+                   ["| phone photo of paper (MNIST test digits, 1200-4000 px JPEG) | 200 | 98.50 % | 0 | 7->1 |",
+                    "**80 of 100 refused** as blank; the others were read as 1, 7"]),
     "phone_layout": ({"phone 390x844": {"attention": {"median_panel_px": 166.0, "panels": [166.0],
                                                       "thumbs_per_row": [], "overflow_px": 0},
                                         "baseline": {"median_panel_px": 274.0, "panels": [274.0],
