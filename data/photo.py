@@ -67,6 +67,7 @@ BG_WINDOW = 1 / 10       # closing window for the paper's brightness, as a share
 NOISE_SIGMAS = 5.0       # ink must stand this many noise levels above the paper
 INK_SHARE = 0.35         # ... and reach this share of the ink's own contrast (its 99.5th percentile)
 MIN_CONTRAST = 0.12      # below this nothing was written (a blank page, a photo of a wall)
+FAINT = 0.13             # a photo's read mark inked fainter than this (90th percentile of contrast) is no writing
 FLAT = 3.0               # a mark wider than this times its height is a line, not a digit
 SPARSE_INK = 1e-4        # a digit covers at least this share of the picture (a small digit on a full page)
 LINE_SPAN = 0.45         # a straight piece longer than this share of the picture is a paper line
@@ -79,6 +80,8 @@ PIECES_GROWTH = 1.5      # a digit read in pieces is read whole at the paper's o
 RIM_FILL = 0.08          # a mark on the border filling less of its box than this is a thin rim (of paper, of shadow)
 EDGE_STROKE = 0.006      # a digit read where it runs off a photo's edge has strokes this wide (share of the side)
 EDGE_SIZE = 0.15         # ... and reaches this share of the short side at least (a close-up's digit is large)
+EDGE_CONTRAST = 0.2      # ... and is inked this dark at least (its 90th percentile of contrast) ...
+EDGE_EVEN = 0.7          # ... and evenly: its median contrast at least this share of that
 PORE = 0.1               # holes in the chosen mark smaller than this times the pen width squared are filled
 LOOP_SHARE = 0.06        # ... or than this share of the mark's size, squared (a digit's loops are larger)
 FRAME_SPAN = 0.7         # a side of a printed box runs along this share of the chosen mark's box (or more)
@@ -789,6 +792,17 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     if found is None:
         return PhotoResult(None, None, 0, steps, side)
     chosen_mask, (x0, y0, x1, y1), marks, passed_over_dot, at_edge = found
+    p50, p90 = (float(v) for v in np.percentile(contrast[chosen_mask.astype(bool)], [50, 90]))
+    if photo_sized and p90 < FAINT:
+        # on a blank page the threshold comes down to the rulings' and the light's own unevenness:
+        # a mark this faint is a leftover of a ruling or a squared paper's grid, not writing (the
+        # faintest pencil digits of the dev photos reach about 0.15)
+        return PhotoResult(None, None, 0, steps, side)
+    if at_edge and (p90 < EDGE_CONTRAST or p50 < EDGE_EVEN * p90):
+        # read off the edge only when it is inked evenly: a pen's or pencil's stroke is as dark in
+        # the middle as at its darkest, a shadow's or the table's corner on a blank page fades
+        # (the paper's estimate catches up with it), and a faint patch is no stroke at all
+        return PhotoResult(None, None, 0, steps, side)
     # pores: holes in the ink far smaller than the pen is wide (sensor noise and JPEG inside a
     # fat stroke, where the paper estimate is least sure) are ink, not loops; left open, a dozen
     # of them read as a scribble. A digit's loops are at least about a pen width across, and

@@ -646,3 +646,30 @@ def test_model_page_explains_the_zoom_in(mnist):
     images, _ = mnist
     captions = model_page_captions(_jpeg_bytes(a4_scan(images[1], 75, (0.5, 0.5))), "upload")
     assert f"{ZOOMED_IN} (" in captions and "read again from the picture's own pixels" in captions
+
+
+def _state(s: int, has: int, u: int) -> dict:
+    return {"has_uint32": has, "uinteger": u, "state": {"state": s, "inc": 34071122550715517884140988759125521119}}
+
+
+# blank pages with the dev photos' options (the generator's state just before the harder and the
+# close-up options were drawn, one of them used, or neither: the phone photo's): a leftover of a
+# ruling or grid, fainter than any pen or pencil, was read as a digit ...
+BLANK_FAINT = {
+    "close-up, squared": ("close_up", _state(209180898765442636692114925334807460843, 1, 4061168338)),
+    "close-up": ("close_up", _state(282287764582213122006670568245458850297, 1, 875043991)),
+    "phone": ("random", _state(335550950411250302771860743324130035337, 0, 3162194193)),
+    "harder": ("hard", _state(174583294519069809946540828227166050397, 0, 4179712649)),
+    # ... or a shadow's corner fading into the paper, "read off the photo's edge"
+    "harder, shadow at the edge": ("hard", _state(231816357329988778554871616524691346927, 0, 1092851853)),
+    "harder, shadow at the edge 2": ("hard", _state(23066059661114686058360383627169530465, 0, 2593427497)),
+}
+
+
+@pytest.mark.parametrize("name", list(BLANK_FAINT))
+def test_a_faint_leftover_or_a_fading_shadow_on_a_blank_page_is_not_a_digit(name):
+    kind, state = BLANK_FAINT[name]
+    rng = rng_at(state)
+    drawn = {"hard": synthetic.hard_options(rng), "close_up": synthetic.close_up_options(rng)}  # as the dev run drew
+    result = preprocess(synthetic.photo(np.zeros((28, 28), np.uint8), rng, drawn.get(kind)))   # "random": in photo
+    assert not result.ok and "blank" in result.message
