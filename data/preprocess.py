@@ -334,7 +334,8 @@ def _zoomed_in(image: Image.Image | np.ndarray, result: Preprocessed) -> Preproc
     photographed whole is 20-40 px: thin strokes break and the read may be a piece, or a dot.
     When the read mark (or the dot refused) is under ZOOM_BELOW of the picture's long side, a
     square ZOOM_FIELD times its size round it is cut from the input and read as a picture of
-    its own; its answer is kept when it finds a digit (None: no zoom, or nothing better)."""
+    its own; its answer is kept when it finds a digit where the first read found its mark (None:
+    no zoom, or nothing better)."""
     shape = image.size[::-1] if isinstance(image, Image.Image) else np.asarray(image).shape[:2]
     if result.box is None or not result.photo or NEGATIVE in result.steps or max(shape) < ZOOM_MIN_SIDE:
         return None
@@ -547,7 +548,8 @@ class ImageInputError(ValueError):
 
 
 def decode_image(data: bytes) -> Image.Image:
-    """Decode image bytes safely: size limits, no animation, fully loaded, or ImageInputError."""
+    """Decode image bytes safely: size limits, no animation, fully loaded and turned upright by
+    its EXIF orientation tag (:func:`_upright`), or ImageInputError."""
     import io
     import warnings
 
