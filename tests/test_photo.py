@@ -568,37 +568,6 @@ def test_phone_photo_stored_on_its_side_is_read_upright(orientation, mnist, ship
     assert orientation == 2 or not stored.ok or _model_reads(shipped_vit, stored.image) != 7
 
 
-# blank ruled pages (random options, no edge or shadow), dev generator states: a piece of a
-# ruling was read as a digit (a flat dash, read as a 1 or a 7)
-BLANK_RULED = [
-    {"has_uint32": 0, "uinteger": 0, "state": {
-        "state": 64703625497753689426588117574639577156, "inc": 267327421606866339111702106068096146953}},
-    {"has_uint32": 0, "uinteger": 0, "state": {
-        "state": 304649060234577714296668702894802763269, "inc": 267327421606866339111702106068096146953}},
-    {"has_uint32": 0, "uinteger": 0, "state": {
-        "state": 228756416796316447508825036954325773219, "inc": 267327421606866339111702106068096146953}},
-]
-
-
-# ... and plain blank pages where a small mark touching the photo's border (a bit of the page's
-# corner) was read, since nothing sizable lay inside
-BLANK_CORNER = [
-    {"has_uint32": 0, "uinteger": 1994526968, "state": {
-        "state": 175123406933601297721625008394323316818, "inc": 267327421606866339111702106068096146953}},
-    {"has_uint32": 0, "uinteger": 3451796991, "state": {
-        "state": 256503557771648955589758365067513829062, "inc": 267327421606866339111702106068096146953}},
-]
-
-
-@pytest.mark.parametrize("state", BLANK_RULED + BLANK_CORNER)
-def test_a_piece_of_ruling_or_of_the_border_on_a_blank_page_is_not_a_digit(state):
-    rng = rng_at(state)
-    options = replace(synthetic.random_options(rng), edge=False, shadow=0.0)
-    assert options.lines == ("ruled" if state in BLANK_RULED else "none")
-    result = preprocess(synthetic.photo(np.zeros((28, 28), np.uint8), rng, options))
-    assert not result.ok and "blank" in result.message
-
-
 def a4_scan(img28: np.ndarray, height_px: int, at: tuple[float, float]) -> Image.Image:
     """A 300 dpi A4 page (2480x3508 px, white, scanner noise, JPEG) with ``img28`` written
     ``height_px`` tall, its centre at ``at`` (fractions of the width and height)."""
@@ -648,28 +617,58 @@ def test_model_page_explains_the_zoom_in(mnist):
     assert f"{ZOOMED_IN} (" in captions and "read again from the picture's own pixels" in captions
 
 
-def _state(s: int, has: int, u: int) -> dict:
-    return {"has_uint32": has, "uinteger": u, "state": {"state": s, "inc": 34071122550715517884140988759125521119}}
+def _state(s: int, has: int, u: int, inc: int = 34071122550715517884140988759125521119) -> dict:
+    """A saved PCG64 state (:func:`rng_at`'s argument)."""
+    return {"has_uint32": has, "uinteger": u, "state": {"state": s, "inc": inc}}
 
 
-# blank pages with the dev photos' options (the generator's state just before the harder and the
-# close-up options were drawn, one of them used, or neither: the phone photo's): a leftover of a
-# ruling or grid, fainter than any pen or pencil, was read as a digit ...
-BLANK_FAINT = {
-    "close-up, squared": ("close_up", _state(209180898765442636692114925334807460843, 1, 4061168338)),
-    "close-up": ("close_up", _state(282287764582213122006670568245458850297, 1, 875043991)),
-    "phone": ("random", _state(335550950411250302771860743324130035337, 0, 3162194193)),
-    "harder": ("hard", _state(174583294519069809946540828227166050397, 0, 4179712649)),
+def _plain(rng: np.random.Generator) -> synthetic.PhotoOptions:
+    """A phone photo's options without the table's edge or a shadow."""
+    return replace(synthetic.random_options(rng), edge=False, shadow=0.0)
+
+
+def _as_the_dev_run(kind: str):
+    """The options the dev run of blank pages used: it drew the harder and the close-up options
+    for every page and used one of them, or neither (``"phone"``: :func:`synthetic.photo` draws
+    its own)."""
+    def options(rng: np.random.Generator):
+        drawn = {"hard": synthetic.hard_options(rng), "close_up": synthetic.close_up_options(rng)}
+        return drawn.get(kind)
+    return options
+
+
+PLAIN_INC = 267327421606866339111702106068096146953
+# blank pages, rebuilt from the generator's state just before their options were drawn: (the
+# options, the state, the paper's lines where the page was chosen for them)
+BLANK_PAGES = {
+    # a piece of a ruling was read as a digit (a flat dash, read as a 1 or a 7) ...
+    "ruled": (_plain, _state(64703625497753689426588117574639577156, 0, 0, PLAIN_INC), "ruled"),
+    "ruled 2": (_plain, _state(304649060234577714296668702894802763269, 0, 0, PLAIN_INC), "ruled"),
+    "ruled 3": (_plain, _state(228756416796316447508825036954325773219, 0, 0, PLAIN_INC), "ruled"),
+    # ... a small mark touching the photo's border (a bit of the page's corner), since nothing
+    # sizable lay inside ...
+    "plain, corner": (_plain, _state(175123406933601297721625008394323316818, 0, 1994526968, PLAIN_INC), "none"),
+    "plain, corner 2": (_plain, _state(256503557771648955589758365067513829062, 0, 3451796991, PLAIN_INC), "none"),
+    # ... a leftover of a ruling or grid, fainter than any pen or pencil ...
+    "close-up, squared": (_as_the_dev_run("close_up"), _state(209180898765442636692114925334807460843, 1, 4061168338),
+                          None),
+    "close-up": (_as_the_dev_run("close_up"), _state(282287764582213122006670568245458850297, 1, 875043991), None),
+    "phone": (_as_the_dev_run("phone"), _state(335550950411250302771860743324130035337, 0, 3162194193), None),
+    "harder": (_as_the_dev_run("hard"), _state(174583294519069809946540828227166050397, 0, 4179712649), None),
     # ... or a shadow's corner fading into the paper, "read off the photo's edge"
-    "harder, shadow at the edge": ("hard", _state(231816357329988778554871616524691346927, 0, 1092851853)),
-    "harder, shadow at the edge 2": ("hard", _state(23066059661114686058360383627169530465, 0, 2593427497)),
+    "harder, shadow at the edge": (_as_the_dev_run("hard"),
+                                   _state(231816357329988778554871616524691346927, 0, 1092851853), None),
+    "harder, shadow at the edge 2": (_as_the_dev_run("hard"),
+                                     _state(23066059661114686058360383627169530465, 0, 2593427497), None),
 }
 
 
-@pytest.mark.parametrize("name", list(BLANK_FAINT))
-def test_a_faint_leftover_or_a_fading_shadow_on_a_blank_page_is_not_a_digit(name):
-    kind, state = BLANK_FAINT[name]
+@pytest.mark.parametrize("name", list(BLANK_PAGES))
+def test_a_ruling_a_corner_a_faint_leftover_or_a_fading_shadow_on_a_blank_page_is_not_a_digit(name):
+    options_of, state, lines = BLANK_PAGES[name]
     rng = rng_at(state)
-    drawn = {"hard": synthetic.hard_options(rng), "close_up": synthetic.close_up_options(rng)}  # as the dev run drew
-    result = preprocess(synthetic.photo(np.zeros((28, 28), np.uint8), rng, drawn.get(kind)))   # "random": in photo
+    options = options_of(rng)
+    if lines is not None:
+        assert options.lines == lines
+    result = preprocess(synthetic.photo(np.zeros((28, 28), np.uint8), rng, options))
     assert not result.ok and "blank" in result.message
