@@ -63,7 +63,8 @@ THIN_TO_PX = 2.8          # ... to about this width (fat 1s and 4s were read as 
 PRE_REDUCE_SIDE = 2048    # PIL images larger than this are first box-reduced by a whole factor (cheap) ...
 PRE_REDUCE_TO = 1024      # ... to at least this long side (photos are worked on at about 1024 px)
 SOLID_FILL = 0.8          # ink filling this share of its box over most of the picture: a filled area
-NEGATIVE = "negative (light marks on a dark surface)"    # the step's name when a photo's negative is read
+INPUT = "input (grayscale)"                              # the first step's name: the picture as read
+NEGATIVE = "negative (light marks on a dark surface)"    # ... when a photo's negative is read
 ZOOM_UNDONE = "enlarged pixels undone"                   # ... and the start of it when a zoom is undone
 ZOOMED_IN = "zoomed in on the mark"                      # ... and when a small digit is read again up close
 ZOOM_BELOW = 0.06         # a digit read under this share of a photo's long side is read again up close ...
@@ -354,8 +355,8 @@ def _zoomed_in(image: Image.Image | np.ndarray, result: Preprocessed) -> Preproc
     zoomed.box = (zx0 + bx[0], zy0 + bx[1], zx1 + bx[0], zy1 + bx[1])
     if _overlap(zoomed.box, result.box) < ZOOM_SAME:
         return None       # up close something else was read (a ruling, a printed box, a piece)
-    gray = zoomed.steps.pop("input (grayscale)", None)
-    zoomed.steps = {"input (grayscale)": result.steps["input (grayscale)"],
+    gray = zoomed.steps.pop(INPUT)
+    zoomed.steps = {INPUT: result.steps[INPUT],
                     f"{ZOOMED_IN} ({bx[2] - bx[0]}x{bx[3] - bx[1]} px)": gray, **zoomed.steps}
     zoomed.photo = True
     return zoomed
@@ -373,7 +374,7 @@ def _preprocess(image: Image.Image | np.ndarray) -> Preprocessed:
     image, factor = _pre_reduce(image)
     arr = to_float_array(image)
     gray = to_gray(arr)
-    steps: dict[str, np.ndarray] = {"input (grayscale)": gray}
+    steps: dict[str, np.ndarray] = {INPUT: gray}
     has_alpha = arr.ndim == 3 and arr.shape[2] == 4 and float(arr[..., 3].min()) <= 0.98
     from data.pixels import native_size, reduce_to
 
