@@ -62,11 +62,13 @@ MAX_STROKE_PX = 3.5       # fatter strokes (a broad pen on a small digit) are th
 THIN_TO_PX = 2.8          # ... to about this width (fat 1s and 4s were read as 3s and 9s)
 PRE_REDUCE_SIDE = 2048    # PIL images larger than this are first box-reduced by a whole factor (cheap) ...
 PRE_REDUCE_TO = 1024      # ... to at least this long side (photos are worked on at about 1024 px)
+SMALL_TO = 80             # a digit smaller than BOX is enlarged to about this size (px) before its strokes are measured
 SOLID_FILL = 0.8          # ink filling this share of its box over most of the picture: a filled area
 INPUT = "input (grayscale)"                              # the first step's name: the picture as read
 NEGATIVE = "negative (light marks on a dark surface)"    # ... when a photo's negative is read
 ZOOM_UNDONE = "enlarged pixels undone"                   # ... and the start of it when a zoom is undone
 ZOOMED_IN = "zoomed in on the mark"                      # ... and when a small digit is read again up close
+ENLARGED = "enlarged smoothly"                           # ... and when a digit under BOX px is enlarged first
 ZOOM_BELOW = 0.06         # a digit read under this share of a photo's long side is read again up close ...
 ZOOM_FIELD = 3.0          # ... from a square this many times its size round it, in the input's pixels ...
 ZOOM_MIN_FIELD = 64       # ... and at least this many pixels a side, when the photo is ...
@@ -497,8 +499,23 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
         return Preprocessed(None, "That looks like a scribble (it crosses itself many times), not a digit. "
                                   "Clear it and draw one digit 0-9.", steps, photo=photo)
     steps["cropped to the ink"] = crop
+    cmask = mask[y0:y1, x0:x1]
+    if max(h, w) < BOX:
+        # a digit smaller than MNIST's box (a low-resolution scan, 8-16 px) is first enlarged
+        # smoothly, so that its stroke width can be measured and changed by fractions of its
+        # own pixels (a 1 two or three pixels wide in an 8x8 scan is thinned, not read as an 8)
+        f = int(np.ceil(SMALL_TO / max(h, w)))
+        big = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize((w * f, h * f),
+                                                                                   Image.Resampling.BICUBIC))
+        big = np.clip(big, 0.0, 1.0)
+        cmask = big > INK_THRESHOLD
+        ys, xs = np.nonzero(cmask)
+        inside = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        crop, cmask = big[inside], cmask[inside]
+        h, w = crop.shape
+        steps[f"{ENLARGED} {f}x (under {BOX} px)"] = crop
     scale = BOX / max(h, w)
-    width28 = stroke_width(mask[y0:y1, x0:x1]) * scale
+    width28 = stroke_width(cmask) * scale
     if width28 < MIN_STROKE_PX:
         size = _filter_size((TARGET_STROKE_PX - width28) / scale)
         if size >= 3:

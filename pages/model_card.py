@@ -15,7 +15,7 @@ from dashboard import model_plots as M
 from dashboard import resources
 from dashboard.evaluation import EVALUATE_CMD
 from dashboard.state import get_current, prompt_for_digit
-from data.preprocess import NEGATIVE, ZOOM_UNDONE, ZOOMED_IN
+from data.preprocess import ENLARGED, NEGATIVE, ZOOM_UNDONE, ZOOMED_IN
 from model import paths
 
 
@@ -80,6 +80,10 @@ def preprocessing() -> None:
         st.caption("The digit was small in a large picture (a whole page photographed or scanned): read at the "
                    "size photos are worked on, its strokes were only a pixel or two wide, so it was read again "
                    "from the picture's own pixels round it.")
+    if any(name.startswith(ENLARGED) for name in steps):
+        st.caption("The digit was smaller than MNIST's 20-pixel box (a low-resolution scan), so it was first "
+                   "enlarged smoothly (bicubic): at its own size a stroke is one to three pixels wide, and it could "
+                   "only be thinned or thickened by whole pixels; enlarged, by fractions of them.")
     V.step_grid(steps)
 
 
