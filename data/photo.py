@@ -456,10 +456,10 @@ class Mark(NamedTuple):
     at_edge: bool
 
 
-def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> Mark | None:
+def _choose_mark(mask: np.ndarray, photo: bool, cv2, last: bool = False) -> Mark | None:
     """Step 5: components (specks, the paper's edge and the table dropped), grouped into marks;
     returns the largest plausible one (:class:`Mark`), or None when nothing is left. ``photo``:
-    the input is photo-sized."""
+    the input is photo-sized; ``last``: the last threshold a photo is read with (see below)."""
     H, W = mask.shape
     side = max(H, W)
     at_edge = False
@@ -467,10 +467,10 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> Mark | None:
     if n <= 1:
         return None
     areas = stats[1:, cv2.CC_STAT_AREA]
-    ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
     # in a photo, what comes within 3 % of the border counts as on it: under perspective a strip
     # of table can stop a few pixels short of the picture's edge
     margin = int(BORDER_NEAR * side) if photo else 0
+    ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
     border = {i for i in ids if _border_span(stats[i], (H, W), margin) > 0}
     inner = [i for i in ids if i not in border]
     sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
@@ -502,6 +502,19 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2) -> Mark | None:
                     and max(stats[i, 2], stats[i, 3]) >= EDGE_SIZE * min(H, W)]
             ids = [max(edge, key=lambda i: stats[i, cv2.CC_STAT_AREA])] if edge else []
             at_edge = bool(ids)
+        off = [i for i in range(1, n) if not _border_span(stats[i], (H, W), margin)]
+        if not ids and photo and last and off:
+            # a small digit on a whole page was a speck next to the table or a dark corner round
+            # the page, and went with them: at the last threshold, when nothing else was found, the
+            # marks off the border are measured against the largest of them instead, if that is
+            # no dot and keeps clear of what is on the border (a sliver of the table's edge does
+            # not). (Only at the last: a higher one, set by the table, breaks a faint digit into
+            # pieces, which are then specks, and the paper's own level below it finds it whole.)
+            best = max(off, key=lambda i: stats[i, cv2.CC_STAT_AREA])
+            x, y, w, h, a = stats[best]
+            around = lab[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin]
+            if not is_dot(h, w, a, side) and not np.isin(around, list(set(range(1, n)) - set(off))).any():
+                ids = [i for i in off if stats[i, cv2.CC_STAT_AREA] >= max(SPECK_SHARE * a, 4)]
     if not ids:
         return None
     lut = np.zeros(n, bool)
@@ -571,11 +584,11 @@ def _blank_bar(p15: float, noise: float, pixel_noise: float, photo_sized: bool) 
 
 
 def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise: float, pixel_noise: float,
-                          photo_sized: bool, cv2, steps: dict, paper_only: bool = False
+                          photo_sized: bool, cv2, steps: dict, paper_only: bool = False, last: bool = False
                           ) -> tuple[Mark | None, float]:
     """Steps 3-5 for one estimate of the ink's own ``level``: the local threshold, a printed box
-    and paper lines removed, the marks. Returns :func:`_choose_mark`'s answer (None: nothing
-    found) and the threshold."""
+    and paper lines removed, the marks (``last``: the last level tried, see :func:`_choose_mark`).
+    Returns :func:`_choose_mark`'s answer (None: nothing found) and the threshold."""
     H, W = contrast.shape
     side = max(H, W)
     for stale in ("paper lines removed", "printed box removed", "cut at the paper's edge"):   # from an earlier try
@@ -631,7 +644,7 @@ def _threshold_and_choose(contrast: np.ndarray, level: float, p15: float, noise:
         steps["cut at the paper's edge"] = mask.astype(np.float32)
 
     # 5. marks
-    return _choose_mark(mask, photo_sized, cv2), t
+    return _choose_mark(mask, photo_sized, cv2, last), t
 
 
 def _paper_area(mask: np.ndarray, cv2) -> np.ndarray | None:
@@ -763,7 +776,7 @@ def find_digit(gray: np.ndarray, scale_to_input: float = 1.0, grey_ink: bool = F
     first = None
     for i, level in enumerate(levels):
         found, t = _threshold_and_choose(contrast, level, p15, noise, pixel_noise, photo_sized, cv2, steps,
-                                         paper_only)
+                                         paper_only, last=i == len(levels) - 1)
         if found is None:
             continue
         if off_border(found.box):
