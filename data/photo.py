@@ -76,6 +76,7 @@ EVEN_LIGHT = 0.1         # paper varying less than this share of the ink's contr
 HYSTERESIS = 0.6         # pixels above this share of the threshold are ink where they touch ink above it
 BORDER_NEAR = 0.03       # in a photo, marks this close to the border (share of the long side) lie on it
 MOSTLY_DARK = 0.3        # a picture whose median lies in this lowest share of its range is mostly dark
+HALF_DARK = 0.45         # ... and in this share, more than half dark (a board may be half in bright light)
 PIECES_GROWTH = 1.5      # a digit read in pieces is read whole at the paper's own level if that finds this much more
 RIM_FILL = 0.08          # a mark on the border filling less of its box than this is a thin rim (of paper, of shadow)
 EDGE_STROKE = 0.006      # a digit read where it runs off a photo's edge has strokes this wide (share of the side)
@@ -161,11 +162,11 @@ def _mode_share(sample: np.ndarray) -> float:
     return float(np.bincount(q, minlength=256).max() / q.size)
 
 
-def mostly_dark(gray: np.ndarray) -> bool:
-    """Whether a picture's median lies in the lowest MOSTLY_DARK of its range (what
+def mostly_dark(gray: np.ndarray, share: float = MOSTLY_DARK) -> bool:
+    """Whether a picture's median lies in the lowest ``share`` of its range (MOSTLY_DARK: what
     :func:`looks_like_paper` calls not mostly light), its range at least MIN_CONTRAST."""
     lo, mid, hi = (float(v) for v in np.percentile(_sample(gray), [2, 50, 98]))
-    return hi - lo >= MIN_CONTRAST and mid < lo + MOSTLY_DARK * (hi - lo)
+    return hi - lo >= MIN_CONTRAST and mid < lo + share * (hi - lo)
 
 
 def may_be_negative(gray: np.ndarray) -> bool:
@@ -177,11 +178,13 @@ def may_be_negative(gray: np.ndarray) -> bool:
 def looks_like_dark_board(gray: np.ndarray, has_alpha: bool, scale_to_input: float = 1.0) -> bool:
     """Whether a picture is a camera's photo of light marks on a dark surface (chalk on a
     blackboard, a white marker on dark paper, a digit on a dark screen): photo-sized
-    (:func:`is_photo_sized`), :func:`mostly_dark`, its marks clearly lighter than their ground
-    (:func:`_mark_polarity`), and fewer than half its pixels at the histogram's mode (a camera's
-    many grey levels, where a clean light-on-dark drawing has one background level). Its
-    negative is then read as a photo of paper."""
-    if has_alpha or not is_photo_sized(gray.shape, scale_to_input) or not mostly_dark(gray):
+    (:func:`is_photo_sized`), more than half dark (its median in the lowest HALF_DARK of its
+    range: a board half in bright light is not :func:`mostly_dark`, and was read as paper, its
+    dark ground as ink; a photo of paper has its median higher), its marks clearly lighter than
+    their ground (:func:`_mark_polarity`), and fewer than half its pixels at the histogram's mode
+    (a camera's many grey levels, where a clean light-on-dark drawing has one background level).
+    Its negative is then read as a photo of paper."""
+    if has_alpha or not is_photo_sized(gray.shape, scale_to_input) or not mostly_dark(gray, HALF_DARK):
         return False
     sample = _sample(gray)
     return _mode_share(sample) < 0.5 and _mark_polarity(sample) == "light"

@@ -539,6 +539,28 @@ def test_board_photo_found_blank_as_paper_is_read_from_its_negative(index, state
     assert _model_reads(shipped_vit, result.image) == labels[index]
 
 
+BOARD_INC = 63748635323111810981106859788000889169     # dev seed 5's board photos (60 drawn)
+
+
+@pytest.mark.parametrize("index,state", [
+    (9276, {"has_uint32": 1, "uinteger": 2808732839, "state": {
+        "state": 156759988795686595333351098988928075013, "inc": BOARD_INC}}),
+    (2689, {"has_uint32": 0, "uinteger": 1147423917, "state": {
+        "state": 241023440356663059034102891299692089337, "inc": BOARD_INC}}),
+    (1278, {"has_uint32": 1, "uinteger": 2673631871, "state": {
+        "state": 266878845466602957681287818964820497916, "inc": BOARD_INC}}),
+])
+def test_board_half_in_bright_light_is_read_from_its_negative(index, state, mnist, shipped_vit):
+    """Board photos of the dev benchmark (seed 5: a 4, a 5 and a 3) half in bright light: not
+    mostly dark, so they were read as paper, the dark board's edges and the inside of the light
+    strokes as ink (a 1, an 8, a 5). A photo more than half dark with clearly light marks is a
+    board now."""
+    images, labels = mnist
+    result = preprocess(synthetic.board_photo(images[index], rng_at(state)))
+    assert result.ok and result.photo and NEGATIVE in result.steps, result.message
+    assert _model_reads(shipped_vit, result.image) == labels[index]
+
+
 # EXIF orientation: the tag's value -> how the phone stored the upright picture (PIL rotates
 # counter-clockwise); every viewer, and now decode_image, undoes it
 STORED = {3: lambda im: im.rotate(180), 6: lambda im: im.rotate(90, expand=True),
