@@ -470,10 +470,10 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2, last: bool = False) -> Mark
     if n <= 1:
         return None
     areas = stats[1:, cv2.CC_STAT_AREA]
+    ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
     # in a photo, what comes within 3 % of the border counts as on it: under perspective a strip
     # of table can stop a few pixels short of the picture's edge
     margin = int(BORDER_NEAR * side) if photo else 0
-    ids = [i + 1 for i in range(n - 1) if areas[i] >= max(SPECK_SHARE * areas.max(), 4)]
     border = {i for i in ids if _border_span(stats[i], (H, W), margin) > 0}
     inner = [i for i in ids if i not in border]
     sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
@@ -505,8 +505,8 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2, last: bool = False) -> Mark
                     and max(stats[i, 2], stats[i, 3]) >= EDGE_SIZE * min(H, W)]
             ids = [max(edge, key=lambda i: stats[i, cv2.CC_STAT_AREA])] if edge else []
             at_edge = bool(ids)
-        off = [i for i in range(1, n) if not _border_span(stats[i], (H, W), margin)]
-        if not ids and photo and last and off:
+        off = [i for i in range(1, n) if not _border_span(stats[i], (H, W), margin)] if not ids and last else []
+        if photo and off:
             # a small digit on a whole page was a speck next to the table or a dark corner round
             # the page, and went with them: at the last threshold, when nothing else was found, the
             # marks off the border are measured against the largest of them instead, if that is
