@@ -104,8 +104,12 @@ _PER_ROW_JS = """(sel) => {
 def test_the_desktop_keeps_its_columns(new_context_module, app_url):
     page = open_with_test_image(new_context_module(**DESKTOP), app_url)
     go_to(page, "Attention")
+    grid = ".st-key-attn_grid .js-plotly-plot"
+    page.locator(grid).nth(3).wait_for(state="attached", timeout=PAGE_TIMEOUT_MS)   # a loaded machine draws late
     measure_page(page)
-    assert page.evaluate(_PER_ROW_JS, ".st-key-attn_grid .js-plotly-plot") == 4          # one layer per row
+    assert page.evaluate(_PER_ROW_JS, grid) == 4          # one layer per row
     go_to(page, "Misclassified")
+    thumbs = "[class*='st-key-thumbs_'] [data-testid='stImage'] img"
+    page.locator(thumbs).nth(5).wait_for(state="attached", timeout=PAGE_TIMEOUT_MS)
     measure_page(page)
-    assert page.evaluate(_PER_ROW_JS, "[class*='st-key-thumbs_'] [data-testid='stImage'] img") == 6
+    assert page.evaluate(_PER_ROW_JS, thumbs) == 6
