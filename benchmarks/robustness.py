@@ -44,7 +44,7 @@ import glob
 import json
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +110,31 @@ def _model(weights: Path):
     return load_vit(weights)
 
 
+def _read(vit, pictures: Iterable[Image.Image]) -> tuple[list[int], list[int], Counter]:
+    """Preprocess each picture and read those it keeps: (the digits read, the positions of the
+    pictures they were read from, the refusal messages and their counts)."""
+    inputs, kept, why = [], [], Counter()
+    for k, picture in enumerate(pictures):
+        pre = preprocess(picture)
+        if pre.ok:
+            inputs.append(pre.image)
+            kept.append(k)
+        else:
+            why[pre.message] += 1
+    digits = predict_proba(vit, np.stack(inputs)).argmax(1).tolist() if inputs else []
+    return [int(d) for d in digits], kept, why
+
+
+def _score(vit, pictures: Iterable[Image.Image], truth: list[int]) -> dict:
+    """One condition's row: each picture read against its true digit (accuracy over all of them,
+    a refusal counting as wrong), the refusals and the misreads."""
+    digits, kept, why = _read(vit, pictures)
+    n = len(truth)
+    pairs = [(int(truth[k]), d) for k, d in zip(kept, digits)]
+    return {"n": n, "accuracy": float(sum(t == d for t, d in pairs) / n), "refused": n - len(kept),
+            "misread (true, read)": [(t, d) for t, d in pairs if t != d], "refusals": dict(why)}
+
+
 def run(seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -> dict:
     fonts = sorted({f for g in FONT_GLOBS for f in glob.glob(g)})
     if not fonts:
@@ -118,22 +143,8 @@ def run(seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -> dict:
     rng = np.random.default_rng(seed)
     out: dict = {"fonts": len(fonts), "conditions": {}}
     for name, make in conditions(rng).items():
-        images, labels, refused, why = [], [], 0, Counter()
-        for font in fonts:
-            for d in range(10):
-                pre = preprocess(make(d, font))
-                if pre.ok:
-                    images.append(pre.image)
-                    labels.append(d)
-                else:
-                    refused += 1
-                    why[pre.message] += 1
-        pred = predict_proba(vit, np.stack(images)).argmax(1) if images else np.zeros(0, int)
-        labels_arr = np.array(labels)
-        wrong = [(int(t), int(p)) for t, p in zip(labels_arr, pred) if t != p]
-        n = len(fonts) * 10
-        out["conditions"][name] = {"n": n, "accuracy": float((pred == labels_arr).sum() / n),
-                                   "refused": refused, "misread (true, read)": wrong, "refusals": dict(why)}
+        out["conditions"][name] = _score(vit, (make(d, font) for font in fonts for d in range(10)),
+                                         [d for _ in fonts for d in range(10)])
     return out
 
 
@@ -165,20 +176,7 @@ def run_photos(n: int = 200, seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -
     for k, (name, make) in enumerate(makers.items()):
         rng = np.random.default_rng(seed + 1000 * (k + 1))
         idx = rng.choice(len(images), n, replace=False)
-        inputs, kept, refused, why = [], [], 0, Counter()
-        for i in idx:
-            pre = preprocess(make(images[i], rng))
-            if pre.ok:
-                inputs.append(pre.image)
-                kept.append(int(labels[i]))
-            else:
-                refused += 1
-                why[pre.message] += 1
-        pred = predict_proba(vit, np.stack(inputs)).argmax(1) if inputs else np.zeros(0, int)
-        truth = np.array(kept)
-        out[name] = {"n": n, "accuracy": float((pred == truth).sum() / n), "refused": refused,
-                     "misread (true, read)": [(int(t), int(p)) for t, p in zip(truth, pred) if t != p],
-                     "refusals": dict(why)}
+        out[name] = _score(vit, (make(images[i], rng) for i in idx), [int(labels[i]) for i in idx])
     return out
 
 
@@ -195,22 +193,9 @@ def run_real_scans(weights: Path = paths.VIT_WEIGHTS) -> dict:
     real pictures, not a held-out one."""
     from sklearn.datasets import load_digits
 
-    vit = _model(weights)
     d = load_digits()
-    inputs, kept, why = [], [], Counter()
-    for a, t in zip(d.images, d.target):
-        pre = preprocess(Image.fromarray((255 - a / 16.0 * 255).round().astype(np.uint8)))
-        if pre.ok:
-            inputs.append(pre.image)
-            kept.append(int(t))
-        else:
-            why[pre.message] += 1
-    pred = predict_proba(vit, np.stack(inputs)).argmax(1)
-    truth = np.array(kept)
-    n = len(d.target)
-    return {REAL_SCANS: {"n": n, "accuracy": float((pred == truth).sum() / n), "refused": n - len(kept),
-                         "misread (true, read)": [(int(t), int(p)) for t, p in zip(truth, pred) if t != p],
-                         "refusals": dict(why)}}
+    scans = (Image.fromarray((255 - a / 16.0 * 255).round().astype(np.uint8)) for a in d.images)
+    return {REAL_SCANS: _score(_model(weights), scans, [int(t) for t in d.target])}
 
 
 def run_blank_pages(n: int = 60, seed: int = 0, weights: Path = paths.VIT_WEIGHTS) -> dict:
@@ -219,19 +204,11 @@ def run_blank_pages(n: int = 60, seed: int = 0, weights: Path = paths.VIT_WEIGHT
     refused as blank, and what the others were read as (a ruling, a shadow's corner...)."""
     from data import synthetic
 
-    vit = _model(weights)
     rng = np.random.default_rng(seed + 100_000)
     empty = np.zeros((28, 28), np.uint8)
     kinds = (synthetic.random_options, synthetic.hard_options, synthetic.close_up_options)
-    read, why = [], Counter()
-    for k in range(n):
-        pre = preprocess(synthetic.photo(empty, rng, kinds[k % 3](rng)))
-        if pre.ok:
-            read.append(pre.image)
-        else:
-            why[pre.message] += 1
-    digits = predict_proba(vit, np.stack(read)).argmax(1).tolist() if read else []
-    return {"n": n, "refused": n - len(read), "read as": sorted(int(d) for d in digits), "refusals": dict(why)}
+    digits, kept, why = _read(_model(weights), (synthetic.photo(empty, rng, kinds[k % 3](rng)) for k in range(n)))
+    return {"n": n, "refused": n - len(kept), "read as": sorted(digits), "refusals": dict(why)}
 
 
 def main(argv: list[str] | None = None) -> None:
