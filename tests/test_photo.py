@@ -337,6 +337,11 @@ def rng_at(state: dict) -> np.random.Generator:
     return rng
 
 
+def _state(s: int, has: int, u: int, inc: int = 34071122550715517884140988759125521119) -> dict:
+    """A saved PCG64 state (:func:`rng_at`'s argument)."""
+    return {"has_uint32": has, "uinteger": u, "state": {"state": s, "inc": inc}}
+
+
 def _dev_photo_read(images, model, index: int, state: dict, options=None) -> int:
     """What the model reads in a photo of the dev benchmark (``benchmarks/robustness.py``'s phone
     photos, or those whose options ``options(rng)`` draws), rebuilt from the random generator's
@@ -517,45 +522,31 @@ def test_a_clean_light_on_dark_drawing_is_not_taken_for_a_board(mnist):
     assert not any(name.startswith("negative") for name in result.steps)
 
 
-@pytest.mark.parametrize("index,state", [
-    (9065, {"has_uint32": 1, "uinteger": 1076258234, "state": {
-        "state": 269542500031402140488665529409659613136, "inc": 273693408026790334520942567954209499589}}),
-    (4376, {"has_uint32": 1, "uinteger": 2314467714, "state": {
-        "state": 226250054751229146788423377311641915202, "inc": 273693408026790334520942567954209499589}}),
-    (8625, {"has_uint32": 0, "uinteger": 1694297717, "state": {
-        "state": 182627302456931043452527346495818878113, "inc": 273693408026790334520942567954209499589}}),
-    (7081, {"has_uint32": 0, "uinteger": 2155889615, "state": {
-        "state": 162144667735282131039848237201260021722, "inc": 273693408026790334520942567954209499589}}),
-])
-def test_board_photo_found_blank_as_paper_is_read_from_its_negative(index, state, mnist, shipped_vit):
-    """Board photos of the dev benchmark (``synthetic.board_photo``, seed 0) that went down the
-    paper path: a 5 and an 8 mostly dark but with marks neither polarity test could call lighter
-    (the deep-shadow rule), a 2 and a 9 with light marks but not mostly dark (a light table
-    round the board). They were found blank; a photo found blank that is mostly dark or has
-    light marks is now read once more from its negative."""
+BOARD_INC = {0: 273693408026790334520942567954209499589, 5: 63748635323111810981106859788000889169}
+# board photos of the dev benchmark (``synthetic.board_photo``, seed 0 and seed 5) that went down
+# the paper path: MNIST test index, generator state just before the photo
+BOARDS = {
+    # found blank: a 5 and an 8 mostly dark but with marks neither polarity test could call lighter
+    # (the deep-shadow rule), a 2 and a 9 with light marks but not mostly dark (a light table round
+    # the board); a photo found blank that is mostly dark or has light marks is read once more from
+    # its negative
+    "seed 0, a 5": (9065, _state(269542500031402140488665529409659613136, 1, 1076258234, BOARD_INC[0])),
+    "seed 0, an 8": (4376, _state(226250054751229146788423377311641915202, 1, 2314467714, BOARD_INC[0])),
+    "seed 0, a 2": (8625, _state(182627302456931043452527346495818878113, 0, 1694297717, BOARD_INC[0])),
+    "seed 0, a 9": (7081, _state(162144667735282131039848237201260021722, 0, 2155889615, BOARD_INC[0])),
+    # half in bright light, not mostly dark: the dark board's edges and the inside of the light
+    # strokes were read as ink (a 1, an 8, a 5); a photo more than half dark with clearly light
+    # marks is a board
+    "seed 5, a 4 half lit": (9276, _state(156759988795686595333351098988928075013, 1, 2808732839, BOARD_INC[5])),
+    "seed 5, a 5 half lit": (2689, _state(241023440356663059034102891299692089337, 0, 1147423917, BOARD_INC[5])),
+    "seed 5, a 3 half lit": (1278, _state(266878845466602957681287818964820497916, 1, 2673631871, BOARD_INC[5])),
+}
+
+
+@pytest.mark.parametrize("name", list(BOARDS))
+def test_board_photo_read_as_paper_is_read_from_its_negative(name, mnist, shipped_vit):
     images, labels = mnist
-    result = preprocess(synthetic.board_photo(images[index], rng_at(state)))
-    assert result.ok and result.photo and NEGATIVE in result.steps, result.message
-    assert _model_reads(shipped_vit, result.image) == labels[index]
-
-
-BOARD_INC = 63748635323111810981106859788000889169     # dev seed 5's board photos (60 drawn)
-
-
-@pytest.mark.parametrize("index,state", [
-    (9276, {"has_uint32": 1, "uinteger": 2808732839, "state": {
-        "state": 156759988795686595333351098988928075013, "inc": BOARD_INC}}),
-    (2689, {"has_uint32": 0, "uinteger": 1147423917, "state": {
-        "state": 241023440356663059034102891299692089337, "inc": BOARD_INC}}),
-    (1278, {"has_uint32": 1, "uinteger": 2673631871, "state": {
-        "state": 266878845466602957681287818964820497916, "inc": BOARD_INC}}),
-])
-def test_board_half_in_bright_light_is_read_from_its_negative(index, state, mnist, shipped_vit):
-    """Board photos of the dev benchmark (seed 5: a 4, a 5 and a 3) half in bright light: not
-    mostly dark, so they were read as paper, the dark board's edges and the inside of the light
-    strokes as ink (a 1, an 8, a 5). A photo more than half dark with clearly light marks is a
-    board now."""
-    images, labels = mnist
+    index, state = BOARDS[name]
     result = preprocess(synthetic.board_photo(images[index], rng_at(state)))
     assert result.ok and result.photo and NEGATIVE in result.steps, result.message
     assert _model_reads(shipped_vit, result.image) == labels[index]
@@ -639,11 +630,6 @@ def test_model_page_explains_the_zoom_in(mnist):
     assert f"{ZOOMED_IN} (" in captions and "read again from the picture's own pixels" in captions
 
 
-def _state(s: int, has: int, u: int, inc: int = 34071122550715517884140988759125521119) -> dict:
-    """A saved PCG64 state (:func:`rng_at`'s argument)."""
-    return {"has_uint32": has, "uinteger": u, "state": {"state": s, "inc": inc}}
-
-
 def _plain(rng: np.random.Generator) -> synthetic.PhotoOptions:
     """A phone photo's options without the table's edge or a shadow."""
     return replace(synthetic.random_options(rng), edge=False, shadow=0.0)
@@ -698,12 +684,9 @@ def test_a_ruling_a_corner_a_faint_leftover_or_a_fading_shadow_on_a_blank_page_i
 
 WHOLE_PAGE_INC = 52787061712060367767749744454955826435     # dev seed 5's whole-page photos (100 drawn)
 BESIDE_THE_TABLE = {                     # MNIST test index: generator state just before its photo
-    "a pencil 1 (photo 17)": (4273, {"has_uint32": 1, "uinteger": 2501773741, "state": {
-        "state": 237005005166196173824973464429806480708, "inc": WHOLE_PAGE_INC}}),
-    "a 7 (photo 46)": (4865, {"has_uint32": 1, "uinteger": 165830489, "state": {
-        "state": 307119929030999695143047527804651084371, "inc": WHOLE_PAGE_INC}}),
-    "a thin 1 (photo 81)": (754, {"has_uint32": 1, "uinteger": 4032836738, "state": {
-        "state": 209286668408591879995969576818953691035, "inc": WHOLE_PAGE_INC}}),
+    "a pencil 1 (photo 17)": (4273, _state(237005005166196173824973464429806480708, 1, 2501773741, WHOLE_PAGE_INC)),
+    "a 7 (photo 46)": (4865, _state(307119929030999695143047527804651084371, 1, 165830489, WHOLE_PAGE_INC)),
+    "a thin 1 (photo 81)": (754, _state(209286668408591879995969576818953691035, 1, 4032836738, WHOLE_PAGE_INC)),
 }
 
 
