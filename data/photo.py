@@ -515,8 +515,10 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2, last: bool = False) -> Mark
             # pieces, which are then specks, and the paper's own level below it finds it whole.)
             best = max(off, key=lambda i: stats[i, cv2.CC_STAT_AREA])
             x, y, w, h, a = stats[best]
+            on_border = np.ones(n, bool)
+            on_border[[0, *off]] = False
             around = lab[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin]
-            if not is_dot(h, w, a, side) and not np.isin(around, list(set(range(1, n)) - set(off))).any():
+            if not is_dot(h, w, a, side) and not on_border[around].any():
                 ids = [i for i in off if stats[i, cv2.CC_STAT_AREA] >= max(SPECK_SHARE * a, 4)]
     if not ids:
         return None
