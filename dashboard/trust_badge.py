@@ -22,11 +22,14 @@ def trust_badge(model, image: np.ndarray, method: str, target: int) -> dict:
     r = cache.method_trust(model, image, target, method)
     tests = r.tests()
     return {"method": method, "tests": tests, "passed": int(sum(tests.values())), "of": len(tests),
-            "verdict": T.verdict(r), "how": T.how_to_read(r)}
+            "standing": T.standing(r), "verdict": T.verdict(r), "how": T.how_to_read(r)}
+
+
+COLOURS = {"good": "green", "mixed": "orange", "weak": "red"}
 
 
 def badge_markdown(b: dict) -> str:
-    colour = "green" if b["passed"] >= 4 else ("orange" if b["passed"] >= 2 else "red")
+    colour = COLOURS[b["standing"]]
     return f":{colour}-badge[:material/verified: trust {b['passed']}/{b['of']}]"
 
 

@@ -68,8 +68,11 @@ st.caption("How to read this: ✓ = passes, ✗ = fails; ρ = Spearman rank corr
            + " ".join(f"**{k.replace('_', ' ')}**: {v}" for k, v in T.MEANINGS.items())
            + f" sMPRT averages each map over {T.SMOOTH_SAMPLES} copies of the digit (one noise-free, Gaussian "
              f"noise of {T.SMOOTH_NOISE:.0%} of its range; Quantus' default is 50 copies).")
+BOX = {"good": st.success, "mixed": st.info, "weak": st.warning}
 for m in rep.ranking:
-    (st.success if rep.methods[m].passes else st.warning)(T.verdict(rep.methods[m]))
+    BOX[T.standing(rep.methods[m])](T.verdict(rep.methods[m]))
+st.caption(f"Best first, as ranked above. {T.STANDING_RULE} The same count as each map's trust badge on the "
+           "Attributions page.")
 
 # ---- 3. the cascade ----------------------------------------------------------------------------------
 st.subheader("3. Randomise the model, top down")

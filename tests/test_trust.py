@@ -358,10 +358,11 @@ def test_report_has_every_field_for_every_method_and_a_ranking(small):
     assert list(out["methods"]) == list(methods)
     keys = {"mprt", "mprt_signed", "smprt", "emprt", "random_class", "random_logit_spearman", "deletion_auc",
             "insertion_auc", "faithfulness_correlation", "max_sensitivity", "sparseness", "completeness", "tests",
-            "evidence", "verdict", "seconds"}
+            "evidence", "standing", "verdict", "seconds"}
     for name, m in out["methods"].items():
         r = rep.methods[name]
         assert set(m) == keys, name
+        assert m["standing"] == T.standing(r) and m["verdict"] == T.verdict(r)
         assert [s["step"] for s in m["mprt"]] == [s["step"] for s in m["mprt_signed"]] == list(T.cascade_steps(small))
         assert [s["spearman"] for s in m["mprt_signed"]] == [c.spearman_signed for c in r.cascade]
         assert m["smprt"] == r.smprt and m["emprt"] == pytest.approx(T.emprt(r.map, r.cascade[-1].map))
@@ -401,16 +402,58 @@ def test_verdicts_follow_the_rule():
         return T.MethodTrust("saliency", 3, {}, np.zeros((28, 28)), steps, random_class=5, random_logit_spearman=rl,
                              smprt=smprt)
 
-    assert T.verdict(trust(0.9, 0.9, 0.9)) == ("Saliency: looks the same with random weights: do not read it as "
-                                               "the model's reasoning.")
+    assert T.verdict(trust(0.9, 0.9, 0.9)) == ("Saliency: read it with care: it changes little when the weights are "
+                                               "random. Its brightness ranking looks the same with random weights; "
+                                               "even with noise averaged out (sMPRT 0.90) it hardly depends on the "
+                                               "weights.")
     assert "does reflect what the model learned" in T.verdict(trust(0.9, 0.2, 0.1))
     assert "down to block 2" in T.verdict(trust(0.9, 0.9, 0.1))
-    assert "sMPRT 0.20" in T.verdict(trust(0.9, 0.9, 0.9, smprt=0.2))
+    # the advice comes first and the findings do not contradict it
+    assert T.verdict(trust(0.9, 0.9, 0.9, smprt=0.2)) == (
+        "Saliency: read its overall pattern, not single bright pixels: its pixel ranking survives random weights, "
+        "its overall pattern does not. Its brightness ranking looks the same with random weights; once noise is "
+        "averaged out (sMPRT 0.20) it does depend on the weights.")
     assert "same map for class 5" in T.verdict(trust(0.9, 0.2, 0.1, rl=0.8))
     assert "class 5" not in T.verdict(trust(0.9, 0.2, 0.1, rl=0.6))
     rollout = trust(0.9, 0.2, 0.1, rl=1.0)
     rollout.method = "attention_rollout"
     assert "same map for every class by construction" in T.verdict(rollout)
+
+
+def test_a_map_without_a_sign_is_never_read_by_its_sign():
+    """Saliency's |gradient| (the trust report's setting) and SmoothGrad of it have no sign: the advice
+    for them must not say "red for the class, blue against", whatever the tests found."""
+    steps = [T.CascadeStep(f"s{i}", 0.9, 0.0, None, q) for i, q in enumerate((0.9, 0.1, 0.1))]
+
+    def advice(method, settings):
+        return T.how_to_read(T.MethodTrust(method, 3, settings, np.zeros((28, 28)), steps, random_class=5,
+                                           random_logit_spearman=0.3, smprt=0.2, emprt=0.3))
+
+    sign = "read its sign (red for the class, blue against), not its brightness"
+    assert advice("integrated_gradients", T.trust_settings("integrated_gradients")) == sign
+    assert advice("saliency", {"absolute": False}) == sign
+    for method, settings in (("saliency", T.trust_settings("saliency")),
+                             ("noise_tunnel", T.trust_settings("noise_tunnel")),
+                             ("noise_tunnel", {"base": "input_x_gradient", "nt_type": "smoothgrad_sq"})):
+        assert "sign" not in advice(method, settings) and "overall pattern" in advice(method, settings), method
+    assert E.map_is_signed("noise_tunnel", {"base": "input_x_gradient", "nt_type": "smoothgrad"})
+    assert not E.map_is_signed("attention_rollout", {})
+
+
+def test_standing_counts_the_tests_passed():
+    """Green with 4-5 of the 5 tests, blue/orange with 2-3, yellow/red with 0-1: the Trust page's boxes
+    and the Attributions page's badges follow this one rule."""
+    def trust(signed, smprt, emprt, rl):
+        steps = [T.CascadeStep(f"s{i}", 0.9, 0.0, None, q) for i, q in enumerate(signed)]
+        return T.MethodTrust("integrated_gradients", 3, {}, np.zeros((28, 28)), steps, random_class=5,
+                             random_logit_spearman=rl, smprt=smprt, emprt=emprt)
+
+    cases = [((0.9, 0.1, 0.1), 0.2, 0.3, 0.3, 4, "good"), ((0.9, 0.1, 0.1), 0.2, 0.3, 0.9, 3, "mixed"),
+             ((0.9, 0.9, 0.9), 0.2, 0.3, 0.9, 2, "mixed"), ((0.9, 0.9, 0.9), 0.2, -0.1, 0.9, 1, "weak"),
+             ((0.9, 0.9, 0.9), 0.9, -0.1, 0.9, 0, "weak")]
+    for signed, smprt, emprt, rl, passed, standing in cases:
+        r = trust(signed, smprt, emprt, rl)
+        assert sum(r.tests().values()) == passed and T.standing(r) == standing, (passed, standing)
 
 
 def test_ranking_prefers_the_method_with_more_evidence():

@@ -270,6 +270,20 @@ class Attribution(Result):
         return self.extra.get("convergence_delta")
 
 
+def map_is_signed(method: str, settings: dict[str, Any]) -> bool:
+    """Whether the map of ``method`` with these settings can be negative, so that its sign can be
+    read: a signed method, except Saliency's |gradient| (``absolute``) and NoiseTunnel's squared or
+    variance aggregations or a base that is itself unsigned."""
+    if not METHODS[method].signed:
+        return False
+    if method == "saliency":
+        return not settings.get("absolute", True)
+    if method == "noise_tunnel":
+        return settings.get("nt_type", "smoothgrad") == "smoothgrad" and \
+            map_is_signed(settings.get("base", "saliency"), settings)
+    return True
+
+
 def method_settings(method: str, settings: dict[str, Any], model: ViT | None = None) -> dict[str, Any]:
     """Defaults of ``method`` overridden by ``settings``, checked against the schema. Unknown
     keys are refused, except that a NoiseTunnel passes its base method's settings through."""
@@ -337,4 +351,4 @@ FAMILY = Family(
     source="; ".join(dict.fromkeys(spec.source for spec in METHODS.values())))
 
 __all__ = ["DEFAULT_COMPARISON", "METHODS", "NT_BASES", "NT_TYPES", "Attribution", "MethodSpec", "Setting",
-           "attribute", "explain", "method_settings"]
+           "attribute", "explain", "map_is_signed", "method_settings"]

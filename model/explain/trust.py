@@ -69,7 +69,7 @@ from scipy import ndimage, special, stats
 
 from model.explain._common import IMAGE_SIDE, _as_input, _target
 from model.explain._registry import TARGET, Family, Result, jsonable
-from model.explain.attribution import METHODS, explain, method_settings
+from model.explain.attribution import METHODS, explain, map_is_signed, method_settings
 from model.explain.faithfulness import faithfulness
 from model.vit import ViT
 
@@ -95,6 +95,11 @@ SEED = 0
 RULE = (f"A method passes on a digit when the Spearman rank correlation of its map (absolute values) with the "
         f"original map falls below {PASS_THRESHOLD} once the head and the top block are randomised, and stays "
         f"below it for every later step.")
+GOOD_STANDING = 4          # tests passed (of MethodTrust.tests' 5) for a green badge / line; see standing()
+MIXED_STANDING = 2         # ... for an orange badge (a blue line); fewer: red badge, yellow line
+STANDING_RULE = (f"Green: the map passes at least {GOOD_STANDING} of the five tests (MPRT on |map|, MPRT on "
+                 f"signed maps, sMPRT, eMPRT, random logit); blue on this page (orange badge): {MIXED_STANDING} "
+                 f"or {GOOD_STANDING - 1}; yellow (red badge): fewer.")
 RANK_RULE = ("Each method gets four scores in [0, 1] and is ranked by their mean: randomisation (the share of the "
              "four randomisation tests it passes: MPRT on |map|, MPRT on signed maps, sMPRT below "
              f"{PASS_THRESHOLD}, eMPRT above 0), random logit (1 - the Spearman with the map for another class, "
@@ -1013,16 +1018,21 @@ def rank_methods(methods: dict[str, MethodTrust]) -> list[str]:
 
 
 def how_to_read(r: MethodTrust) -> str:
-    """How to read this method's map, given which tests it passed."""
+    """How to read this method's map, given which tests it passed and whether the map has a sign
+    (:func:`~model.explain.attribution.map_is_signed`: Saliency's |gradient| has none)."""
     t = r.tests()
+    signed = map_is_signed(r.method, r.settings)
     if not r.class_specific:
         return "read it as where the model looked, not as why this class"
-    if t["mprt"] and METHODS[r.method].signed:
+    if t["mprt"] and signed:
         return "its bright pixels and their colour both depend on what the model learned"
     if t["mprt"]:
         return "its bright pixels depend on what the model learned"
-    if METHODS[r.method].signed and (t["mprt_signed"] or t["smprt"] or t["emprt"]):
+    if signed and (t["mprt_signed"] or t["smprt"] or t["emprt"]):
         return "read its sign (red for the class, blue against), not its brightness"
+    if t["smprt"] or t["emprt"]:
+        return ("read its overall pattern, not single bright pixels: its pixel ranking survives random weights, "
+                "its overall pattern does not")
     return "read it with care: it changes little when the weights are random"
 
 
@@ -1054,23 +1064,36 @@ def report_verdict(methods: dict[str, MethodTrust], ranking: list[str]) -> str:
     return msg
 
 
+def standing(r: MethodTrust) -> str:
+    """How much of :data:`STANDING_RULE`'s evidence a method has on this digit: ``"good"`` (it passes
+    at least 4 of the 5 tests of :meth:`MethodTrust.tests`), ``"mixed"`` (2 or 3) or ``"weak"`` (0 or
+    1). The colour of its trust badge and of its line on the Trust page."""
+    passed = sum(r.tests().values())
+    return "good" if passed >= GOOD_STANDING else ("mixed" if passed >= MIXED_STANDING else "weak")
+
+
 def verdict(r: MethodTrust) -> str:
-    """One plain-language sentence about one method for a learner."""
+    """One plain-language sentence about one method for a learner: how to read its map
+    (:func:`how_to_read`), then what the tests found, without contradicting it."""
     label = METHODS[r.method].label
+    t = r.tests()
     if r.passes:
-        msg = f"{label}: changes once the top of the model is randomised, so it does reflect what the model learned"
+        found = "it changes once the top of the model is randomised, so it does reflect what the model learned"
     elif r.first_drop is not None:
-        msg = (f"{label}: changes only once the weights down to {r.first_drop} are random: it mixes the model's "
-               f"reasoning with the shape of the digit")
+        found = (f"its brightness changes only once the weights down to {r.first_drop} are random, so it mixes "
+                 "the model's reasoning with the shape of the digit")
     else:
-        msg = f"{label}: looks the same with random weights: do not read it as the model's reasoning"
-    if r.smprt is not None and r.smprt < PASS_THRESHOLD and not r.passes:
-        msg += f"; but once noise is averaged out (sMPRT {r.smprt:.2f}) it does depend on the weights"
+        found = "its brightness ranking looks the same with random weights"
+    if t["mprt_signed"] and not r.passes:
+        found += "; its signs do change once the top of the model is randomised"
+    if r.smprt is not None and not r.passes:
+        found += (f"; once noise is averaged out (sMPRT {r.smprt:.2f}) it does depend on the weights" if t["smprt"]
+                  else f"; even with noise averaged out (sMPRT {r.smprt:.2f}) it hardly depends on the weights")
     if not r.class_specific:
-        msg += "; it is the same map for every class by construction"
+        found += "; it is the same map for every class by construction"
     elif r.random_logit_spearman is not None and r.random_logit_spearman >= SAME_CLASS_MAP:
-        msg += f"; nearly the same map for class {r.random_class}, so it hardly says why this class"
-    return msg + "."
+        found += f"; nearly the same map for class {r.random_class}, so it hardly says why this class"
+    return f"{label}: {how_to_read(r)}. {found[0].upper()}{found[1:]}."
 
 
 # ----------------------------------------------------------------------------- whole report
@@ -1096,7 +1119,7 @@ class TrustReport(Result):
                          "faithfulness_correlation": r.scores["faithfulness_correlation"],
                          "max_sensitivity": r.max_sensitivity, "sparseness": r.sparseness,
                          "completeness": r.completeness, "tests": r.tests(), "evidence": evidence(r),
-                         "verdict": verdict(r), "seconds": r.seconds}
+                         "standing": standing(r), "verdict": verdict(r), "seconds": r.seconds}
         extra = {"prediction": self.prediction} if getattr(self, "prediction", None) else {}
         return jsonable({**extra, "target": self.target, "methods": out, "ranking": self.ranking,
                          "verdict": self.verdict,
