@@ -26,6 +26,13 @@ from dashboard.sidebar import render_sidebar  # noqa: E402
 from dashboard.state import apply_link_params  # noqa: E402
 
 st.set_page_config(page_title="ViT digit explainer", page_icon=":material/draw:", layout="wide")
+# A page link's label is a learner's next step, a sentence ("Next: Attention. Where each head looks..."):
+# Streamlit keeps it on one line and cuts it at the screen's edge, so on a phone it wraps instead. (A
+# style-only st.html goes to the event container: it takes no space on the page.)
+st.html("<style>[data-testid='stPageLink-NavLink'] span:has(> [data-testid='stMarkdownContainer']), "
+        "[data-testid='stPageLink-NavLink'] [data-testid='stMarkdownContainer'], "
+        "[data-testid='stPageLink-NavLink'] [data-testid='stMarkdownContainer'] p "
+        "{white-space: normal; overflow: visible; line-height: 1.4;}</style>")
 
 page = st.navigation([st.Page(p.file, title=p.title, icon=p.icon, url_path=p.url_path, default=(p.name == DEFAULT))
                       for p in TABLE])

@@ -13,6 +13,8 @@ What is measured on each page, after scrolling it to the end so that every chart
   plotting area (its ``.nsewdrag`` rectangle: one per subplot, so a figure of 16 subplots
   counts 16 panels). A colour bar drawn as a figure of its own (an element whose key ends in
   ``_colorbar``, as :func:`dashboard.map_grid.show_map_grid` makes) is not a panel.
+* ``cut_links``: the labels of page links in the main area that do not fit their box (a label is
+  kept on one line and cut at the screen's edge unless the app lets it wrap).
 * ``thumbs_per_row``: for each thumbnail grid (a container whose key starts with
   ``thumbs_``; see :func:`dashboard.grid.thumbnail_grid`), ``{"first_row": images in its first
   row, "total": images in the grid}``.
@@ -63,7 +65,10 @@ _MEASURE_JS = """() => {
       .map(i => Math.round(i.getBoundingClientRect().top));
   const perRow = {};
   images.forEach(t => { perRow[t] = (perRow[t] || 0) + 1; });
-  return {overflow_px: overflow, panels: panels, thumbs_per_row: grids,
+  const cut = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stPageLink-NavLink"]')]
+      .map(a => a.querySelector('[data-testid="stMarkdownContainer"]')?.parentElement)
+      .filter(s => s && s.scrollWidth > s.clientWidth + 1).map(s => s.innerText);
+  return {overflow_px: overflow, panels: panels, thumbs_per_row: grids, cut_links: cut,
           images_per_row_max: images.length ? Math.max(...Object.values(perRow)) : 0,
           exceptions: document.querySelectorAll('[data-testid="stException"]').length};
 }"""

@@ -1,5 +1,6 @@
 """Every page in the navigation on a phone (390x844, touch, Debian chromium via Playwright),
-with an MNIST test image as the current digit: nothing overflows horizontally, plot panels are
+with an MNIST test image as the current digit: nothing overflows horizontally, no link's label is
+cut at the screen's edge (a learner's "Next: ..." step is a sentence), plot panels are
 readable (median at least 150 px wide per page) and thumbnail grids keep at least 3 images per
 row; on a desktop the grids keep their columns (4 attention maps, 6 thumbnails per row). The pages are read
 from the page table ``dashboard.nav.TABLE``, so a page added later is covered
@@ -84,6 +85,7 @@ def test_page_reads_well_on_a_phone(phone, name, title):
     m = measure_page(phone)
     assert m["exceptions"] == 0, f"{name}: the page shows an exception"
     assert m["overflow_px"] <= 0, f"{name}: the page is {m['overflow_px']} px wider than a {WIDTH} px phone"
+    assert not m["cut_links"], f"{name}: link labels cut at the screen's edge: {m['cut_links']}"
     if m["panels"]:
         assert m["median_panel_px"] >= MIN_MEDIAN_PANEL_PX, (
             f"{name}: plot panels are {m['median_panel_px']:.0f} px wide (median), all: "
