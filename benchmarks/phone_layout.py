@@ -7,7 +7,8 @@ Starts ``streamlit run dashboard/app.py`` on a free port, opens it in a 390x844 
 (an iPhone 12-15 sized screen) with MNIST test image 8 as the current digit, visits every
 page in the navigation in one session and prints, per page: the median and smallest width of
 its plot panels (plotly subplots' plotting areas, CSS px), how many panels, the images in the
-first row of each thumbnail grid, and the horizontal overflow (0 = none). ``--desktop`` also
+first row of each thumbnail grid, the horizontal overflow (0 = none) and how many page links'
+labels are cut at the screen's edge (0 = none). ``--desktop`` also
 measures at 1280x900. What is measured: tests/e2e/layout_probe.py.
 
 Goals (issue 15): no overflow, median panel >= 150 px on every page, >= 3 thumbnails per row.
@@ -30,12 +31,13 @@ from layout_probe import DESKTOP, PHONE, go_to, measure_all, measure_page, navig
 
 def _table(label: str, results: dict[str, dict]) -> str:
     rows = [f"{label}", f"{'page':<14} {'median panel px':>15} {'min px':>7} {'panels':>6} "
-                        f"{'thumbs/row':>10} {'overflow px':>11}"]
+                        f"{'thumbs/row':>10} {'overflow px':>11} {'cut links':>9}"]
     for name, m in results.items():
         med = f"{m['median_panel_px']:.0f}" if m["median_panel_px"] is not None else "-"
         low = f"{min(m['panels']):.0f}" if m["panels"] else "-"
         thumbs = ",".join(str(t["first_row"]) for t in m["thumbs_per_row"]) or "-"
-        rows.append(f"{name:<14} {med:>15} {low:>7} {len(m['panels']):>6} {thumbs:>10} {m['overflow_px']:>11}")
+        rows.append(f"{name:<14} {med:>15} {low:>7} {len(m['panels']):>6} {thumbs:>10} {m['overflow_px']:>11} "
+                    f"{len(m['cut_links']):>9}")
     return "\n".join(rows)
 
 

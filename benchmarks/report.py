@@ -229,17 +229,19 @@ def phone_layout(rec: dict) -> str:
     names = list(dict.fromkeys(n for lab in labels for n in r[lab]))
     header = ["page"]
     for lab in labels:
-        header += [f"median plot panel, {lab}", f"thumbnails per row, {lab}", f"overflow, {lab}"]
+        header += [f"median plot panel, {lab}", f"thumbnails per row, {lab}", f"overflow, {lab}",
+                   f"link labels cut, {lab}"]
     rows = []
     for n in names:
         row = [n]
         for lab in labels:
             m = r[lab].get(n)
             if m is None:
-                row += ["", "", ""]
+                row += ["", "", "", ""]
                 continue
             thumbs = ", ".join(str(t["first_row"]) for t in m["thumbs_per_row"])
-            row += [num(m["median_panel_px"], "px", 0), thumbs, num(m["overflow_px"], "px", 0)]
+            cut = str(len(m["cut_links"])) if "cut_links" in m else "not measured"
+            row += [num(m["median_panel_px"], "px", 0), thumbs, num(m["overflow_px"], "px", 0), cut]
         rows.append(row)
     return table(header, rows)
 
