@@ -71,8 +71,8 @@ st.caption("How to read this: ✓ = passes, ✗ = fails; ρ = Spearman rank corr
 BOX = {"good": st.success, "mixed": st.info, "weak": st.warning}
 for m in rep.ranking:
     BOX[T.standing(rep.methods[m])](T.verdict(rep.methods[m]))
-st.caption(f"Best first, as ranked above. {T.STANDING_RULE} The same count as each map's trust badge on the "
-           "Attributions page.")
+st.caption(f"Best first, as ranked above. Green = good, blue = mixed, yellow = weak; {T.STANDING_RULE} The same "
+           "count as each map's trust badge on the Attributions page (green, orange, red).")
 
 # ---- 3. the cascade ----------------------------------------------------------------------------------
 st.subheader("3. Randomise the model, top down")

@@ -95,11 +95,10 @@ SEED = 0
 RULE = (f"A method passes on a digit when the Spearman rank correlation of its map (absolute values) with the "
         f"original map falls below {PASS_THRESHOLD} once the head and the top block are randomised, and stays "
         f"below it for every later step.")
-GOOD_STANDING = 4          # tests passed (of MethodTrust.tests' 5) for a green badge / line; see standing()
-MIXED_STANDING = 2         # ... for an orange badge (a blue line); fewer: red badge, yellow line
-STANDING_RULE = (f"Green: the map passes at least {GOOD_STANDING} of the five tests (MPRT on |map|, MPRT on "
-                 f"signed maps, sMPRT, eMPRT, random logit); blue on this page (orange badge): {MIXED_STANDING} "
-                 f"or {GOOD_STANDING - 1}; yellow (red badge): fewer.")
+GOOD_STANDING = 4          # tests passed (of MethodTrust.tests' 5) for a "good" standing; see standing()
+MIXED_STANDING = 2         # ... for "mixed"; fewer: "weak"
+STANDING_RULE = (f"good: the map passes at least {GOOD_STANDING} of the five tests (MPRT on |map|, MPRT on signed "
+                 f"maps, sMPRT, eMPRT, random logit); mixed: {MIXED_STANDING} or {GOOD_STANDING - 1}; weak: fewer.")
 RANK_RULE = ("Each method gets four scores in [0, 1] and is ranked by their mean: randomisation (the share of the "
              "four randomisation tests it passes: MPRT on |map|, MPRT on signed maps, sMPRT below "
              f"{PASS_THRESHOLD}, eMPRT above 0), random logit (1 - the Spearman with the map for another class, "
