@@ -224,6 +224,16 @@ def _sides(stats_row, shape, margin: int = 0) -> tuple[bool, bool, bool, bool]:
     return bool(y <= margin), bool(y + h >= H - margin), bool(x <= margin), bool(x + w >= W - margin)
 
 
+def _touching(stats: np.ndarray, shape, margin: int = 0) -> np.ndarray:
+    """For every row of a components' ``stats`` table, whether it touches a side of the picture or
+    comes within ``margin`` px of it (any of :func:`_sides`); row 0, the background, never does."""
+    x, y, w, h = (stats[:, k] for k in range(4))
+    H, W = shape
+    out = (y <= margin) | (y + h >= H - margin) | (x <= margin) | (x + w >= W - margin)
+    out[0] = False
+    return out
+
+
 def _border_span(stats_row, shape, margin: int = 0) -> float:
     """Largest share of one picture side that a component's box runs along while touching it
     (coming within ``margin`` px of it)."""
@@ -474,7 +484,8 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2, last: bool = False) -> Mark
     # in a photo, what comes within 3 % of the border counts as on it: under perspective a strip
     # of table can stop a few pixels short of the picture's edge
     margin = int(BORDER_NEAR * side) if photo else 0
-    border = {i for i in ids if _border_span(stats[i], (H, W), margin) > 0}
+    touching = _touching(stats, (H, W), margin)                            # (n,) on the border
+    border = {i for i in ids if touching[i]}
     inner = [i for i in ids if i not in border]
     sizable = [i for i in inner if max(stats[i, 2], stats[i, 3]) >= 0.04 * side]
     if sizable or photo:
@@ -505,7 +516,7 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2, last: bool = False) -> Mark
                     and max(stats[i, 2], stats[i, 3]) >= EDGE_SIZE * min(H, W)]
             ids = [max(edge, key=lambda i: stats[i, cv2.CC_STAT_AREA])] if edge else []
             at_edge = bool(ids)
-        off = [i for i in range(1, n) if not _border_span(stats[i], (H, W), margin)] if not ids and last else []
+        off = [i for i in range(1, n) if not touching[i]] if not ids and last else []
         if photo and off:
             # a small digit on a whole page was a speck next to the table or a dark corner round
             # the page, and went with them: at the last threshold, when nothing else was found, the
@@ -515,10 +526,8 @@ def _choose_mark(mask: np.ndarray, photo: bool, cv2, last: bool = False) -> Mark
             # pieces, which are then specks, and the paper's own level below it finds it whole.)
             best = max(off, key=lambda i: stats[i, cv2.CC_STAT_AREA])
             x, y, w, h, a = stats[best]
-            on_border = np.ones(n, bool)
-            on_border[[0, *off]] = False
             around = lab[max(0, y - margin):y + h + margin, max(0, x - margin):x + w + margin]
-            if not is_dot(h, w, a, side) and not on_border[around].any():
+            if not is_dot(h, w, a, side) and not touching[around].any():
                 ids = [i for i in off if stats[i, cv2.CC_STAT_AREA] >= max(SPECK_SHARE * a, 4)]
     if not ids:
         return None
