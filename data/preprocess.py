@@ -460,6 +460,17 @@ def _most_of(box: tuple[int, int, int, int], other: tuple[int, int, int, int]) -
     return box[2] - box[0] >= 0.5 * (other[2] - other[0]) or box[3] - box[1] >= 0.5 * (other[3] - other[1])
 
 
+def _resized(a: np.ndarray, w: int, h: int, method: Image.Resampling) -> np.ndarray:
+    """A float image resampled to (h, w) by PIL's ``method``, kept in floats."""
+    return np.asarray(Image.fromarray(a.astype(np.float32), mode="F").resize((w, h), method))
+
+
+def _tight(mask: np.ndarray) -> tuple[slice, slice]:
+    """The slices of ``mask``'s bounding box (it has at least one True pixel)."""
+    ys, xs = np.nonzero(mask)
+    return np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
 def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None = None, check_coverage: bool = True,
                note: str | None = None, box: tuple[int, int, int, int] | None = None, photo: bool = False,
                factor: float = 1.0) -> Preprocessed:
@@ -505,12 +516,9 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
         # smoothly, so that its stroke width can be measured and changed by fractions of its
         # own pixels (a 1 two or three pixels wide in an 8x8 scan is thinned, not read as an 8)
         f = int(np.ceil(SMALL_TO / max(h, w)))
-        big = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize((w * f, h * f),
-                                                                                   Image.Resampling.BICUBIC))
-        big = np.clip(big, 0.0, 1.0)
+        big = np.clip(_resized(crop, w * f, h * f, Image.Resampling.BICUBIC), 0.0, 1.0)
         cmask = big > INK_THRESHOLD
-        ys, xs = np.nonzero(cmask)
-        inside = np.s_[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+        inside = _tight(cmask)
         crop, cmask = big[inside], cmask[inside]
         h, w = crop.shape
         steps[f"{ENLARGED} {f}x (under {BOX} px)"] = crop
@@ -528,13 +536,12 @@ def _normalise(ink: np.ndarray, steps: dict[str, np.ndarray], side: int | None =
         thinned = _erode(crop, size) if size >= 3 else crop
         kept = thinned > INK_THRESHOLD
         if size >= 3 and kept.sum() >= 4:        # never erase the digit altogether
-            ys, xs = np.nonzero(kept)
-            crop = thinned[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            crop = thinned[_tight(kept)]
             h, w = crop.shape
             scale = BOX / max(h, w)
             steps["fat strokes thinned"] = crop
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize((nw, nh), Image.Resampling.LANCZOS))
+    small = _resized(crop, nw, nh, Image.Resampling.LANCZOS)
     small = np.clip(small, 0.0, None)
     peak = float(small.max())
     small = np.clip(small / peak, 0.0, 1.0) if peak > 0 else small
